@@ -1,0 +1,1 @@
+"""cocotb testbenches (run through spikemesh.sim.cocotb_run)."""
