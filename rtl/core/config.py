@@ -1,0 +1,65 @@
+"""CoreConfig: the generation-time parameters of one training core, validated once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...gen.formats import FP16, FPFormat
+
+#: rules whose programs the core can run (the sequencer ops they need are compiled in)
+IMPLEMENTED_RULES = ("sltt", "sltt_k")
+SURROGATES = ("rect", "tri")
+MAX_LAYERS = 7  # 3-bit layer field in an instruction
+MAX_T = 64  # 6-bit step field in an instruction
+MAX_NEURONS = 1024
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """One core training a fully connected LIF network `layers` = (N_0, N_1, ..., N_L).
+
+    Layer sizes are fixed at generation (they size the memories); the program chooses rule, T and steps.
+    """
+
+    layers: tuple[int, ...]
+    t_max: int = 8
+    rules: tuple[str, ...] = ("sltt", "sltt_k")
+    surrogates: tuple[str, ...] = ("rect", "tri")
+    direct_input: bool = True  # first layer may take FP16 inputs (mul then add)
+    add_depth: int = 2  # pipeline registers requested from spikemesh.rtl.fp.FPAddPipe
+    mul_depth: int = 2
+    prog_depth: int = 256
+    fmt: FPFormat = FP16
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "rules", tuple(self.rules))
+        object.__setattr__(self, "surrogates", tuple(self.surrogates))
+        if not 2 <= len(self.layers) <= MAX_LAYERS + 1:
+            raise ValueError(f"layers must list 2..{MAX_LAYERS + 1} sizes (N_0..N_L), got {len(self.layers)}")
+        for i, n in enumerate(self.layers):
+            if not isinstance(n, int) or not 1 <= n <= MAX_NEURONS:
+                raise ValueError(f"layers[{i}] must be an int in 1..{MAX_NEURONS}, got {n!r}")
+        if not isinstance(self.t_max, int) or not 1 <= self.t_max <= MAX_T:
+            raise ValueError(f"t_max must be an int in 1..{MAX_T}, got {self.t_max!r}")
+        for r in self.rules:
+            if r not in IMPLEMENTED_RULES:
+                raise ValueError(f"rules: {r!r} is not implemented in the core; allowed: {IMPLEMENTED_RULES}")
+        if not self.rules:
+            raise ValueError(f"rules must name at least one of {IMPLEMENTED_RULES}")
+        for s in self.surrogates:
+            if s not in SURROGATES:
+                raise ValueError(f"surrogates: {s!r} not supported; allowed: {SURROGATES}")
+        if "rect" not in self.surrogates:
+            raise ValueError("surrogates must include 'rect' (the default surrogate)")
+        for name in ("add_depth", "mul_depth"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 0 <= v <= 8:
+                raise ValueError(f"{name} must be an int in 0..8, got {v!r}")
+        if not isinstance(self.prog_depth, int) or not 16 <= self.prog_depth <= 4096:
+            raise ValueError(f"prog_depth must be an int in 16..4096, got {self.prog_depth!r}")
+        if self.fmt != FP16:
+            raise ValueError(f"fmt must be FP16 (the only format the core is verified for), got {self.fmt!r}")
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers) - 1

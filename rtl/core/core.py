@@ -1,0 +1,610 @@
+"""TrainingCore: memories, a MAC stream unit, a neuron unit and the sequencer that runs a program per sample.
+
+Datapath (one lane; see docs/core.md):
+- MAC stream unit: `dst[a] = fl(acc + fl(m1 * m2))` (or `-`), one element per cycle, issued in passes of
+  `count` elements. Forward accumulation, the error gs, the delta list, weight gradients and the weight
+  update are all such passes; they differ only in which memories feed m1/acc/dst and how addresses step.
+  A pass may start before the previous one drains once `SAFE` cycles separate their first elements:
+  passes in one phase touch the same addresses in the same order, so that spacing removes every hazard.
+- Neuron unit: leak, fire, reset, surrogate; writes v, the spike event list and the psi != 0 list.
+- Sequencer: fetches one instruction (`isa.Op`) per layer phase and walks the event lists that make the
+  work sparse: forward per input event, gs per delta != 0, weight gradient per (input event, delta != 0).
+"""
+from __future__ import annotations
+
+import zlib
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In
+
+from ..bus import BusSignature, Region
+from .config import CoreConfig
+from .isa import LAYER_BITS, OP_BITS, T_BITS, Op
+from .layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, MODE_DIRECT, MODE_HARD_RESET,
+                     MODE_TRI, STATUS_BUSY, STATUS_DONE, CoreLayout)
+
+ONE = 0x3C00  # fp16 1.0
+SIGN = 0x8000
+
+# MAC operand / destination selectors
+DST_ACC, DST_G, DST_W, DST_DLT = 0, 1, 2, 3
+M1_ZERO, M1_W, M1_G, M1_LIST = 0, 1, 2, 3
+LIST_NONE, LIST_PSI, LIST_DLT = 0, 1, 2
+
+
+def _delay(m: Module, sig, n: int, name: str):
+    """`sig` delayed by n clock cycles (a register chain)."""
+    cur = sig
+    for k in range(n):
+        reg = Signal(cur.shape(), name=f"{name}_d{k}")
+        m.d.sync += reg.eq(cur)
+        cur = reg
+    return cur
+
+
+def _delay_valid(m: Module, sig, n: int, name: str, busy: list):
+    cur = sig
+    for k in range(n):
+        reg = Signal(name=f"{name}_d{k}")
+        m.d.sync += reg.eq(cur)
+        busy.append(reg)
+        cur = reg
+    return cur
+
+
+def config_id(cfg: CoreConfig) -> int:
+    """16-bit identity of the generated configuration (the host checks it before loading a map)."""
+    return zlib.crc32(repr(cfg).encode()) & 0xFFFF
+
+
+class TrainingCore(wiring.Component):
+    """One training core; `bus` is the host's register/memory target port (see `regions()`)."""
+
+    def __init__(self, cfg: CoreConfig):
+        if not isinstance(cfg, CoreConfig):
+            raise ValueError(f"cfg must be a CoreConfig, got {cfg!r}")
+        self.cfg = cfg
+        self.layout = CoreLayout(cfg)
+        super().__init__({"bus": In(BusSignature(self.layout.addr_width, 16))})
+
+    def regions(self) -> list[Region]:
+        return self.layout.regions()
+
+    def latencies(self) -> tuple[int, int]:
+        from ..fp import FPAddPipe, FPMulPipe
+
+        return (FPMulPipe(self.cfg.fmt, self.cfg.mul_depth).latency,
+                FPAddPipe(self.cfg.fmt, self.cfg.add_depth).latency)
+
+    def elaborate(self, platform):
+        from ..fp import FPAddPipe, FPMulPipe
+
+        cfg, lay = self.cfg, self.layout
+        m = Module()
+        L, NB, LB, TB = lay.L, lay.nb, lay.lb, lay.tb
+        sizes = cfg.layers
+        fmt = cfg.fmt
+
+        def add_pipe(name):
+            u = FPAddPipe(fmt, cfg.add_depth)
+            m.submodules[name] = u
+            m.d.comb += u.en.eq(1)
+            return u
+
+        def mul_pipe(name):
+            u = FPMulPipe(fmt, cfg.mul_depth)
+            m.submodules[name] = u
+            m.d.comb += u.en.eq(1)
+            return u
+
+        LM = FPMulPipe(fmt, cfg.mul_depth).latency
+        LA = FPAddPipe(fmt, cfg.add_depth).latency
+        SAFE = LM + LA + 4
+
+        # ---------------- memories (one sync read port, one write port each) ----------------
+        def mem(name, width, depth):
+            mm = Memory(shape=width, depth=depth, init=[])
+            m.submodules[f"mem_{name}"] = mm
+            return mm.read_port(), mm.write_port()
+
+        w_rp, w_wp = mem("w", 16, lay.wdepth)
+        g_rp, g_wp = mem("g", 16, lay.wdepth)
+        v_rp, v_wp = mem("v", 16, lay.ndepth)
+        acc_rp, acc_wp = mem("acc", 16, lay.ndepth)
+        x_rp, x_wp = mem("x", 16, sizes[0])
+        spk_rp, spk_wp = mem("spk", NB, lay.spk_depth)
+        cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
+        psi_rp, psi_wp = mem("psi", 16 + NB, lay.list_depth)
+        dlt_rp, dlt_wp = mem("dlt", 16 + NB, lay.list_depth)
+        prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
+
+        # ---------------- control registers ----------------
+        regs = {name: Signal(16, name=f"reg_{name}") for name in CTRL_REGS}
+        busy = Signal()
+        done = Signal()
+        start = Signal()
+        clear_counters = Signal()
+        mode = regs["mode"]
+        direct = Signal()
+        m.d.comb += direct.eq(mode[0] if cfg.direct_input else 0)
+        hard_reset = mode[1]
+        tri = Signal()
+        m.d.comb += tri.eq(mode[2] if "tri" in cfg.surrogates else 0)
+
+        # per-layer constants (index 0 unused for layer-of-neurons tables)
+        N = Array([Const(n, 11) for n in sizes] + [Const(0, 11)])
+        WBASE = Array([Const(lay.wbase(l) if l >= 1 else 0, 24) for l in range(L + 2)])
+        NOFF = Array([Const(lay.noff(l) if l >= 1 else 0, 16) for l in range(L + 2)])
+        psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
+        dlt_cnt = Array([Signal(NB + 1, name=f"dlt_cnt{l}") for l in range(L + 1)])
+
+        cw = max(lay.wdepth, lay.ndepth).bit_length() + 1
+        aw = cw + 1
+
+        # ================= MAC stream unit =================
+        mac_busy_regs: list = []
+        p_count = Signal(cw)
+        p_n = Signal(cw)
+        p_list = Signal(2)
+        p_lseg = Signal(LB)
+        p_dmem = Signal(2)
+        p_dstride = Signal(aw)
+        p_accz = Signal()
+        p_m1src = Signal(2)
+        p_m1stride = Signal(aw)
+        p_m2acc = Signal()
+        p_m2base = Signal(aw)
+        p_m2reg = Signal(16)
+        p_sub = Signal()
+        p_gzero = Signal()
+        p_oseg = Signal(LB)  # delta list segment written by a DST_DLT pass
+        ad_run = Signal(aw)
+        a1_run = Signal(aw)
+        since = Signal(range(SAFE + 1))
+        dcnt = Signal(NB + 1)
+        issuing = Signal()
+        m.d.comb += issuing.eq(p_n < p_count)
+        mac_can_start = Signal()
+        m.d.comb += mac_can_start.eq(~issuing & (since >= SAFE))
+        with m.If(since < SAFE):
+            m.d.sync += since.eq(since + 1)
+        with m.If(issuing):
+            m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + p_dstride), a1_run.eq(a1_run + p_m1stride)]
+
+        # S0: issue; list read
+        with m.If(issuing & (p_list == LIST_PSI)):
+            m.d.comb += psi_rp.addr.eq(Cat(p_n[:NB], p_lseg))
+        with m.If(issuing & (p_list == LIST_DLT)):
+            m.d.comb += dlt_rp.addr.eq(Cat(p_n[:NB], p_lseg))
+        s1 = {k: Signal(s.shape(), name=f"s1_{k}") for k, s in dict(
+            valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz, m1src=p_m1src,
+            m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero).items()}
+        for k, src in dict(valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz,
+                           m1src=p_m1src, m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub,
+                           gzero=p_gzero).items():
+            m.d.sync += s1[k].eq(src)
+        mac_busy_regs.append(s1["valid"])
+
+        # S1: list data -> final addresses; memory reads
+        ldata = Signal(16 + NB)
+        m.d.comb += ldata.eq(Mux(s1["list"] == LIST_PSI, psi_rp.data, dlt_rp.data))
+        k1 = Signal(NB)
+        m.d.comb += k1.eq(Mux(s1["list"] != LIST_NONE, ldata[16:], 0))
+        ad1 = Signal(aw)
+        a2 = Signal(aw)
+        m.d.comb += [ad1.eq(s1["ad"] + k1), a2.eq(s1["m2base"] + k1)]
+        with m.If(s1["valid"]):
+            with m.If(~s1["accz"]):
+                with m.Switch(s1["dmem"]):
+                    with m.Case(DST_ACC):
+                        m.d.comb += acc_rp.addr.eq(ad1)
+                    with m.Case(DST_G):
+                        m.d.comb += g_rp.addr.eq(ad1)
+                    with m.Case(DST_W):
+                        m.d.comb += w_rp.addr.eq(ad1)
+            with m.Switch(s1["m1src"]):
+                with m.Case(M1_W):
+                    m.d.comb += w_rp.addr.eq(s1["a1"])
+                with m.Case(M1_G):
+                    m.d.comb += g_rp.addr.eq(s1["a1"])
+            with m.If(s1["m2acc"]):
+                m.d.comb += acc_rp.addr.eq(a2)
+            with m.If(s1["gzero"]):
+                m.d.comb += [g_wp.addr.eq(s1["a1"]), g_wp.data.eq(0), g_wp.en.eq(1)]
+        s2 = {}
+        for k in ("valid", "dmem", "accz", "m1src", "m2acc", "m2reg", "sub"):
+            s2[k] = Signal(s1[k].shape(), name=f"s2_{k}")
+            m.d.sync += s2[k].eq(s1[k])
+        s2["ad"] = Signal(aw, name="s2_ad")
+        s2["lval"] = Signal(16, name="s2_lval")
+        m.d.sync += [s2["ad"].eq(ad1), s2["lval"].eq(ldata[:16])]
+        mac_busy_regs.append(s2["valid"])
+
+        # S2: operands -> multiplier
+        accv = Signal(16)
+        m1v = Signal(16)
+        m2v = Signal(16)
+        with m.If(~s2["accz"]):
+            with m.Switch(s2["dmem"]):
+                with m.Case(DST_ACC):
+                    m.d.comb += accv.eq(acc_rp.data)
+                with m.Case(DST_G):
+                    m.d.comb += accv.eq(g_rp.data)
+                with m.Case(DST_W):
+                    m.d.comb += accv.eq(w_rp.data)
+        with m.Switch(s2["m1src"]):
+            with m.Case(M1_W):
+                m.d.comb += m1v.eq(w_rp.data)
+            with m.Case(M1_G):
+                m.d.comb += m1v.eq(g_rp.data)
+            with m.Case(M1_LIST):
+                m.d.comb += m1v.eq(s2["lval"])
+        m.d.comb += m2v.eq(Mux(s2["m2acc"], acc_rp.data, s2["m2reg"]))
+        mul = mul_pipe("mac_mul")
+        m.d.comb += [mul.a.eq(m1v), mul.b.eq(m2v), mul.i_valid.eq(s2["valid"])]
+        v3 = _delay_valid(m, s2["valid"], LM, "mac_v3", mac_busy_regs)
+        acc3 = _delay(m, accv, LM, "mac_acc3")
+        ad3 = _delay(m, s2["ad"], LM, "mac_ad3")
+        dmem3 = _delay(m, s2["dmem"], LM, "mac_dmem3")
+        sub3 = _delay(m, s2["sub"], LM, "mac_sub3")
+
+        # S3: adder
+        add = add_pipe("mac_add")
+        m.d.comb += [add.a.eq(acc3), add.b.eq(mul.result), add.sub.eq(sub3), add.i_valid.eq(v3)]
+        v4 = _delay_valid(m, v3, LA, "mac_v4", mac_busy_regs)
+        ad4 = _delay(m, ad3, LA, "mac_ad4")
+        dmem4 = _delay(m, dmem3, LA, "mac_dmem4")
+        res = add.result
+
+        # S4: write back
+        with m.If(v4):
+            with m.Switch(dmem4):
+                with m.Case(DST_ACC):
+                    m.d.comb += [acc_wp.addr.eq(ad4), acc_wp.data.eq(res), acc_wp.en.eq(1)]
+                with m.Case(DST_G):
+                    m.d.comb += [g_wp.addr.eq(ad4), g_wp.data.eq(res), g_wp.en.eq(1)]
+                with m.Case(DST_W):
+                    m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1)]
+                with m.Case(DST_DLT):
+                    with m.If(res[:15] != 0):
+                        m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:NB], p_oseg)),
+                                     dlt_wp.data.eq(Cat(res, ad4[:NB])), dlt_wp.en.eq(1)]
+                        m.d.sync += dcnt.eq(dcnt + 1)
+        mac_busy = Signal()
+        m.d.comb += mac_busy.eq(issuing | Cat(*mac_busy_regs).any())
+
+        # ================= neuron unit =================
+        nu_busy_regs: list = []
+        n_i = Signal(NB + 1)
+        n_count = Signal(NB + 1)
+        n_layer = Signal(LAYER_BITS)
+        n_t = Signal(TB)
+        n_out = Signal()
+        n_voff = Signal(16)
+        spk_cnt = Signal(NB + 1)
+        n_psi_cnt = Signal(NB + 1)
+        n_issue = Signal()
+        m.d.comb += n_issue.eq(n_i < n_count)
+        with m.If(n_issue):
+            m.d.sync += n_i.eq(n_i + 1)
+            m.d.comb += [v_rp.addr.eq(n_voff + n_i), acc_rp.addr.eq(n_voff + n_i)]
+        nv1 = _delay_valid(m, n_issue, 1, "nu_v1", nu_busy_regs)
+        ni1 = _delay(m, n_i[:NB], 1, "nu_i1")
+        # lam * v, then + I
+        nmul = mul_pipe("nu_mul")
+        m.d.comb += [nmul.a.eq(regs["lam"]), nmul.b.eq(v_rp.data), nmul.i_valid.eq(nv1)]
+        nv2 = _delay_valid(m, nv1, LM, "nu_v2", nu_busy_regs)
+        ni2 = _delay(m, ni1, LM, "nu_i2")
+        cur2 = _delay(m, acc_rp.data, LM, "nu_cur2")
+        nadd1 = add_pipe("nu_add_h")
+        m.d.comb += [nadd1.a.eq(nmul.result), nadd1.b.eq(cur2), nadd1.sub.eq(0), nadd1.i_valid.eq(nv2)]
+        nv3 = _delay_valid(m, nv2, LA, "nu_v3", nu_busy_regs)
+        ni3 = _delay(m, ni2, LA, "nu_i3")
+        h3 = nadd1.result
+        theta = regs["theta"]
+        s3 = Signal()
+        # h >= theta for theta > 0: h positive, not NaN, magnitude bits >= theta bits
+        m.d.comb += s3.eq(~h3[15] & (h3[:15] <= 0x7C00) & (h3[:15] >= theta[:15]))
+        nadd2 = add_pipe("nu_add_x")
+        m.d.comb += [nadd2.a.eq(h3), nadd2.b.eq(theta), nadd2.sub.eq(1), nadd2.i_valid.eq(nv3)]
+        nv4 = _delay_valid(m, nv3, LA, "nu_v4", nu_busy_regs)
+        ni4 = _delay(m, ni3, LA, "nu_i4")
+        h4 = _delay(m, h3, LA, "nu_h4")
+        sp4 = _delay(m, s3, LA, "nu_s4")
+        x4 = nadd2.result
+        ax4 = Signal(16)
+        m.d.comb += ax4.eq(x4[:15])
+        inwin4 = Signal()
+        m.d.comb += inwin4.eq(ax4 < regs["sg_w"][:15])  # NaN magnitudes exceed every finite width
+        vnew4 = Signal(16)
+        m.d.comb += vnew4.eq(Mux(sp4, Mux(hard_reset, 0, x4), h4))
+        psi_rect4 = Signal(16)
+        m.d.comb += psi_rect4.eq(Mux(inwin4, regs["sg_inv"], 0))
+        if "tri" in cfg.surrogates:
+            tmul = mul_pipe("nu_tri_mul")
+            m.d.comb += [tmul.a.eq(ax4), tmul.b.eq(regs["sg_inv2"]), tmul.i_valid.eq(nv4)]
+            tadd = add_pipe("nu_tri_add")
+            tv = _delay_valid(m, nv4, LM, "nu_tv", nu_busy_regs)
+            m.d.comb += [tadd.a.eq(regs["sg_inv"]), tadd.b.eq(tmul.result), tadd.sub.eq(1), tadd.i_valid.eq(tv)]
+            dl = LM + LA
+            nv_e = _delay_valid(m, tv, LA, "nu_ve", nu_busy_regs)
+            ni_e = _delay(m, ni4, dl, "nu_ie")
+            sp_e = _delay(m, sp4, dl, "nu_se")
+            vnew_e = _delay(m, vnew4, dl, "nu_vnewe")
+            win_e = _delay(m, inwin4, dl, "nu_wine")
+            rect_e = _delay(m, psi_rect4, dl, "nu_recte")
+            psi_e = Signal(16)
+            m.d.comb += psi_e.eq(Mux(tri, Mux(win_e, tadd.result, 0), rect_e))
+        else:
+            nv_e, ni_e, sp_e, vnew_e = nv4, ni4, sp4, vnew4
+            psi_e = psi_rect4
+        with m.If(nv_e):
+            m.d.comb += [v_wp.addr.eq(n_voff + ni_e), v_wp.data.eq(vnew_e), v_wp.en.eq(1)]
+            with m.If(sp_e):
+                m.d.comb += [spk_wp.addr.eq(Cat(spk_cnt[:NB], n_layer[:LB], n_t)), spk_wp.data.eq(ni_e),
+                             spk_wp.en.eq(1)]
+                m.d.sync += spk_cnt.eq(spk_cnt + 1)
+            with m.If(psi_e[:15] != 0):
+                m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:NB], n_layer[:LB])), psi_wp.data.eq(Cat(psi_e, ni_e)),
+                             psi_wp.en.eq(1)]
+                m.d.sync += n_psi_cnt.eq(n_psi_cnt + 1)
+            with m.If(n_out):
+                # output error gs_L = fl(fl(s - y) * c): +0, c or -c
+                y = Signal()
+                m.d.comb += y.eq(ni_e == regs["label"])
+                m.d.comb += [acc_wp.addr.eq(n_voff + ni_e), acc_wp.en.eq(1),
+                             acc_wp.data.eq(Mux(sp_e == y, 0, Mux(sp_e, regs["loss_c"], regs["loss_c"] ^ SIGN)))]
+        nu_busy = Signal()
+        m.d.comb += nu_busy.eq(n_issue | Cat(*nu_busy_regs).any())
+
+        # ================= sequencer =================
+        pc = Signal(range(cfg.prog_depth + 1))
+        op = Signal(OP_BITS)
+        ly = Signal(LAYER_BITS)
+        tt = Signal(T_BITS)
+        e = Signal(NB + 1)
+        ecount = Signal(NB + 1)
+        j = Signal(NB)
+        lin = Signal(LAYER_BITS)  # the input layer (l - 1) of the current phase
+        tin = Signal(T_BITS)  # step whose input events are used (0 for direct inputs: x is constant)
+        isdirect = Signal()
+        m.d.comb += [lin.eq(ly - 1), isdirect.eq(direct & (ly == 1))]
+        m.d.comb += tin.eq(Mux(isdirect, 0, tt))
+        vclr = Signal(range(lay.ndepth + 1))
+        m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
+
+        def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
+                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0):
+            m.d.sync += [p_count.eq(count), p_n.eq(0), p_dmem.eq(dmem), ad_run.eq(dbase), p_dstride.eq(dstride),
+                         p_accz.eq(accz), p_m1src.eq(m1src), a1_run.eq(m1base), p_m1stride.eq(m1stride),
+                         p_m2reg.eq(m2reg), p_m2acc.eq(m2acc), p_m2base.eq(m2base), p_list.eq(lst),
+                         p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0)]
+
+        # phase counters
+        ctr = {name: Signal(32, name=f"ctr_{name}") for name in COUNTERS}
+        phase_fp = Signal()
+        phase_bp = Signal()
+        phase_wg = Signal()
+        phase_upd = Signal()
+        stall = Signal()
+
+        with m.FSM(name="seq") as fsm:
+            with m.State("IDLE"):
+                with m.If(start):
+                    m.d.sync += [pc.eq(regs["start_pc"]), done.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += prog_rp.addr.eq(pc)
+                m.next = "DECODE"
+            with m.State("DECODE"):
+                word = prog_rp.data
+                m.d.sync += [op.eq(word[:OP_BITS]), ly.eq(word[OP_BITS:OP_BITS + LAYER_BITS]),
+                             tt.eq(word[OP_BITS + LAYER_BITS:OP_BITS + LAYER_BITS + T_BITS]), pc.eq(pc + 1),
+                             e.eq(0)]
+                m.next = "DISPATCH"
+            with m.State("DISPATCH"):
+                with m.Switch(op):
+                    with m.Case(Op.END):
+                        m.d.sync += done.eq(1)
+                        m.next = "IDLE"
+                    with m.Case(Op.CLRV):
+                        m.d.sync += vclr.eq(0)
+                        m.next = "CLRV"
+                    with m.Case(Op.FWD):
+                        start_pass(N[ly], DST_ACC, NOFF[ly], 1, 1, M1_ZERO, 0, 0)  # I := +0
+                        m.next = "EV_CNT"
+                    with m.Case(Op.NEUR):
+                        m.d.sync += [n_i.eq(0), n_count.eq(N[ly]), n_layer.eq(ly), n_t.eq(tt),
+                                     n_out.eq(ly == L), n_voff.eq(NOFF[ly]), spk_cnt.eq(0), n_psi_cnt.eq(0)]
+                        m.next = "NEUR"
+                    with m.Case(Op.DELTA):
+                        m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
+                        start_pass(psi_cnt[ly], DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
+                                   lst=LIST_PSI, lseg=ly)
+                        m.next = "DRAIN"
+                    with m.Case(Op.GS):
+                        start_pass(N[lin], DST_ACC, NOFF[lin], 1, 1, M1_ZERO, 0, 0)  # gs := +0
+                        m.d.sync += ecount.eq(dlt_cnt[ly])
+                        m.next = "GS_EV"
+                    with m.Case(Op.WG):
+                        m.next = "EV_CNT"
+                    with m.Case(Op.UPD):
+                        start_pass(N[ly] * N[lin], DST_W, WBASE[ly], 1, 0, M1_G, WBASE[ly], 1,
+                                   m2reg=regs["eta"], sub=1, gzero=1)
+                        m.next = "DRAIN"
+                    with m.Default():
+                        m.next = "FETCH"
+            with m.State("CLRV"):
+                m.d.comb += [v_wp.addr.eq(vclr), v_wp.data.eq(0), v_wp.en.eq(1)]
+                m.d.sync += vclr.eq(vclr + 1)
+                with m.If(vclr == lay.ndepth - 1):
+                    m.next = "FETCH"
+            # --- input events of layer `lin` at step `tin` (FWD and WG) ---
+            with m.State("EV_CNT"):
+                m.d.comb += cnt_rp.addr.eq(Cat(lin[:LB], tin[:TB]))
+                m.next = "EV_CNT2"
+            with m.State("EV_CNT2"):
+                m.d.sync += ecount.eq(cnt_rp.data)
+                with m.If((op == Op.WG) & (dlt_cnt[ly] == 0)):
+                    m.next = "DRAIN"  # nothing to accumulate: no delta != 0
+                with m.Else():
+                    m.next = "EV"
+            with m.State("EV"):
+                with m.If(e == ecount):
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.d.comb += spk_rp.addr.eq(Cat(e[:NB], lin[:LB], tin[:TB]))
+                    m.next = "EV_J"
+            with m.State("EV_J"):
+                m.d.sync += j.eq(spk_rp.data)
+                m.d.comb += x_rp.addr.eq(spk_rp.data)
+                m.next = "EV_GO"
+            with m.State("EV_GO"):
+                xj = Signal(16)
+                m.d.comb += xj.eq(Mux(isdirect, x_rp.data, ONE))
+                m.d.sync += m2next.eq(xj)
+                m.next = "EV_WAIT"
+            with m.State("EV_WAIT"):
+                m.d.comb += stall.eq(~mac_can_start)
+                with m.If(mac_can_start):
+                    with m.If(op == Op.FWD):
+                        start_pass(N[ly], DST_ACC, NOFF[ly], 1, 0, M1_W, WBASE[ly] + j * N[ly], 1, m2reg=m2next)
+                    with m.Else():
+                        start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + j * N[ly], 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                                   lst=LIST_DLT, lseg=ly)
+                    m.d.sync += e.eq(e + 1)
+                    m.next = "EV"
+            # --- gs of layer lin from the delta != 0 list of layer ly ---
+            with m.State("GS_EV"):
+                with m.If(e == ecount):
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.d.comb += dlt_rp.addr.eq(Cat(e[:NB], ly[:LB]))
+                    m.next = "GS_K"
+            with m.State("GS_K"):
+                m.d.sync += [j.eq(dlt_rp.data[16:]), m2next.eq(dlt_rp.data[:16])]
+                m.next = "GS_WAIT"
+            with m.State("GS_WAIT"):
+                m.d.comb += stall.eq(~mac_can_start)
+                with m.If(mac_can_start):
+                    start_pass(N[lin], DST_ACC, NOFF[lin], 1, 0, M1_W, WBASE[ly] + j, N[ly], m2reg=m2next)
+                    m.d.sync += e.eq(e + 1)
+                    m.next = "GS_EV"
+            with m.State("NEUR"):
+                with m.If(~nu_busy):
+                    m.d.comb += cnt_wp.addr.eq(Cat(ly[:LB], tt[:TB]))
+                    m.d.comb += [cnt_wp.data.eq(spk_cnt), cnt_wp.en.eq(1)]
+                    m.d.sync += psi_cnt[ly].eq(n_psi_cnt)
+                    m.next = "FETCH"
+            with m.State("DRAIN"):
+                with m.If(~mac_busy):
+                    with m.If(op == Op.DELTA):
+                        m.d.sync += dlt_cnt[ly].eq(dcnt)
+                    m.next = "FETCH"
+        m.d.comb += busy.eq(~fsm.ongoing("IDLE"))
+        with m.Switch(op):
+            with m.Case(Op.FWD, Op.NEUR):
+                m.d.comb += phase_fp.eq(busy)
+            with m.Case(Op.DELTA, Op.GS):
+                m.d.comb += phase_bp.eq(busy)
+            with m.Case(Op.WG):
+                m.d.comb += phase_wg.eq(busy)
+            with m.Case(Op.UPD):
+                m.d.comb += phase_upd.eq(busy)
+
+        # ---------------- performance counters ----------------
+        incs = {
+            "cycles": busy, "fp_cycles": phase_fp, "bp_cycles": phase_bp, "wg_cycles": phase_wg,
+            "upd_cycles": phase_upd, "fwd_events": fsm.ongoing("EV_WAIT") & mac_can_start & (op == Op.FWD),
+            "mac_ops": issuing, "neuron_ops": n_issue,
+            "psi_nonzero": psi_wp.en, "delta_nonzero": dlt_wp.en & busy, "stall_cycles": stall,
+        }
+        with m.If(clear_counters):
+            m.d.sync += [c.eq(0) for c in ctr.values()]
+        with m.Else():
+            for name, inc in incs.items():
+                with m.If(inc):
+                    m.d.sync += ctr[name].eq(ctr[name] + 1)
+
+        # ---------------- bus target ----------------
+        self._bus(m, regs, ctr, busy, done, start, clear_counters, dict(
+            w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
+            spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None),
+            prog=(prog_rp, prog_wp)))
+        return m
+
+    def _bus(self, m, regs, ctr, busy, done, start, clear_counters, mems):
+        bus, lay = self.bus, self.layout
+        regions = {r.name: r for r in lay.regions()}
+        r_sel = Signal(range(len(regions) + 1))
+        r_half = Signal()
+        r_data = Signal(16)
+        r_pend = Signal()
+        m.d.sync += r_pend.eq(0)
+        m.d.comb += bus.r_valid.eq(r_pend)
+        names = list(regions)
+        transfer = Signal()
+        m.d.comb += transfer.eq(bus.req_valid & bus.req_ready)
+        # registers are always reachable; memories only while the core is idle (their ports are in use)
+        m.d.comb += bus.req_ready.eq(1)
+        for idx, name in enumerate(names):
+            r = regions[name]
+            hit = Signal(name=f"hit_{name}")
+            m.d.comb += hit.eq((bus.addr >= r.offset) & (bus.addr < r.offset + r.size))
+            off = Signal(range(max(r.size, 2)), name=f"off_{name}")
+            m.d.comb += off.eq(bus.addr - r.offset)
+            if name in mems:
+                with m.If(hit & busy):
+                    m.d.comb += bus.req_ready.eq(0)
+            with m.If(transfer & hit):
+                with m.If(~bus.we):
+                    m.d.sync += [r_pend.eq(1), r_sel.eq(idx), r_half.eq(off[0])]
+                if name == "ctrl":
+                    with m.If(~bus.we):
+                        with m.Switch(off):
+                            for k, reg in enumerate(CTRL_REGS):
+                                with m.Case(k):
+                                    if reg == "ctrl":
+                                        val = Cat(busy, done)
+                                    elif reg == "config_id":
+                                        val = Const(config_id(self.cfg), 16)
+                                    else:
+                                        val = regs[reg]
+                                    m.d.sync += r_data.eq(val)
+                    with m.Else():
+                        with m.Switch(off):
+                            for k, reg in enumerate(CTRL_REGS):
+                                with m.Case(k):
+                                    if reg == "ctrl":
+                                        m.d.comb += [start.eq(bus.w_data[0] & ~busy),
+                                                     clear_counters.eq(bus.w_data[1])]
+                                    elif reg != "config_id":
+                                        m.d.sync += regs[reg].eq(bus.w_data)
+                elif name == "counters":
+                    with m.If(~bus.we):
+                        with m.Switch(off):
+                            for k, cname in enumerate(COUNTERS):
+                                with m.Case(2 * k):
+                                    m.d.sync += r_data.eq(ctr[cname][:16])
+                                with m.Case(2 * k + 1):
+                                    m.d.sync += r_data.eq(ctr[cname][16:])
+                else:
+                    rp, wp = mems[name]
+                    addr = off[1:] if name in ("psi", "dlt") else off
+                    with m.If(~busy):
+                        m.d.comb += rp.addr.eq(addr)
+                    if wp is not None:
+                        with m.If(bus.we):
+                            m.d.comb += [wp.addr.eq(addr), wp.data.eq(bus.w_data), wp.en.eq(1)]
+        with m.Switch(r_sel):
+            for idx, name in enumerate(names):
+                with m.Case(idx):
+                    if name in ("ctrl", "counters"):
+                        m.d.comb += bus.r_data.eq(r_data)
+                    elif name in ("psi", "dlt"):
+                        data = mems[name][0].data
+                        m.d.comb += bus.r_data.eq(Mux(r_half, data[:16], data[16:]))
+                    else:
+                        m.d.comb += bus.r_data.eq(mems[name][0].data)

@@ -1,0 +1,132 @@
+"""Where everything lives: memory sizes, per-layer bases and the bus regions, computed from a CoreConfig.
+
+Both the hardware and the host use this one computation (the host through `regions()` / the MemoryMap JSON).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..bus import Region
+from .config import CoreConfig
+
+#: control registers (word offsets inside the `ctrl` region)
+CTRL_REGS = ("ctrl", "start_pc", "label", "mode", "lam", "theta", "loss_c", "eta",
+             "sg_w", "sg_inv", "sg_inv2", "config_id")
+#: MODE register bits
+MODE_DIRECT, MODE_HARD_RESET, MODE_TRI = 1, 2, 4
+#: CTRL write bits / STATUS read bits
+CTRL_START, CTRL_CLEAR_COUNTERS = 1, 2
+STATUS_BUSY, STATUS_DONE = 1, 2
+#: 32-bit performance counters, two words each (low word first)
+COUNTERS = ("cycles", "fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles",
+            "fwd_events", "mac_ops", "neuron_ops", "psi_nonzero", "delta_nonzero", "stall_cycles")
+
+
+def _bits(n: int) -> int:
+    """Bits to hold 0..n-1 (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class CoreLayout:
+    cfg: CoreConfig
+
+    @property
+    def L(self) -> int:
+        return self.cfg.n_layers
+
+    @property
+    def nb(self) -> int:  # neuron index bits
+        return _bits(max(self.cfg.layers))
+
+    @property
+    def lb(self) -> int:  # layer index bits (0..L)
+        return _bits(self.L + 1)
+
+    @property
+    def tb(self) -> int:
+        return _bits(self.cfg.t_max)
+
+    def wbase(self, l: int) -> int:
+        """Base of W_l / G_l (l = 1..L); element [i, j] at wbase + j * N_l + i (column-major)."""
+        n = self.cfg.layers
+        return sum(n[k] * n[k - 1] for k in range(1, l))
+
+    @property
+    def wdepth(self) -> int:
+        return self.wbase(self.L + 1)
+
+    def noff(self, l: int) -> int:
+        """Offset of layer l's neurons (l = 1..L) in the per-neuron memories (v, acc)."""
+        return sum(self.cfg.layers[1:l])
+
+    @property
+    def ndepth(self) -> int:
+        return self.noff(self.L + 1)
+
+    @property
+    def spk_depth(self) -> int:
+        """Spike event lists: address {t, layer, e}; layer 0 holds the input events (written by the host)."""
+        return 1 << (self.nb + self.lb + self.tb)
+
+    def spk_addr(self, layer: int, t: int, e: int) -> int:
+        return (((t << self.lb) | layer) << self.nb) | e
+
+    @property
+    def cnt_depth(self) -> int:
+        return 1 << (self.lb + self.tb)
+
+    def cnt_addr(self, layer: int, t: int) -> int:
+        return (t << self.lb) | layer
+
+    @property
+    def list_depth(self) -> int:
+        """psi != 0 and delta != 0 lists: address {layer, e}, entries (index, fp16 value)."""
+        return 1 << (self.nb + self.lb)
+
+    def list_addr(self, layer: int, e: int) -> int:
+        return (layer << self.nb) | e
+
+    def region_sizes(self) -> list[tuple[str, int, str, str]]:
+        c = self.cfg
+        return [
+            ("ctrl", len(CTRL_REGS), "rw", "control, status and FP16 constants: " + ", ".join(CTRL_REGS)),
+            ("counters", 2 * len(COUNTERS), "r", "32-bit counters, low word first: " + ", ".join(COUNTERS)),
+            ("prog", c.prog_depth, "rw", "program words (spikemesh.rtl.core.isa)"),
+            ("w", self.wdepth, "rw", "weights, W_l[i,j] at wbase_l + j*N_l + i"),
+            ("g", self.wdepth, "rw", "weight gradients, same layout as w"),
+            ("v", self.ndepth, "rw", "membrane v per neuron, layer l at noff_l"),
+            ("acc", self.ndepth, "rw", "input current I / error gs per neuron (last phase's value)"),
+            ("x", c.layers[0], "rw", "direct FP16 inputs x_j"),
+            ("spk", self.spk_depth, "rw", "spike event lists {t, layer, e} -> neuron index"),
+            ("cnt", self.cnt_depth, "rw", "spike event counts {t, layer}"),
+            ("psi", 2 * self.list_depth, "r", "psi != 0 list {layer, e}: word 2e index, 2e+1 psi"),
+            ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta"),
+        ]
+
+    def regions(self) -> list[Region]:
+        """Each region aligned to its own power-of-two span (largest first), so decoding is cheap."""
+        items = sorted(self.region_sizes(), key=lambda r: -r[1])
+        out, off = [], 0
+        for name, size, access, desc in items:
+            span = 1 << _bits(size) if size > 1 else 1
+            off = (off + span - 1) // span * span
+            fields = {"layers": list(self.cfg.layers)}
+            if name in ("w", "g"):
+                fields["wbase"] = [self.wbase(l) for l in range(1, self.L + 2)]
+            if name in ("v", "acc"):
+                fields["noff"] = [self.noff(l) for l in range(1, self.L + 2)]
+            out.append(Region(name, off, size, access, desc, fields))
+            off += size
+        return out
+
+    def region(self, name: str) -> Region:
+        for r in self.regions():
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def addr_width(self) -> int:
+        end = max(r.offset + r.size for r in self.regions())
+        return _bits(end)

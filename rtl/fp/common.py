@@ -1,0 +1,172 @@
+"""Building blocks shared by every FP unit: parameter checks, operand unpacking, hand-placed pipeline cuts,
+a leading-zero counter and THE rounder (normalise -> round to nearest even -> pack, with RISC-V flags).
+
+Every unit computes a wide unrounded intermediate `(sign, e, sig, sticky)` whose value is
+`sig * 2**(e - bias - (len(sig) - 1))` (e is the biased exponent of sig's MSB position, signed, may be out
+of range) and hands it to `normalize` + `round_pack`. Special operands (NaN, inf) bypass on a side path.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+
+from ...gen.formats import Flag, FPFormat
+
+
+def check_format(fmt: object) -> FPFormat:
+    if not isinstance(fmt, FPFormat):
+        raise ValueError(f"fmt must be an FPFormat (e.g. spikemesh.gen.formats.FP16), got {fmt!r}")
+    return fmt
+
+
+def check_depth(depth: object, max_depth: int, unit: str) -> int:
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= max_depth:
+        raise ValueError(f"depth must be an int in 0..{max_depth} for {unit}, got {depth!r}")
+    return depth
+
+
+def check_dsp(dsp: object) -> str:
+    if dsp not in ("auto", "ecp5", "generic"):
+        raise ValueError(f"dsp must be one of 'auto', 'ecp5', 'generic', got {dsp!r}")
+    return dsp  # type: ignore[return-value]
+
+
+class Stages:
+    """Hand-placed pipeline registers: `cut(name, values)` registers the values (gated by `en`) if `name` is
+    one of the cuts chosen for this depth, else passes them through. Nothing is retimed by the tools."""
+
+    def __init__(self, m: Module, cuts: frozenset[str], en: Value) -> None:
+        self.m, self.cuts, self.en = m, cuts, en
+
+    def cut(self, name: str, values: dict[str, Value]) -> SimpleNamespace:
+        if name not in self.cuts:
+            return SimpleNamespace(**values)
+        out = {}
+        for key, v in values.items():
+            v = Value.cast(v)
+            reg = Signal(v.shape(), name=f"{name}_{key}")
+            with self.m.If(self.en):
+                self.m.d.sync += reg.eq(v)
+            out[key] = reg
+        return SimpleNamespace(**out)
+
+
+def unpack(fmt: FPFormat, bits: Value) -> SimpleNamespace:
+    """Classify an operand; `sig` has the hidden bit (p bits), `e` is the effective biased exponent (>= 1)."""
+    m_bits = fmt.man_bits
+    frac = bits[:m_bits]
+    exp = bits[m_bits:m_bits + fmt.exp_bits]
+    exp_zero = exp == 0
+    exp_ones = exp == fmt.exp_max
+    frac_zero = frac == 0
+    return SimpleNamespace(
+        sign=bits[fmt.width - 1],
+        exp=exp,
+        frac=frac,
+        sig=Cat(frac, ~exp_zero),
+        e=Mux(exp_zero, 1, exp),
+        is_zero=exp_zero & frac_zero,
+        is_inf=exp_ones & frac_zero,
+        is_nan=exp_ones & ~frac_zero,
+        is_snan=exp_ones & ~frac_zero & ~frac[m_bits - 1],
+    )
+
+
+def as_signed(v: Value | int) -> Value:
+    """Value as signed without reinterpreting an unsigned MSB as the sign (zero-extend first)."""
+    v = Value.cast(v)
+    return v if v.shape().signed else Cat(v, Const(0, 1)).as_signed()
+
+
+def lzc(v: Value) -> Value:
+    """Leading-zero count of `v` as a balanced tree (log depth), width ceil(log2(len+1))."""
+    n = len(v)
+    size = 1
+    while size < n:
+        size *= 2
+    padded = Cat(Const(0, size - n), v) if size > n else v
+    # A zero pad below the LSB only matters for v == 0, where the count is clamped to n.
+    zero, count = _lzc_tree(padded)
+    return Mux(zero, n, count)
+
+
+def _lzc_tree(v: Value) -> tuple[Value, Value]:
+    """Return (all_zero, count) for a power-of-two width v; count is exact when not all zero."""
+    n = len(v)
+    if n == 1:
+        return ~v[0], Const(0, 1)
+    half = n // 2
+    hz, hc = _lzc_tree(v[half:])
+    lz, lc = _lzc_tree(v[:half])
+    # The high half wins when it has a one; otherwise count = half + low count (top bit set, low bits = lc).
+    count = Mux(hz, Cat(lc, Const(1, 1)), Cat(hc, Const(0, 1)))
+    return hz & lz, count
+
+
+def normalize(fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | int = 0,
+              right: bool = True) -> dict[str, Value]:
+    """Shift `sig` so its MSB is the hidden bit (left by min(lzc, e-1), or right by 1-e into the subnormal
+    range when `right`), keeping p bits + guard + round + sticky. Returns plain values for a pipeline cut."""
+    p = fmt.precision
+    w = len(sig)
+    if w < p:
+        sig = Cat(Const(0, p - w), sig)
+        w = p
+    e = as_signed(e)
+    n_lz = lzc(sig)
+    e_m1 = e - 1
+    # Left shift stops at the minimum exponent (gradual underflow); never past the leading one.
+    left = Mux(e_m1 < n_lz, Mux(e_m1 < 0, 0, e_m1[:len(n_lz)]), n_lz)
+    shifted = (sig << left)[:w]
+    exp = e - left
+    if right:
+        amt_max = w + 2
+        need = e < 1
+        one_minus_e = 1 - e
+        r_amt_v = Mux(need, Mux(one_minus_e > amt_max, amt_max, one_minus_e[:(amt_max).bit_length()]), 0)
+        # Layout (LSB first): w+2 catch bits for the sticky, 2 guard positions below sig, then sig.
+        ext = Cat(Const(0, w + 2), Const(0, 2), shifted)
+        moved = ext >> r_amt_v
+        low = moved[:w + 2]
+        body = moved[w + 2:]
+        extra_sticky = low != 0
+        exp = Mux(need, 1, exp)
+        body_w = w + 2
+    else:
+        body = Cat(Const(0, 2), shifted)
+        extra_sticky = Const(0, 1)
+        body_w = w + 2
+    kept = body[body_w - p:]
+    g = body[body_w - p - 1]
+    r = body[body_w - p - 2]
+    rest = body[:body_w - p - 2]
+    s = (rest != 0 if len(rest) else Const(0, 1)) | extra_sticky | sticky
+    return dict(sign=sign, exp=exp, kept=kept, g=g, r=r, s=s, zero=sig == 0)
+
+
+def round_pack(fmt: FPFormat, v: SimpleNamespace, zero_sign: Value) -> tuple[Value, Value]:
+    """Round to nearest even and pack; returns (bits, flags). Tininess is detected after rounding."""
+    p, mb = fmt.precision, fmt.man_bits
+    kept, g, r, s = v.kept, v.g, v.r, v.s
+    up = g & (r | s | kept[0])
+    # (E-1) << m + kept: the hidden bit carries into the exponent, so subnormal->normal needs no fix-up.
+    exp_m1 = (v.exp - 1).as_unsigned()
+    packed = (exp_m1 << mb) + kept + up
+    exp_field = packed >> mb
+    overflow = ~v.zero & (exp_field >= fmt.exp_max)
+    nx = g | r | s
+    tiny = ~kept[p - 1] & ~(kept[:mb].all() & g & r)
+    uf = tiny & nx & ~overflow
+    body = packed[:fmt.width - 1]
+    result = Mux(v.zero, Cat(Const(0, fmt.width - 1), zero_sign),
+                 Mux(overflow, Cat(Const(fmt.inf, fmt.width - 1), v.sign), Cat(body, v.sign)))
+    flags = Mux(v.zero, 0,
+                Mux(overflow, int(Flag.OF | Flag.NX),
+                    Cat(nx, uf, Const(0, 3))))
+    return result, flags
+
+
+def flags_value(nv: Value) -> Value:
+    """A 5-bit flags word with only NV (invalid) possibly set."""
+    return Cat(Const(0, 4), nv)

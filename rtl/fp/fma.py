@@ -1,0 +1,102 @@
+"""Fused multiply-add a*b + c with ONE rounding: the exact product and the aligned addend meet in a
+3p+7-bit window, then the shared normalise/round. The addend is aligned while the multiplier works."""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ...gen.formats import FP16, FPFormat
+from .common import Stages, as_signed, check_depth, check_dsp, check_format, normalize, round_pack, unpack
+from .dsp import ecp5_mult18x18d_registered, use_ecp5_dsp
+from .mul import finish
+
+FMA_CUTS: dict[int, frozenset[str]] = {
+    0: frozenset(),
+    1: frozenset({"mul_out"}),
+    2: frozenset({"mul_in", "mul_out"}),
+    3: frozenset({"mul_in", "mul_out", "norm"}),
+    4: frozenset({"mul_in", "mul_out", "sum", "norm"}),
+    5: frozenset({"mul_in", "mul_out", "sum", "norm", "out"}),
+}
+
+
+class FPFMAPipe(wiring.Component):
+    """a*b + c rounded once (RNE); plain pipeline gated by `en`, latency == depth."""
+
+    MAX_DEPTH = 5
+
+    def __init__(self, fmt: FPFormat = FP16, depth: int = 3, *, dsp: str = "auto") -> None:
+        self.fmt = check_format(fmt)
+        self.depth = check_depth(depth, self.MAX_DEPTH, "FPFMAPipe")
+        self.dsp = check_dsp(dsp)
+        w = fmt.width
+        super().__init__({"a": In(w), "b": In(w), "c": In(w), "i_valid": In(1), "en": In(1, init=1),
+                          "result": Out(w), "flags": Out(5), "o_valid": Out(1)})
+
+    @property
+    def latency(self) -> int:
+        return self.depth
+
+    @property
+    def module_name(self) -> str:
+        return f"fp_fma_{self.fmt.tag}_d{self.depth}"
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, p = self.fmt, self.fmt.precision
+        cuts = FMA_CUTS[self.depth]
+        st = Stages(m, cuts, self.en)
+        ua, ub, uc = unpack(fmt, self.a), unpack(fmt, self.b), unpack(fmt, self.c)
+        sp = ua.sign ^ ub.sign
+        inf_zero = (ua.is_inf & ub.is_zero) | (ua.is_zero & ub.is_inf)
+        p_inf = ua.is_inf | ub.is_inf
+        inf_inf = p_inf & uc.is_inf & (sp ^ uc.sign) & ~inf_zero
+        nan = ua.is_nan | ub.is_nan | uc.is_nan | inf_zero | inf_inf
+        nv = ua.is_snan | ub.is_snan | uc.is_snan | inf_zero | inf_inf
+        inf = (p_inf | uc.is_inf) & ~nan
+        inf_sign = Mux(p_inf, sp, uc.sign)
+        # Window (LSB first): 3 low bits | product (2p) | 3 gap bits | addend (p) | carry. Bit k weighs
+        # 2^(ea+eb-2bias-2p-1+k); the addend sits at c_off and is shifted right by sh to its true place.
+        c_off = 2 * p + 6
+        sh = as_signed(ua.e) + as_signed(ub.e) - as_signed(uc.e) - (fmt.bias - p - 4)
+        ep = as_signed(ua.e) + as_signed(ub.e) - (fmt.bias - p - 5)  # window MSB exponent, product-anchored
+        side = dict(valid=self.i_valid, sp=sp, sc=uc.sign, csig=uc.sig, sh=sh, ep=ep, ec1=as_signed(uc.e) + 1,
+                    zero_sign=sp & uc.sign, nan=nan, nv=nv, inf=inf, inf_sign=inf_sign)
+        if {"mul_in", "mul_out"} <= cuts and use_ecp5_dsp(self.dsp, platform, p):
+            prod = ecp5_mult18x18d_registered(m, ua.sig, ub.sig, self.en)
+            x = st.cut("mul_in", side)
+            mid = None
+        else:
+            x = st.cut("mul_in", dict(side, ma=ua.sig, mb=ub.sig))
+            mid = (x.ma * x.mb)[:2 * p]
+        # Addend alignment runs beside the multiplier. sh <= 0: the addend dominates, the product is sticky.
+        catch = 3 * p + 6
+        clamp = Mux(x.sh < 0, 0, Mux(x.sh > catch, catch, x.sh[:catch.bit_length()]))
+        shifted = Cat(Const(0, catch), Const(0, c_off), x.csig) >> clamp
+        c_win = shifted[catch:] | (shifted[:catch] != 0)
+        e = Mux(x.sh < 0, x.ec1, x.ep)
+        keep = dict(valid=x.valid, sp=x.sp, sc=x.sc, c_win=c_win, e=e, zero_sign=x.zero_sign, nan=x.nan,
+                    nv=x.nv, inf=x.inf, inf_sign=x.inf_sign)
+        if mid is None:
+            x = st.cut("mul_out", keep)
+        else:
+            x = st.cut("mul_out", dict(keep, prod=mid))
+            prod = x.prod
+        wt = 3 * p + 7
+        p_win = Cat(Const(0, 3), prod)
+        eff_sub = x.sp ^ x.sc
+        pw, cw = as_signed(p_win), as_signed(x.c_win)
+        total = Mux(eff_sub, pw - cw, pw + cw)
+        neg = total < 0
+        mag = Mux(neg, -total, total)[:wt]
+        x = st.cut("sum", dict(valid=x.valid, mag=mag, sign=Mux(neg, x.sc, x.sp), e=x.e, zero_sign=x.zero_sign,
+                               nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign))
+        n = normalize(fmt, x.sign, x.e, x.mag, right=True)
+        x = st.cut("norm", dict(n, valid=x.valid, zero_sign=x.zero_sign, nan=x.nan, nv=x.nv, inf=x.inf,
+                                inf_sign=x.inf_sign))
+        rounded, rflags = round_pack(fmt, x, zero_sign=x.zero_sign)
+        result, flags = finish(fmt, m, x, rounded, rflags)
+        x = st.cut("out", dict(valid=x.valid, result=result, flags=flags))
+        m.d.comb += [self.result.eq(x.result), self.flags.eq(x.flags), self.o_valid.eq(x.valid)]
+        return m

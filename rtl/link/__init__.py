@@ -1,0 +1,1 @@
+"""Host link: UART, COBS/CRC framing and the request engine that drives `spikemesh.rtl.bus`."""

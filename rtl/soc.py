@@ -1,0 +1,128 @@
+"""The SoC top: host link (UART or, in simulation, a byte-stream bypass) + BusDecoder + targets.
+
+Targets: `status` (build ID, scratch, LEDs, cycle and link counters), `dataset` (BRAM buffer the host
+fills once and the core reads), and the training core when one is plugged in (any component with a
+flipped-`BusSignature` port `bus` and a `regions()` method).  The memory map and the build ID are
+computed at construction, so `soc.memory_map.to_json()` is the file saved next to the bitstream.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .bus import BusDecoder, MemoryMap
+from .link.engine import LinkEngine
+from .link.protocol import PROTOCOL_VERSION, Ident, LinkConfig, build_id, map_hash
+from .link.targets import BramTarget, StatusTarget
+from .link.uart import UARTRx, UARTTx
+
+
+@dataclass(frozen=True)
+class SocConfig:
+    clk_hz: int = 75_000_000
+    link: LinkConfig = field(default_factory=LinkConfig)
+    dataset_words: int = 16384       # 16-bit words of BRAM for the on-board dataset
+    addr_width: int = 24
+    name: str = "spikemesh"
+
+    def __post_init__(self):
+        if not isinstance(self.clk_hz, int) or not 1_000_000 <= self.clk_hz <= 500_000_000:
+            raise ValueError(f"clk_hz must be an int in 1e6..5e8, got {self.clk_hz!r}")
+        if not isinstance(self.dataset_words, int) or not 16 <= self.dataset_words <= (1 << 20):
+            raise ValueError(f"dataset_words must be an int in 16..2**20, got {self.dataset_words!r}")
+        if not isinstance(self.addr_width, int) or not 8 <= self.addr_width <= 32:
+            raise ValueError(f"addr_width must be an int in 8..32, got {self.addr_width!r}")
+
+    @property
+    def baud(self) -> float:
+        return self.clk_hz / self.link.clocks_per_bit
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+class SoC(wiring.Component):
+    """`sim_io=True` adds the byte-stream bypass ports (`bypass` selects them over the UART pins)."""
+
+    def __init__(self, config: SocConfig = SocConfig(), *, core=None, core_config: str = "",
+                 sim_io: bool = False):
+        self.config, self.core, self.sim_io = config, core, sim_io
+        mm = MemoryMap(addr_width=config.addr_width, data_width=16)
+        mm.add("status", StatusTarget.regions_static())
+        mm.add("dataset", BramTarget.regions_for(config.dataset_words, "data"))
+        if core is not None:
+            mm.add("core", core.regions())
+        self.memory_map = mm
+        self.map_json = mm.to_json()
+        self.build_id = build_id(config.to_json() + core_config, self.map_json)
+        flags = (1 if core is not None else 0)
+        summary = f"{config.name} ds={config.dataset_words}" + (" core" if core is not None else "")
+        self.ident = Ident(PROTOCOL_VERSION, config.addr_width, 16, flags, config.link.max_words,
+                           config.link.clocks_per_bit, config.clk_hz, self.build_id, map_hash(self.map_json),
+                           summary)
+        members = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(16),
+                   "busy": Out(1), "link_error": Out(1), "heartbeat": Out(1)}
+        if sim_io:
+            members.update({"bypass": In(1), "byte_in": In(stream.Signature(8)),
+                            "byte_out": Out(stream.Signature(8)), "idle": Out(1)})
+        super().__init__(members)
+
+    def build_info(self) -> dict:
+        """What the host needs beside the memory map to check it talks to this build."""
+        return {"build_id": self.build_id.hex(), "map_hash": map_hash(self.map_json).hex(),
+                "config": json.loads(self.config.to_json()), "protocol_version": PROTOCOL_VERSION,
+                "ident": self.ident.pack().hex(), "has_core": self.core is not None}
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        aw = cfg.addr_width
+        m.submodules.link = link = LinkEngine(cfg.link, aw, self.ident.pack())
+        m.submodules.urx = urx = UARTRx(cfg.link.clocks_per_bit)
+        m.submodules.utx = utx = UARTTx(cfg.link.clocks_per_bit)
+        m.d.comb += [urx.rx.eq(self.uart_rx), self.uart_tx.eq(utx.tx)]
+        if self.sim_io:
+            with m.If(self.bypass):
+                wiring.connect(m, wiring.flipped(self.byte_in), link.rx)
+                wiring.connect(m, link.tx, wiring.flipped(self.byte_out))
+            with m.Else():
+                wiring.connect(m, urx.data, link.rx)
+                wiring.connect(m, link.tx, utx.data)
+            m.d.comb += self.idle.eq(link.idle & ~utx.busy)
+        else:
+            wiring.connect(m, urx.data, link.rx)
+            wiring.connect(m, link.tx, utx.data)
+
+        names = ["status", "dataset"] + (["core"] if self.core is not None else [])
+        m.submodules.decoder = dec = BusDecoder(self.memory_map, names)
+        wiring.connect(m, link.bus, dec.bus)
+        m.submodules.status = status = StatusTarget(self.build_id, addr_width=aw)
+        m.submodules.dataset = ds = BramTarget(cfg.dataset_words, name="data", addr_width=aw)
+        wiring.connect(m, dec.t_status, status.bus)
+        wiring.connect(m, dec.t_dataset, ds.bus)
+        wiring.connect(m, link.stats, status.stats)
+        core_busy = Signal()
+        if self.core is not None:
+            m.submodules.core = self.core
+            wiring.connect(m, dec.t_core, self.core.bus)
+            if hasattr(self.core, "busy"):
+                m.d.comb += core_busy.eq(self.core.busy)
+        m.d.comb += self.leds.eq(status.leds)
+
+        # Status LEDs: heartbeat ~1.5 Hz, busy, and a link error stretched to be visible.
+        hb = Signal(range(cfg.clk_hz // 3 + 1))
+        m.d.sync += hb.eq(Mux(hb == cfg.clk_hz // 3, 0, hb + 1))
+        with m.If(hb == 0):
+            m.d.sync += self.heartbeat.eq(~self.heartbeat)
+        m.d.comb += self.busy.eq(~link.idle | core_busy)
+        stretch = Signal(range(cfg.clk_hz // 10 + 1))
+        with m.If(link.stats.nak | link.stats.watchdog | link.stats.dropped):
+            m.d.sync += stretch.eq(cfg.clk_hz // 10)
+        with m.Elif(stretch != 0):
+            m.d.sync += stretch.eq(stretch - 1)
+        m.d.comb += self.link_error.eq(stretch != 0)
+        return m

@@ -1,0 +1,123 @@
+"""Host-side access to a TrainingCore from a cocotb bench: bus reads/writes and the sample loading protocol.
+
+Addresses come from the core's own regions (CoreLayout), never from constants written here.
+"""
+from __future__ import annotations
+
+import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from spikemesh.rtl.core.config import CoreConfig
+from spikemesh.rtl.core.layout import COUNTERS, CTRL_REGS, CoreLayout, STATUS_BUSY, STATUS_DONE
+
+
+def f16_bits(a) -> np.ndarray:
+    return np.asarray(a, np.float16).view(np.uint16)
+
+
+class CoreHost:
+    def __init__(self, dut, cfg: CoreConfig):
+        self.dut, self.cfg, self.lay = dut, cfg, CoreLayout(cfg)
+        self.base = {r.name: r.offset for r in self.lay.regions()}
+        self.cycles_waited = 0
+
+    async def _req(self, addr: int, we: int, data: int = 0) -> None:
+        d = self.dut
+        d.bus__req_valid.value = 1
+        d.bus__addr.value = addr
+        d.bus__we.value = we
+        d.bus__w_data.value = data & 0xFFFF
+        while True:
+            await ReadOnly()
+            ready = int(d.bus__req_ready.value)
+            await RisingEdge(d.clk)
+            if ready:
+                break
+        d.bus__req_valid.value = 0
+
+    async def write(self, addr: int, data: int) -> None:
+        await self._req(addr, 1, data)
+
+    async def read(self, addr: int) -> int:
+        await self._req(addr, 0)
+        while True:
+            await ReadOnly()
+            ok = int(self.dut.bus__r_valid.value)
+            val = self.dut.bus__r_data.value.to_unsigned() if ok else 0
+            await RisingEdge(self.dut.clk)
+            if ok:
+                return val
+
+    async def write_block(self, region: str, offset: int, words) -> None:
+        b = self.base[region] + offset
+        for k, w in enumerate(words):
+            await self.write(b + k, int(w))
+
+    async def read_block(self, region: str, offset: int, n: int) -> list[int]:
+        b = self.base[region] + offset
+        return [await self.read(b + k) for k in range(n)]
+
+    async def set_reg(self, name: str, value: int) -> None:
+        await self.write(self.base["ctrl"] + CTRL_REGS.index(name), value)
+
+    async def get_reg(self, name: str) -> int:
+        return await self.read(self.base["ctrl"] + CTRL_REGS.index(name))
+
+    # ---- network state ----
+    async def write_weights(self, weights) -> None:
+        for l, w in enumerate(weights, start=1):
+            await self.write_block("w", self.lay.wbase(l), f16_bits(w.T.reshape(-1)))  # column-major
+
+    async def read_matrix(self, region: str, l: int) -> np.ndarray:
+        n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
+        words = await self.read_block(region, self.lay.wbase(l), n_out * n_in)
+        return np.array(words, np.uint16).view(np.float16).reshape(n_in, n_out).T.copy()
+
+    async def read_neurons(self, region: str, l: int) -> np.ndarray:
+        words = await self.read_block(region, self.lay.noff(l), self.cfg.layers[l])
+        return np.array(words, np.uint16).view(np.float16)
+
+    async def write_events(self, layer: int, t: int, idx) -> None:
+        idx = [int(i) for i in idx]
+        for e, i in enumerate(idx):
+            await self.write(self.base["spk"] + self.lay.spk_addr(layer, t, e), i)
+        await self.write(self.base["cnt"] + self.lay.cnt_addr(layer, t), len(idx))
+
+    async def read_events(self, layer: int, t: int) -> list[int]:
+        n = await self.read(self.base["cnt"] + self.lay.cnt_addr(layer, t))
+        return [await self.read(self.base["spk"] + self.lay.spk_addr(layer, t, e)) for e in range(n)]
+
+    async def read_list(self, region: str, layer: int, n: int) -> list[tuple[int, int]]:
+        out = []
+        for e in range(n):
+            a = self.base[region] + 2 * self.lay.list_addr(layer, e)
+            out.append((await self.read(a), await self.read(a + 1)))
+        return out
+
+    async def load_input(self, inputs, direct: bool) -> None:
+        """Direct: x (FP16) and its nonzero indices as the step-0 input events; rate: one event list per step."""
+        if direct:
+            x = np.asarray(inputs[0], np.float16)
+            await self.write_block("x", 0, f16_bits(x))
+            await self.write_events(0, 0, np.nonzero(x != 0)[0])
+        else:
+            for t, s in enumerate(inputs):
+                await self.write_events(0, t, np.nonzero(np.asarray(s) != 0)[0])
+
+    async def run(self, words: list[int], max_cycles: int = 10_000_000) -> None:
+        await self.write_block("prog", 0, words)
+        await self.set_reg("start_pc", 0)
+        await self.write(self.base["ctrl"], 3)  # start + clear counters
+        for _ in range(max_cycles):
+            st = await self.get_reg("ctrl")
+            if not st & STATUS_BUSY and st & STATUS_DONE:
+                return
+        raise AssertionError("core did not finish")
+
+    async def counters(self) -> dict[str, int]:
+        out = {}
+        for k, name in enumerate(COUNTERS):
+            lo = await self.read(self.base["counters"] + 2 * k)
+            hi = await self.read(self.base["counters"] + 2 * k + 1)
+            out[name] = lo | (hi << 16)
+        return out

@@ -1,0 +1,107 @@
+"""A simulated board: the SoC's Verilog under Verilator with a native C++ harness that serves the host link
+on a TCP socket (pyserial opens it as `socket://127.0.0.1:PORT`, the same driver as a real board).
+
+`mode="bytes"` feeds socket bytes straight into the link's byte stream (fast); `mode="bits"` runs them
+through the UART pins at the configured clocks per bit (what the board sees).  Both use one build.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import select
+import subprocess
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..cocotb_run import REPO_ROOT
+from ..toolchain import setup_simulator_path
+
+HARNESS = Path(__file__).with_name("harness.cpp")
+BUILD_ROOT = REPO_ROOT / "build" / "board_sim"
+MODES = ("bytes", "bits")
+
+
+def build_sim_board(soc, build_root: Path | None = None) -> Path:
+    """Emit the SoC (sim_io=True), save its memory map + build info, compile the harness; return the build dir.
+
+    Cached by a hash of the Verilog and the harness source, so one build serves every test that uses it.
+    """
+    if not soc.sim_io:
+        raise ValueError("sim_io must be True for a simulated board (the harness drives the bypass ports)")
+    text = verilog.convert(soc, name="soc", emit_src=False)
+    key = hashlib.sha1(text.encode() + HARNESS.read_bytes()).hexdigest()[:12]
+    out = (build_root or BUILD_ROOT) / key
+    exe = out / "obj" / "Vsoc_harness"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "memory_map.json").write_text(soc.map_json)
+    (out / "build.json").write_text(json.dumps(soc.build_info(), indent=1, sort_keys=True))
+    if exe.exists():
+        return out
+    (out / "soc.v").write_text(text)
+    setup_simulator_path("verilator")
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "--top-module", "soc", "-O2",
+           "-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PINCONNECTEMPTY", "-Wno-CMPCONST",
+           "--Mdir", str(out / "obj"), "-o", "Vsoc_harness", "-CFLAGS", "-O2",
+           str(out / "soc.v"), str(HARNESS)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    (out / "build.log").write_text(res.stdout + res.stderr)
+    if res.returncode != 0 or not exe.exists():
+        raise RuntimeError(f"Verilator build of the simulated board failed; see {out / 'build.log'}:\n"
+                           + (res.stdout + res.stderr)[-3000:])
+    return out
+
+
+class SimBoard:
+    """A running simulated board. Use as a context manager; `url` is what `serial_for_url` opens."""
+
+    def __init__(self, build_dir: Path, *, mode: str = "bytes", clocks_per_bit: int | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.build_dir = Path(build_dir)
+        info = json.loads((self.build_dir / "build.json").read_text())
+        cpb = clocks_per_bit or info["config"]["link"]["clocks_per_bit"]
+        self.mode = mode
+        self.proc = subprocess.Popen([str(self.build_dir / "obj" / "Vsoc_harness"), "--port", "0",
+                                      "--mode", mode, "--cpb", str(cpb)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        line = self._readline(timeout=30)
+        if not line.startswith("PORT "):
+            self.close()
+            raise RuntimeError(f"simulated board did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.url = f"socket://127.0.0.1:{self.port}"
+        self.memory_map_path = self.build_dir / "memory_map.json"
+        self.build_info_path = self.build_dir / "build.json"
+
+    def _readline(self, timeout: float) -> str:
+        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline().strip() if r else ""
+
+    def reset(self) -> None:
+        """Pulse the SoC reset (the link forgets its state; memories keep their contents)."""
+        self.proc.stdin.write("reset\n")
+        self.proc.stdin.flush()
+
+    def cycles(self) -> int:
+        self.proc.stdin.write("cycles\n")
+        self.proc.stdin.flush()
+        line = self._readline(timeout=10)
+        return int(line.split()[1])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=5)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,153 @@
+"""Independent PyTorch (autograd) reference of every rule, for tests and the float32-vs-PyTorch benchmark.
+
+The network is written the textbook way (W @ s, autograd through a surrogate spike function) and each rule is
+expressed by WHERE the graph is detached, as in the papers: BPTT (nothing), TBPTT (v at window starts),
+SLTT / SLTT-K (v every step: spatial path only), OTTT (v every step, and the weight gradient routed through
+the presynaptic trace a: I = W.detach() s + W a - (W a).detach()), local (block inputs detached, heads).
+The loss is the true loss (no scaling): golden G / S is compared with these gradients.
+torch is a test-only dependency: import this module only where torch is installed.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .config import SNNConfig
+from .encoding import encode
+
+
+def _psi(kind: str, a: float, x: torch.Tensor) -> torch.Tensor:
+    ax = x.abs()
+    if kind == "rect":
+        return (ax < a / 2).to(x.dtype) / a
+    if kind == "tri":
+        return torch.where(ax < a, 1.0 / a - ax / (a * a), torch.zeros_like(x))
+    if kind == "sigmoid":
+        k = 4.0 / a
+        sg = torch.sigmoid(k * x)
+        return k * sg * (1 - sg)
+    return (1.0 / a) / (1.0 + (math.pi * x / a) ** 2)
+
+
+class _Spike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kind, a):
+        ctx.save_for_backward(x)
+        ctx.kind, ctx.a = kind, a
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * _psi(ctx.kind, ctx.a, x), None, None
+
+
+def _step_loss(cfg: SNNConfig, s: torch.Tensor, label: int) -> torch.Tensor:
+    if cfg.loss == "mse_step":
+        y = torch.zeros_like(s)
+        y[label] = 1
+        return 0.5 * ((s - y) ** 2).sum() / cfg.T
+    return -torch.log_softmax(s, 0)[label] / cfg.T
+
+
+class TorchSNN:
+    """One sample at a time, float64 by default; weights are leaf tensors (list, heads last)."""
+
+    def __init__(self, cfg: SNNConfig, weights: list[np.ndarray], dtype=torch.float64) -> None:
+        self.cfg = cfg
+        self.dtype = dtype
+        self.W = [torch.tensor(np.asarray(w, np.float64), dtype=dtype, requires_grad=True) for w in weights]
+        L = cfg.n_layers
+        self.source = list(range(L)) + list(cfg.block_last_layers)
+        starts, acc = set(), 0
+        for b in (cfg.blocks or ()):
+            starts.add(acc)
+            acc += b
+        self.block_starts = starts - {0}  # 0-based layer indices whose input is a detached block boundary
+
+    def _detach_v(self, t: int) -> bool:
+        r = self.cfg.rule
+        if r == "bptt":
+            return False
+        if r in ("tbptt", "local"):
+            return t % self.cfg.k == 0
+        return True
+
+    def run(self, x: np.ndarray, label: int, sample_index: int = 0, steps: range | None = None,
+            state: dict | None = None) -> tuple[torch.Tensor, dict, list[torch.Tensor]]:
+        """Forward over `steps` (default all T), returning (loss, state, output spikes per step)."""
+        cfg = self.cfg
+        X = torch.tensor(np.asarray(encode(cfg, x, sample_index), np.float64), dtype=self.dtype)
+        n_w = len(self.W)
+        if state is None:
+            state = {"v": [torch.zeros(w.shape[0], dtype=self.dtype) for w in self.W],
+                     "a": [torch.zeros(w.shape[1], dtype=self.dtype) for w in self.W]}
+        ottt = cfg.rule in ("ottt_a", "ottt_o")
+        loss = torch.zeros((), dtype=self.dtype)
+        outs = []
+        for t in steps if steps is not None else range(cfg.T):
+            spikes = [X[t]]
+            for li in range(n_w):
+                src = spikes[self.source[li]]
+                if li in self.block_starts:
+                    src = src.detach()
+                W = self.W[li]
+                v = state["v"][li]
+                if self._detach_v(t):
+                    v = v.detach()
+                if ottt:
+                    a = cfg.lam * state["a"][li] + src.detach()
+                    state["a"][li] = a
+                    I = W.detach() @ src + W @ a - (W @ a).detach()
+                else:
+                    I = W @ src
+                h = cfg.lam * v + I
+                s = _Spike.apply(h - cfg.theta, cfg.surrogate, cfg.surrogate_width)
+                sr = s.detach() if cfg.detach_reset else s
+                v = h - cfg.theta * sr if cfg.reset == "soft" else h * (1 - sr)
+                state["v"][li] = v
+                if li < cfg.n_layers:
+                    spikes.append(s)
+                if li >= cfg.n_layers - 1 and (cfg.rule != "sltt_k" or t in cfg.k_steps):
+                    loss = loss + _step_loss(cfg, s, label)
+                if li == cfg.n_layers - 1:
+                    outs.append(s.detach())
+        return loss, state, outs
+
+    def gradients(self, x: np.ndarray, label: int, sample_index: int = 0) -> list[np.ndarray]:
+        """dL/dW of the rule for one sample (all rules but ottt_o, which updates inside the sample)."""
+        loss, _, _ = self.run(x, label, sample_index)
+        grads = torch.autograd.grad(loss, self.W, allow_unused=True)
+        return [np.zeros(w.shape) if g is None else g.detach().numpy().astype(np.float64)
+                for g, w in zip(grads, self.W)]
+
+    def sgd_sample(self, x: np.ndarray, label: int, sample_index: int = 0) -> None:
+        """Train on one sample with plain SGD (lr), updating after every step for ottt_o."""
+        cfg = self.cfg
+        if cfg.rule == "ottt_o":
+            state = None
+            for t in range(cfg.T):
+                loss, state, _ = self.run(x, label, sample_index, steps=range(t, t + 1), state=state)
+                grads = torch.autograd.grad(loss, self.W, allow_unused=True)
+                state = {k: [u.detach() for u in vs] for k, vs in state.items()}
+                with torch.no_grad():
+                    for w, g in zip(self.W, grads):
+                        if g is not None:
+                            w -= cfg.lr * g
+            return
+        grads = torch.autograd.grad(self.run(x, label, sample_index)[0], self.W, allow_unused=True)
+        with torch.no_grad():
+            for w, g in zip(self.W, grads):
+                if g is not None:
+                    w -= cfg.lr * g
+
+    def predict(self, x: np.ndarray, sample_index: int = 0) -> int:
+        with torch.no_grad():
+            _, state, outs = self.run(x, 0, sample_index)
+        counts = torch.stack(outs).sum(0).numpy()
+        return int(np.argmax(counts))  # ties: lowest index (h tie-break not modelled)
+
+    def weights(self) -> list[np.ndarray]:
+        return [w.detach().numpy().copy() for w in self.W]

@@ -1,0 +1,112 @@
+"""Multi-core modes of the golden model (uses `spikemesh.sim.golden`, never changes its arithmetic).
+
+- `data_parallel_step`: cores 0..B-1 each run `train_sample` on their own sample from the SAME weights; their
+  gradients G_c (the G the single-core model holds just before its end-of-sample update) are combined in the
+  plan's FIXED chain order: acc = G_{c0}; acc = canon(fl(acc + G_{c_i})) for i = 1.., element-wise in FP16;
+  then W = fl(W - fl(G * eta)) exactly as the single-core update (only nonzero G touch W). The sum is not
+  divided by B: a data-parallel step equals a mini-batch of B with the same eta (pick lr accordingly).
+  With one core it is `train_sample` bit for bit (a test checks this).
+- `model_parallel_exchange`: the messages cores exchange when layers sit on different cores: s_l[t]
+  forward, gs_l[t] backward, in the order the single-core model computes them. Placement does not change
+  any arithmetic, so the trained weights are `train_sample`'s.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikemesh.firmware.placement import DataParallelPlan, ModelParallelPlan
+from spikemesh.sim import golden
+from spikemesh.sim.golden import SNNConfig
+
+UNSUPPORTED_DP = {"ottt_o": "updates weights every step", "local": "heads are not reduced yet"}
+
+
+def _check_cfg(cfg: SNNConfig) -> None:
+    if cfg.fmt != "fp16":
+        raise ValueError(f"fmt must be 'fp16' for the multi-core modes, got {cfg.fmt!r}")
+    if cfg.momentum != 0.0 or cfg.weight_update != "rne":
+        raise ValueError("multi-core modes need momentum = 0 and weight_update = 'rne' (the hardware's update)")
+
+
+def sample_gradient(cfg: SNNConfig, weights: list[np.ndarray], x: np.ndarray, label: int,
+                    sample_index: int = 0) -> tuple[list[np.ndarray], golden.SampleResult]:
+    """G per layer just before the end-of-sample update (the last G the trace records for each layer)."""
+    res = golden.train_sample(cfg, weights, x, label, record=True, sample_index=sample_index)
+    grads = []
+    for li, shape in enumerate(cfg.weight_shapes()):
+        ev = res.trace.select("G", layer=li + 1)
+        grads.append(ev[-1].value.copy() if ev else np.zeros(shape, np.float16))
+    return grads, res
+
+
+def reduce_in_order(grads: dict[int, list[np.ndarray]], chain: list[int]) -> list[np.ndarray]:
+    """acc = G_chain[0]; acc = canon(acc + G_c) for the rest, FP16 element-wise (one rounding per add)."""
+    acc = [np.array(g, np.float16, copy=True) for g in grads[chain[0]]]
+    for c in chain[1:]:
+        acc = [golden.canon(a + np.asarray(g, np.float16)) for a, g in zip(acc, grads[c])]
+    return acc
+
+
+def sgd_update(cfg: SNNConfig, weights: list[np.ndarray], grads: list[np.ndarray]) -> list[np.ndarray]:
+    """W = fl(W - fl(G * eta)) where G != 0 (the single-core update, docs/golden-contract.md)."""
+    eta = np.float16(cfg.eta)
+    out = []
+    for W, G in zip(weights, grads):
+        W = np.array(W, np.float16, copy=True)
+        nz = G != 0
+        W[nz] = W[nz] - G[nz] * eta
+        out.append(W)
+    return out
+
+
+@dataclass
+class DataParallelResult:
+    weights: list[np.ndarray]          # after the combined update
+    reduced: list[np.ndarray]          # the combined gradient
+    core_grads: dict[int, list[np.ndarray]]
+    chain: list[int]
+
+
+def data_parallel_step(cfg: SNNConfig, plan: DataParallelPlan, weights: list[np.ndarray],
+                       xs: list[np.ndarray], labels: list[int], sample_indices: list[int] | None = None
+                       ) -> DataParallelResult:
+    """One data-parallel step: plan.cores[i] trains on (xs[i], labels[i])."""
+    _check_cfg(cfg)
+    if cfg.rule in UNSUPPORTED_DP:
+        raise ValueError(f"rule {cfg.rule!r} is not supported in data-parallel mode: {UNSUPPORTED_DP[cfg.rule]}")
+    if not len(xs) == len(labels) == len(plan.cores):
+        raise ValueError(f"need one sample per core: {len(plan.cores)} cores, {len(xs)} inputs, "
+                         f"{len(labels)} labels")
+    idx = sample_indices or list(range(len(xs)))
+    grads = {c: sample_gradient(cfg, weights, x, y, i)[0] for c, x, y, i in zip(plan.cores, xs, labels, idx)}
+    chain = plan.chain
+    reduced = reduce_in_order(grads, chain)
+    return DataParallelResult(sgd_update(cfg, weights, reduced), reduced, grads, chain)
+
+
+def model_parallel_exchange(cfg: SNNConfig, plan: ModelParallelPlan, weights: list[np.ndarray],
+                            x: np.ndarray, label: int, sample_index: int = 0
+                            ) -> tuple[list[dict], golden.SampleResult]:
+    """Messages between cores for one training sample, in the order the model computes them.
+
+    Each message: {"src", "dst", "kind": "spike"|"error", "t", "layer", "value"}; a spike message carries
+    s_l[t] of layer l to the core of layer l+1, an error message gs_l[t] from the core of layer l+1 to l's."""
+    _check_cfg(cfg)
+    if cfg.rule == "local":
+        raise ValueError("rule 'local' is not supported in model-parallel mode (heads cross blocks)")
+    if len(plan.layer_core) != cfg.n_layers:
+        raise ValueError(f"layer_core must name {cfg.n_layers} cores (one per layer), got {len(plan.layer_core)}")
+    res = golden.train_sample(cfg, weights, x, label, record=True, sample_index=sample_index)
+    core = plan.layer_core
+    msgs = []
+    for ev in res.trace.events:
+        l = ev.layer  # 1-based main layer
+        if ev.name == "s" and ev.phase == "fp" and l < cfg.n_layers and core[l - 1] != core[l]:
+            msgs.append({"src": core[l - 1], "dst": core[l], "kind": "spike", "t": ev.t, "layer": l,
+                         "value": ev.value.astype(bool)})
+        elif ev.name == "gs" and ev.phase == "bp" and l < cfg.n_layers and core[l] != core[l - 1]:
+            msgs.append({"src": core[l], "dst": core[l - 1], "kind": "error", "t": ev.t, "layer": l,
+                         "value": np.asarray(ev.value, np.float16)})
+    return msgs, res
