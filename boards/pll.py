@@ -31,7 +31,7 @@ def ecp5_pll_params(f_in: float, f_out: float) -> dict:
 
 def ecp5_pll(clk_in, f_in: float, f_out: float) -> tuple[Instance, Signal, Signal, float]:
     p = ecp5_pll_params(f_in, f_out)
-    clk_out, locked = Signal(), Signal()
+    clk_out, locked = Signal(name="clk_pll"), Signal(name="pll_locked")
     inst = Instance(
         "EHXPLLL",
         a_FREQUENCY_PIN_CLKI=str(f_in / 1e6), a_FREQUENCY_PIN_CLKOP=str(p["f_out"] / 1e6),
@@ -71,7 +71,7 @@ def ice40_pll_params(f_in: float, f_out: float) -> dict:
 
 def ice40_pll(clk_in, f_in: float, f_out: float) -> tuple[Instance, Signal, Signal, float]:
     p = ice40_pll_params(f_in, f_out)
-    clk_out, locked = Signal(), Signal()
+    clk_out, locked = Signal(name="clk_pll"), Signal(name="pll_locked")
     inst = Instance("SB_PLL40_CORE", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
                     p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"], i_REFERENCECLK=clk_in,
                     i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clk_out, o_LOCK=locked)

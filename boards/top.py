@@ -1,7 +1,7 @@
 """Board top: clock (PLL), reset, UART pins, status LEDs around the SoC."""
 from __future__ import annotations
 
-from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
+from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 from spikemesh.rtl.soc import SoC

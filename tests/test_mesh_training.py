@@ -20,7 +20,8 @@ from spikemesh.sim.benches.mesh_traffic import QueueSource
 from spikemesh.sim.golden import SNNConfig
 from spikemesh.sim.golden_mesh import data_parallel_step, model_parallel_exchange, reduce_in_order
 
-SMALL = SNNConfig(sizes=(16, 12, 4), T=4, rule="bptt", lr=2.0**-2, loss_scale=64)
+SMALL = SNNConfig(sizes=(16, 12, 4), T=4, rule="bptt", lr=2.0**-2, loss_scale=64, surrogate="tri",
+                    surrogate_width=2.0)
 
 
 def small_samples(n, seed=0):
@@ -33,7 +34,7 @@ def bits(ws):
 
 
 def test_one_core_data_parallel_is_train_sample():
-    W = golden.init_weights(SMALL, 3)
+    W = golden.init_weights(SMALL, 0)
     xs, ys = small_samples(1)
     r = data_parallel_step(SMALL, DataParallelPlan(MeshConfig(2, 2), (2,)), W, xs, ys)
     ref = golden.train_sample(SMALL, W, xs[0], ys[0])
@@ -117,19 +118,21 @@ def test_data_parallel_2x2_pysim(tmp_path):
     # the order matters: another chain gives different bits somewhere (so the test can tell orders apart)
     alt = reduce_in_order(ref.core_grads, [3, 2, 1, 0])
     assert any(not np.array_equal(bits([a])[0], bits([b])[0]) for a, b in zip(alt, ref.reduced))
-    spec = {"program": "data_parallel", "npz": npz, "cores": [0, 1, 2, 3], "order": "index", "block": 16}
-    prog = make_program(mesh, spec)
-    sb, stats = run_pysim(mesh, [QueueSource([]) for _ in range(4)], program=prog, max_cycles=20000)
-    assert prog.finished(), f"reduction did not finish in {stats['cycles']} cycles"
-    sb.assert_done()
-    check_dp_result(prog.result(), ref, [0, 1, 2, 3])
+    for bcast in ("chain", "star"):
+        spec = {"program": "data_parallel", "npz": npz, "cores": [0, 1, 2, 3], "order": "index", "block": 16,
+                "bcast": bcast}
+        prog = make_program(mesh, spec)
+        sb, stats = run_pysim(mesh, [QueueSource([]) for _ in range(4)], program=prog, max_cycles=20000)
+        assert prog.finished(), f"reduction did not finish in {stats['cycles']} cycles"
+        sb.assert_done()
+        check_dp_result(prog.result(), ref, [0, 1, 2, 3])
 
 
 def test_model_parallel_2x2_pysim(tmp_path):
     mesh = MeshConfig(2, 2)
-    cfg = SNNConfig(sizes=(16, 12, 8, 4), T=4, rule="bptt")
+    cfg = SNNConfig(sizes=(16, 12, 8, 4), T=4, rule="bptt", surrogate_width=2.0)
     plan = ModelParallelPlan(mesh, (0, 3, 1))  # layer 1 on core 0, layer 2 on core 3 (2 hops), layer 3 on 1
-    W = golden.init_weights(cfg, 4)
+    W = golden.init_weights(cfg, 4, gain=3.0)
     xs, ys = small_samples(1, seed=4)
     path, msgs = write_mp_file(tmp_path, cfg, plan, W, xs[0], ys[0])
     assert len(msgs) == 4 * cfg.T

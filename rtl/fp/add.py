@@ -42,7 +42,7 @@ class FPAddPipe(wiring.Component):
         m = Module()
         fmt, p, w = self.fmt, self.fmt.precision, self.fmt.width
         st = Stages(m, ADD_CUTS[self.depth], self.en)
-        ua, ub = unpack(fmt, self.a), unpack(fmt, self.b)
+        ua, ub = unpack(fmt, self.a, m, "a"), unpack(fmt, self.b, m, "b")
         sb = ub.sign ^ self.sub
         inf_inf = ua.is_inf & ub.is_inf & (ua.sign ^ sb)
         nan = ua.is_nan | ub.is_nan | inf_inf
@@ -67,10 +67,10 @@ class FPAddPipe(wiring.Component):
         total = Mux(x.eff_sub, big - small, big + small)[:p + 4]
         x = st.cut("sum", dict(valid=x.valid, sum=total, e=x.e + 1, sign=x.sign, zero_sign=x.zero_sign,
                                nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign))
-        n = normalize(fmt, x.sign, x.e, x.sum, right=False)
+        n = normalize(m, fmt, x.sign, x.e, x.sum, right=False)
         x = st.cut("norm", dict(n, valid=x.valid, zero_sign=x.zero_sign, nan=x.nan, nv=x.nv, inf=x.inf,
                                 inf_sign=x.inf_sign))
-        rounded, rflags = round_pack(fmt, x, zero_sign=x.zero_sign)
+        rounded, rflags = round_pack(m, fmt, x, zero_sign=x.zero_sign)
         result, flags = finish(fmt, m, x, rounded, rflags)
         x = st.cut("out", dict(valid=x.valid, result=result, flags=flags))
         m.d.comb += [self.result.eq(x.result), self.flags.eq(x.flags), self.o_valid.eq(x.valid)]

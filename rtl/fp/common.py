@@ -40,20 +40,34 @@ class Stages:
         self.m, self.cuts, self.en = m, cuts, en
 
     def cut(self, name: str, values: dict[str, Value]) -> SimpleNamespace:
-        if name not in self.cuts:
-            return SimpleNamespace(**values)
         out = {}
         for key, v in values.items():
             v = Value.cast(v)
             reg = Signal(v.shape(), name=f"{name}_{key}")
-            with self.m.If(self.en):
-                self.m.d.sync += reg.eq(v)
+            if name in self.cuts:
+                with self.m.If(self.en):
+                    self.m.d.sync += reg.eq(v)
+            else:  # a named wire: also stops Amaranth from re-emitting shared expressions at every use
+                self.m.d.comb += reg.eq(v)
             out[key] = reg
         return SimpleNamespace(**out)
 
 
-def unpack(fmt: FPFormat, bits: Value) -> SimpleNamespace:
+def wire(m: Module, v: Value | int, name: str) -> Signal:
+    """Materialise an expression once (Amaranth re-emits a Python expression at every use)."""
+    v = Value.cast(v)
+    sig = Signal(v.shape(), name=name)
+    m.d.comb += sig.eq(v)
+    return sig
+
+
+def unpack(fmt: FPFormat, bits: Value, m: Module, name: str) -> SimpleNamespace:
     """Classify an operand; `sig` has the hidden bit (p bits), `e` is the effective biased exponent (>= 1)."""
+    ns = _unpack(fmt, bits)
+    return SimpleNamespace(**{k: wire(m, v, f"{name}_{k}") for k, v in vars(ns).items()})
+
+
+def _unpack(fmt: FPFormat, bits: Value) -> SimpleNamespace:
     m_bits = fmt.man_bits
     frac = bits[:m_bits]
     exp = bits[m_bits:m_bits + fmt.exp_bits]
@@ -79,32 +93,32 @@ def as_signed(v: Value | int) -> Value:
     return v if v.shape().signed else Cat(v, Const(0, 1)).as_signed()
 
 
-def lzc(v: Value) -> Value:
-    """Leading-zero count of `v` as a balanced tree (log depth), width ceil(log2(len+1))."""
+def lzc(m: Module, v: Value) -> Value:
+    """Leading-zero count of `v` as a balanced tree (log depth)."""
     n = len(v)
     size = 1
     while size < n:
         size *= 2
     padded = Cat(Const(0, size - n), v) if size > n else v
     # A zero pad below the LSB only matters for v == 0, where the count is clamped to n.
-    zero, count = _lzc_tree(padded)
-    return Mux(zero, n, count)
+    zero, count = _lzc_tree(m, padded)
+    return wire(m, Mux(zero, n, count), "lzc")
 
 
-def _lzc_tree(v: Value) -> tuple[Value, Value]:
+def _lzc_tree(m: Module, v: Value) -> tuple[Value, Value]:
     """Return (all_zero, count) for a power-of-two width v; count is exact when not all zero."""
     n = len(v)
     if n == 1:
-        return ~v[0], Const(0, 1)
+        return ~v[0], Const(0, 0)  # a single bit has no count bits: only 'all zero' matters
     half = n // 2
-    hz, hc = _lzc_tree(v[half:])
-    lz, lc = _lzc_tree(v[:half])
+    hz, hc = _lzc_tree(m, v[half:])
+    lz, lc = _lzc_tree(m, v[:half])
     # The high half wins when it has a one; otherwise count = half + low count (top bit set, low bits = lc).
     count = Mux(hz, Cat(lc, Const(1, 1)), Cat(hc, Const(0, 1)))
-    return hz & lz, count
+    return wire(m, hz & lz, f"lzc{n}_z"), wire(m, count, f"lzc{n}_c")
 
 
-def normalize(fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | int = 0,
+def normalize(m: Module, fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | int = 0,
               right: bool = True) -> dict[str, Value]:
     """Shift `sig` so its MSB is the hidden bit (left by min(lzc, e-1), or right by 1-e into the subnormal
     range when `right`), keeping p bits + guard + round + sticky. Returns plain values for a pipeline cut."""
@@ -113,12 +127,12 @@ def normalize(fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | 
     if w < p:
         sig = Cat(Const(0, p - w), sig)
         w = p
-    e = as_signed(e)
-    n_lz = lzc(sig)
-    e_m1 = e - 1
+    e = wire(m, as_signed(e), "norm_e")
+    n_lz = lzc(m, sig)
+    e_m1 = wire(m, e - 1, "norm_e_m1")
     # Left shift stops at the minimum exponent (gradual underflow); never past the leading one.
-    left = Mux(e_m1 < n_lz, Mux(e_m1 < 0, 0, e_m1[:len(n_lz)]), n_lz)
-    shifted = (sig << left)[:w]
+    left = wire(m, Mux(e_m1 < n_lz, Mux(e_m1 < 0, 0, e_m1[:len(n_lz)]), n_lz), "norm_left")
+    shifted = wire(m, (sig << left)[:w], "norm_shifted")
     exp = e - left
     if right:
         amt_max = w + 2
@@ -127,7 +141,7 @@ def normalize(fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | 
         r_amt_v = Mux(need, Mux(one_minus_e > amt_max, amt_max, one_minus_e[:(amt_max).bit_length()]), 0)
         # Layout (LSB first): w+2 catch bits for the sticky, 2 guard positions below sig, then sig.
         ext = Cat(Const(0, w + 2), Const(0, 2), shifted)
-        moved = ext >> r_amt_v
+        moved = wire(m, ext >> wire(m, r_amt_v, "norm_rshift"), "norm_moved")
         low = moved[:w + 2]
         body = moved[w + 2:]
         extra_sticky = low != 0
@@ -145,17 +159,17 @@ def normalize(fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | 
     return dict(sign=sign, exp=exp, kept=kept, g=g, r=r, s=s, zero=sig == 0)
 
 
-def round_pack(fmt: FPFormat, v: SimpleNamespace, zero_sign: Value) -> tuple[Value, Value]:
+def round_pack(m: Module, fmt: FPFormat, v: SimpleNamespace, zero_sign: Value) -> tuple[Value, Value]:
     """Round to nearest even and pack; returns (bits, flags). Tininess is detected after rounding."""
     p, mb = fmt.precision, fmt.man_bits
     kept, g, r, s = v.kept, v.g, v.r, v.s
     up = g & (r | s | kept[0])
     # (E-1) << m + kept: the hidden bit carries into the exponent, so subnormal->normal needs no fix-up.
     exp_m1 = (v.exp - 1).as_unsigned()
-    packed = (exp_m1 << mb) + kept + up
+    packed = wire(m, (exp_m1 << mb) + kept + up, "rnd_packed")
     exp_field = packed >> mb
-    overflow = ~v.zero & (exp_field >= fmt.exp_max)
-    nx = g | r | s
+    overflow = wire(m, ~v.zero & (exp_field >= fmt.exp_max), "rnd_overflow")
+    nx = wire(m, g | r | s, "rnd_nx")
     tiny = ~kept[p - 1] & ~(kept[:mb].all() & g & r)
     uf = tiny & nx & ~overflow
     body = packed[:fmt.width - 1]
@@ -164,7 +178,7 @@ def round_pack(fmt: FPFormat, v: SimpleNamespace, zero_sign: Value) -> tuple[Val
     flags = Mux(v.zero, 0,
                 Mux(overflow, int(Flag.OF | Flag.NX),
                     Cat(nx, uf, Const(0, 3))))
-    return result, flags
+    return wire(m, result, "rnd_result"), wire(m, flags, "rnd_flags")
 
 
 def flags_value(nv: Value) -> Value:

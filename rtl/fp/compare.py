@@ -43,7 +43,7 @@ class FPComparePipe(wiring.Component):
         fmt, w = self.fmt, self.fmt.width
         st = Stages(m, CMP_CUTS[self.depth], self.en)
         x = st.cut("in", dict(valid=self.i_valid, a=self.a, b=self.b))
-        ua, ub = unpack(fmt, x.a), unpack(fmt, x.b)
+        ua, ub = unpack(fmt, x.a, m, "a"), unpack(fmt, x.b, m, "b")
         any_nan = ua.is_nan | ub.is_nan
         both_zero = ua.is_zero & ub.is_zero
         mag_a, mag_b = x.a[:w - 1], x.b[:w - 1]

@@ -47,7 +47,7 @@ class FPFMAPipe(wiring.Component):
         fmt, p = self.fmt, self.fmt.precision
         cuts = FMA_CUTS[self.depth]
         st = Stages(m, cuts, self.en)
-        ua, ub, uc = unpack(fmt, self.a), unpack(fmt, self.b), unpack(fmt, self.c)
+        ua, ub, uc = unpack(fmt, self.a, m, "a"), unpack(fmt, self.b, m, "b"), unpack(fmt, self.c, m, "c")
         sp = ua.sign ^ ub.sign
         inf_zero = (ua.is_inf & ub.is_zero) | (ua.is_zero & ub.is_inf)
         p_inf = ua.is_inf | ub.is_inf
@@ -61,7 +61,7 @@ class FPFMAPipe(wiring.Component):
         c_off = 2 * p + 6
         sh = as_signed(ua.e) + as_signed(ub.e) - as_signed(uc.e) - (fmt.bias - p - 4)
         ep = as_signed(ua.e) + as_signed(ub.e) - (fmt.bias - p - 5)  # window MSB exponent, product-anchored
-        side = dict(valid=self.i_valid, sp=sp, sc=uc.sign, csig=uc.sig, sh=sh, ep=ep, ec1=as_signed(uc.e) + 1,
+        side = dict(valid=self.i_valid, p_zero=ua.is_zero | ub.is_zero, sp=sp, sc=uc.sign, csig=uc.sig, sh=sh, ep=ep, ec1=as_signed(uc.e) + 1,
                     zero_sign=sp & uc.sign, nan=nan, nv=nv, inf=inf, inf_sign=inf_sign)
         if {"mul_in", "mul_out"} <= cuts and use_ecp5_dsp(self.dsp, platform, p):
             prod = ecp5_mult18x18d_registered(m, ua.sig, ub.sig, self.en)
@@ -71,11 +71,13 @@ class FPFMAPipe(wiring.Component):
             x = st.cut("mul_in", dict(side, ma=ua.sig, mb=ub.sig))
             mid = (x.ma * x.mb)[:2 * p]
         # Addend alignment runs beside the multiplier. sh <= 0: the addend dominates, the product is sticky.
+        # A zero product anchors nothing: then the window follows the addend too.
+        c_dom = (x.sh < 0) | x.p_zero
         catch = 3 * p + 6
-        clamp = Mux(x.sh < 0, 0, Mux(x.sh > catch, catch, x.sh[:catch.bit_length()]))
+        clamp = Mux(c_dom, 0, Mux(x.sh > catch, catch, x.sh[:catch.bit_length()]))
         shifted = Cat(Const(0, catch), Const(0, c_off), x.csig) >> clamp
         c_win = shifted[catch:] | (shifted[:catch] != 0)
-        e = Mux(x.sh < 0, x.ec1, x.ep)
+        e = Mux(c_dom, x.ec1, x.ep)
         keep = dict(valid=x.valid, sp=x.sp, sc=x.sc, c_win=c_win, e=e, zero_sign=x.zero_sign, nan=x.nan,
                     nv=x.nv, inf=x.inf, inf_sign=x.inf_sign)
         if mid is None:
@@ -92,10 +94,10 @@ class FPFMAPipe(wiring.Component):
         mag = Mux(neg, -total, total)[:wt]
         x = st.cut("sum", dict(valid=x.valid, mag=mag, sign=Mux(neg, x.sc, x.sp), e=x.e, zero_sign=x.zero_sign,
                                nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign))
-        n = normalize(fmt, x.sign, x.e, x.mag, right=True)
+        n = normalize(m, fmt, x.sign, x.e, x.mag, right=True)
         x = st.cut("norm", dict(n, valid=x.valid, zero_sign=x.zero_sign, nan=x.nan, nv=x.nv, inf=x.inf,
                                 inf_sign=x.inf_sign))
-        rounded, rflags = round_pack(fmt, x, zero_sign=x.zero_sign)
+        rounded, rflags = round_pack(m, fmt, x, zero_sign=x.zero_sign)
         result, flags = finish(fmt, m, x, rounded, rflags)
         x = st.cut("out", dict(valid=x.valid, result=result, flags=flags))
         m.d.comb += [self.result.eq(x.result), self.flags.eq(x.flags), self.o_valid.eq(x.valid)]

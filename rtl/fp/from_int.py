@@ -55,9 +55,9 @@ class FPFromIntPipe(wiring.Component):
         x = st.cut("abs", dict(valid=self.i_valid, neg=neg, mag=mag))
         # The integer's MSB weighs 2^(n-1): biased exponent bias + n - 1 (may exceed the format: overflow).
         e = Const(fmt.bias + n - 1, signed((fmt.bias + n).bit_length() + 1))
-        nrm = normalize(fmt, x.neg, e, x.mag, right=False)
+        nrm = normalize(m, fmt, x.neg, e, x.mag, right=False)
         x = st.cut("norm", dict(nrm, valid=x.valid))
-        result, flags = round_pack(fmt, x, zero_sign=Const(0, 1))
+        result, flags = round_pack(m, fmt, x, zero_sign=Const(0, 1))
         x = st.cut("out", dict(valid=x.valid, result=result, flags=flags))
         m.d.comb += [self.result.eq(x.result), self.flags.eq(x.flags), self.o_valid.eq(x.valid)]
         return m

@@ -63,7 +63,7 @@ class FPMulPipe(wiring.Component):
         fmt, p = self.fmt, self.fmt.precision
         cuts = MUL_CUTS[self.depth]
         st = Stages(m, cuts, self.en)
-        ua, ub = unpack(fmt, self.a), unpack(fmt, self.b)
+        ua, ub = unpack(fmt, self.a, m, "a"), unpack(fmt, self.b, m, "b")
         nan, nv, inf = special_mul(ua, ub)
         sign = ua.sign ^ ub.sign
         # Product of two p-bit significands has its MSB at bit 2p-1: e = ea + eb - bias + 1.
@@ -79,9 +79,9 @@ class FPMulPipe(wiring.Component):
             x = st.cut("mul_out", dict(valid=x.valid, sign=x.sign, e=x.e, nan=x.nan, nv=x.nv, inf=x.inf,
                                        prod=(x.sa * x.sb)[:2 * p]))
             prod = x.prod
-        n = normalize(fmt, x.sign, x.e, prod, right=True)
+        n = normalize(m, fmt, x.sign, x.e, prod, right=True)
         x = st.cut("norm", dict(n, valid=x.valid, nan=x.nan, nv=x.nv, inf=x.inf))
-        rounded, rflags = round_pack(fmt, x, zero_sign=x.sign)
+        rounded, rflags = round_pack(m, fmt, x, zero_sign=x.sign)
         x.inf_sign = x.sign
         result, flags = finish(fmt, m, x, rounded, rflags)
         x = st.cut("out", dict(valid=x.valid, result=result, flags=flags))

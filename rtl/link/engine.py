@@ -80,7 +80,8 @@ class LinkEngine(wiring.Component):
         id_r, nak_r = ident.read_port(), nak.read_port()
 
         # ---- receive: COBS decode + CRC into the RX buffer (one byte per cycle) ----
-        receiving = Signal()            # the FSM is in RECV: bytes are accepted
+        receiving = Signal()            # bytes are accepted (RECV, or sending a NAK with no frame pending)
+        pend, pend_good = Signal(), Signal()  # a frame ended while a NAK was going out
         skip = Signal()                 # discard until the next delimiter (dropped bytes / watchdog)
         remain = Signal(8)              # data bytes left in the current COBS block; 0: next is a code
         last_ff = Signal()              # current block's code was 0xFF (no implied zero after it)
@@ -130,6 +131,9 @@ class LinkEngine(wiring.Component):
         frame_len = Signal(range(rx_depth + 1))
         with m.If(frame_end):
             m.d.sync += frame_len.eq(rx_len)
+        got_frame = Signal()
+        got_good = Signal()
+        m.d.comb += [got_frame.eq(frame_end | pend), got_good.eq(Mux(pend, pend_good, frame_good))]
 
         # ---- request header, response assembly ----
         hdr = Signal(8 * REQ_HEADER)
@@ -161,12 +165,13 @@ class LinkEngine(wiring.Component):
         m.d.comb += self.bus.addr.eq(addr + word_i)
         with m.FSM():
             with m.State("RECV"):
-                m.d.comb += [receiving.eq(1), self.idle.eq(~started)]
-                with m.If(frame_end & frame_good):
+                m.d.comb += [receiving.eq(~pend), self.idle.eq(~started & ~pend)]
+                m.d.sync += pend.eq(0)
+                with m.If(got_frame & got_good):
                     m.d.comb += self.stats.frame_ok.eq(1)
                     m.d.sync += hidx.eq(0)
                     m.next = "HEADER"
-                with m.Elif(frame_end):
+                with m.Elif(got_frame):
                     m.d.comb += self.stats.nak.eq(1)
                     m.d.sync += nidx.eq(0)
                     m.next = "NAK"
@@ -316,10 +321,15 @@ class LinkEngine(wiring.Component):
                     m.next = "RECV"
             # NAK: the constant pre-encoded frame (keeps the TX buffer for duplicates)
             with m.State("NAK"):
-                m.d.comb += nak_r.addr.eq(nidx)
+                m.d.comb += [nak_r.addr.eq(nidx), receiving.eq(~pend)]
+                with m.If(frame_end):
+                    m.d.sync += [pend.eq(1), pend_good.eq(frame_good)]
                 m.next = "NAK_OUT"
             with m.State("NAK_OUT"):
-                m.d.comb += [nak_r.addr.eq(nidx), self.tx.valid.eq(1), self.tx.payload.eq(nak_r.data)]
+                m.d.comb += [nak_r.addr.eq(nidx), self.tx.valid.eq(1), self.tx.payload.eq(nak_r.data),
+                             receiving.eq(~pend)]
+                with m.If(frame_end):
+                    m.d.sync += [pend.eq(1), pend_good.eq(frame_good)]
                 with m.If(self.tx.ready):
                     m.d.sync += nidx.eq(nidx + 1)
                     with m.If(nidx == len(NAK_FRAME) - 1):

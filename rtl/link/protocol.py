@@ -78,7 +78,7 @@ def unframe(encoded: bytes) -> bytes:
         body = _cobs.decode(bytes(encoded))
     except _cobs.DecodeError as exc:
         raise FrameError(f"COBS decode failed: {exc}") from None
-    if len(body) < CRC_BYTES + 1:
+    if len(body) < CRC_BYTES:
         raise FrameError(f"frame too short ({len(body)} bytes)")
     if crc16(body) != 0:
         raise FrameError("CRC mismatch")

@@ -92,9 +92,9 @@ class UARTTx(wiring.Component):
         timer = Signal(range(cpb))
         bits = Signal(range(11))
         shreg = Signal(10, init=0x3FF)
-        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(bits != 0)]
+        # `ready` as one plain assignment (an `always @*` that no input ever wakes stays X in Icarus).
+        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(bits != 0), self.data.ready.eq(bits == 0)]
         with m.If(bits == 0):
-            m.d.comb += self.data.ready.eq(1)
             with m.If(self.data.valid):
                 m.d.sync += [shreg.eq((self.data.payload << 1) | (1 << 9)), bits.eq(10), timer.eq(cpb - 1)]
         with m.Elif(timer != 0):

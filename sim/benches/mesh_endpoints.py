@@ -3,7 +3,8 @@
 They do what a core's network interface would do, from files the test writes (never from the bench):
 - "data_parallel": chain reduction of per-core gradients in the plan's order (acc = fl(acc + G_c) per FP16
   element as blocks arrive, streamed block by block), the last core applies W = fl(W - fl(G * eta)) and
-  broadcasts the new weights to every core; result = the weights each core ends with.
+  sends the new weights back down the chain (each core stores and forwards: "chain", default) or to every
+  core itself ("star"); result = the weights each core ends with.
 - "model_parallel": each core runs its script of sends and receives (a layer must receive its input before
   it sends its output); every received packet is compared bit for bit with the expected message.
 """
@@ -31,7 +32,11 @@ class DataParallelEndpoints:
         self.plan = DataParallelPlan(cfg, tuple(spec["cores"]), spec["order"], spec["block"])
         self.chain = self.plan.chain
         self.nxt = {c: n for c, n in zip(self.chain, self.chain[1:])}
+        self.prev = {n: c for c, n in zip(self.chain, self.chain[1:])}
         self.last = self.chain[-1]
+        self.bcast = spec.get("bcast", "chain")
+        if self.bcast not in ("chain", "star"):
+            raise ValueError(f"bcast must be 'chain' or 'star', got {self.bcast!r}")
         self.n_layers = int(data["n_layers"])
         self.eta = np.float16(data["eta"])
         self.W = [data[f"W_{li}"] for li in range(self.n_layers)]
@@ -52,7 +57,11 @@ class DataParallelEndpoints:
         w[nz] = w[nz] - g[nz] * self.eta
         self._store(self.last, li, b, w)
         out: dict[int, list] = {self.last: []}
-        for c in sorted(self.plan.cores):
+        if self.bcast == "chain":  # back down the chain: every core stores and forwards (pipelined)
+            if len(self.chain) > 1:
+                out[self.last].append(self._send(self.last, self.prev[self.last], li, b, w, final=True))
+            return out
+        for c in sorted(self.plan.cores):  # star: the last core sends every copy itself
             if c != self.last:
                 out[self.last].append(self._send(self.last, c, li, b, w, final=True))
         return out
@@ -81,6 +90,8 @@ class DataParallelEndpoints:
         vals = words_fp16(self.cfg, p["body"], e - s)
         if p["final"]:
             self._store(node, li, b, vals)
+            if self.bcast == "chain" and node in self.prev:
+                return {node: [self._send(node, self.prev[node], li, b, vals, final=True)]}
             return {}
         acc = _canon(vals + self.G[node][li][s:e])  # one FP16 rounding per element, then +0.0 for zeros
         if node == self.last:

@@ -278,17 +278,19 @@ class _Sample:
                 up.adds += G.size
                 if self.trace is not None:
                     self.rec("update", t, li, "m", step)
+            nz = step != 0
+            nnz = int(np.count_nonzero(nz))
             if self.master is not None:  # FP32 master weights: the update is applied in float32
                 self.master[li] = self.master[li] - step.astype(np.float32) * np.float32(cfg.eta)
                 self.W[li] = self.master[li].astype(dt)
-                nnz = int(np.count_nonzero(step))
+                up.vanished += int(np.count_nonzero(self.master[li][nz] == self.master[li][nz] + step[nz].astype(np.float32) * np.float32(cfg.eta)))
             elif cfg.dense:
                 self.W[li] = W - step * self.eta
-                nnz = int(np.count_nonzero(step))
+                up.vanished += int(np.count_nonzero(self.W[li][nz] == W[nz]))
             else:
-                nz = step != 0
-                nnz = int(np.count_nonzero(nz))
-                W[nz] = W[nz] - step[nz] * self.eta
+                new = W[nz] - step[nz] * self.eta
+                up.vanished += int(np.count_nonzero(new == W[nz]))
+                W[nz] = new
             up.events += nnz
             up.muls += nnz
             up.adds += nnz

@@ -3,7 +3,8 @@
 Per phase: `events` (FP: nonzero inputs consumed; BP: nonzero deltas; WG: (delta != 0, input != 0) pairs;
 update: nonzero G entries), `adds` and `muls` (FP16 operations actually performed, every fl(+), fl(-), fl(x)
 of docs/golden-contract.md; compares and table look-ups are not counted), `skipped` (accumulation terms /
-weight updates that the sparse schedule leaves out and the dense one performs).
+weight updates that the sparse schedule leaves out and the dense one performs); update.vanished counts the
+nonzero updates rounded away (W unchanged).
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ class PhaseCounts:
     adds: int = 0
     muls: int = 0
     skipped: int = 0
+    vanished: int = 0  # update only: nonzero updates that left W unchanged (below ulp(W)/2 under RNE)
 
     def __iadd__(self, other: "PhaseCounts") -> "PhaseCounts":
+        self.vanished += other.vanished
         self.events += other.events
         self.adds += other.adds
         self.muls += other.muls
