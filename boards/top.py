@@ -34,7 +34,7 @@ class BoardTop(Elaboratable):
             inst, clk_out, locked, f = make(buf.i, prof.clk_in_hz, prof.clk_hz)
             m.submodules.pll = inst
             m.d.comb += sync.clk.eq(clk_out)
-            platform.add_clock_constraint(clk_out, f)
+            platform.add_clock_constraint(sync.clk, f)  # the net that survives synthesis is the domain's
         m.submodules.rst_sync = ResetSynchronizer(~locked, domain="sync")
 
         m.submodules.soc = soc = self.soc

@@ -7,6 +7,7 @@ the device's parser after garbage); it is retransmitted with the same sequence n
 from __future__ import annotations
 
 import random
+import select
 import time
 from dataclasses import dataclass
 
@@ -30,9 +31,34 @@ class DeviceError(LinkError):
 def open_transport(port: str, baud: int = 3_000_000, timeout: float = 0.05):
     """A pyserial port: a device path, or any URL `serial_for_url` knows (socket://, loop://, rfc2217://)."""
     try:
-        return serial.serial_for_url(port, baudrate=baud, timeout=timeout)
+        ser = serial.serial_for_url(port, baudrate=baud, timeout=timeout)
     except (serial.SerialException, OSError, ValueError) as exc:
         raise LinkError(f"cannot open {port!r}: {exc}") from None
+    return _SocketChunks(ser) if port.startswith("socket://") else ser
+
+
+class _SocketChunks:
+    """pyserial's socket:// port reads one byte per select() (its in_waiting is 0 or 1): read whole chunks."""
+
+    def __init__(self, ser):
+        self.ser, self.timeout = ser, ser.timeout
+        self.in_waiting = 0
+
+    def read(self, n: int = 1) -> bytes:
+        sock = self.ser._socket  # pyserial keeps the connected socket here
+        ready, _, _ = select.select([sock], [], [], self.timeout)
+        if not ready:
+            return b""
+        data = sock.recv(max(n, 65536))
+        if not data:
+            raise LinkError("the simulated board closed the connection")
+        return data
+
+    def write(self, data: bytes) -> int:
+        return self.ser.write(data)
+
+    def close(self) -> None:
+        self.ser.close()
 
 
 @dataclass
@@ -129,9 +155,9 @@ class FaultInjector:
     """Wraps a transport and damages traffic, deterministically from `seed`, to test the recovery paths.
 
     Host->device frames (one `write` = one frame) are dropped, duplicated, corrupted (a byte flipped) or
-    truncated (cut in half, no delimiter) with the given probabilities; device->host chunks are corrupted
-    or dropped with `p_rx_corrupt` / `p_rx_drop`.  `on_write(n)` (optional) is called before the n-th write,
-    e.g. to reset the simulated board mid-transfer.
+    truncated (cut in half, no delimiter) with the given probabilities; device->host BYTES are corrupted
+    or dropped with probability `p_rx_corrupt` / `p_rx_drop` each.  `on_write(n, data)` (optional) is called
+    before the n-th write, e.g. to schedule a reset of the simulated board in the middle of that frame.
     """
 
     def __init__(self, inner, *, seed: int = 1, p_drop=0.0, p_dup=0.0, p_corrupt=0.0, p_truncate=0.0,
@@ -150,7 +176,7 @@ class FaultInjector:
 
     def write(self, data: bytes) -> int:
         if self.on_write:
-            self.on_write(self.writes)
+            self.on_write(self.writes, data)
         self.writes += 1
         r = self.rng.random()
         acc = 0.0
@@ -173,16 +199,17 @@ class FaultInjector:
         return self.inner.write(data)
 
     def read(self, n: int = 1) -> bytes:
-        data = self.inner.read(n)
-        if data and self.rng.random() < self.p_rx_drop:
-            self.injected["rx_drop"] += 1
-            return b""
-        if data and self.rng.random() < self.p_rx_corrupt:
-            self.injected["rx_corrupt"] += 1
-            buf = bytearray(data)
-            buf[self.rng.randrange(len(buf))] ^= 0x10
-            return bytes(buf)
-        return data
+        out = bytearray()
+        for b in self.inner.read(n):  # per byte, so the rate does not depend on how reads are chunked
+            r = self.rng.random()
+            if r < self.p_rx_drop:
+                self.injected["rx_drop"] += 1
+            elif r < self.p_rx_drop + self.p_rx_corrupt:
+                self.injected["rx_corrupt"] += 1
+                out.append(b ^ (1 << self.rng.randrange(8)))
+            else:
+                out.append(b)
+        return bytes(out)
 
     def close(self):
         self.inner.close()

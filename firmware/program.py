@@ -9,12 +9,12 @@ import numpy as np
 
 from ..rtl.core.config import IMPLEMENTED_RULES, CoreConfig
 from ..rtl.core.isa import Op, encode
-from ..rtl.core.layout import MODE_DIRECT, MODE_HARD_RESET, MODE_TRI
+from ..rtl.core.layout import MODE_DENSE, MODE_DIRECT, MODE_HARD_RESET, MODE_TRI
 
 
-def _f16(x: float) -> int:
+def _f16(x: float, exact: bool = True) -> int:
     v = np.float16(x)
-    if float(v) != float(x):
+    if exact and float(v) != float(x):
         raise ValueError(f"constant {x!r} is not exact in FP16")
     return int(np.array(v).view(np.uint16))
 
@@ -65,7 +65,7 @@ def compile_program(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...]
 
 
 def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: float, surrogate: str,
-                   surrogate_width: float, reset: str, direct: bool) -> dict[str, int]:
+                   surrogate_width: float, reset: str, direct: bool, dense: bool = False) -> dict[str, int]:
     """The control-register values (FP16 bits or mode bits) for one training setup."""
     if surrogate not in ("rect", "tri"):
         raise ValueError(f"surrogate must be 'rect' or 'tri' in the core, got {surrogate!r}")
@@ -75,13 +75,13 @@ def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: flo
         raise ValueError(f"theta must be > 0 (the fire compare assumes it), got {theta!r}")
     a = surrogate_width
     mode = (MODE_DIRECT if direct else 0) | (MODE_HARD_RESET if reset == "hard" else 0) | \
-           (MODE_TRI if surrogate == "tri" else 0)
+           (MODE_TRI if surrogate == "tri" else 0) | (MODE_DENSE if dense else 0)
     return {
         "mode": mode,
         "lam": _f16(lam),
         "theta": _f16(theta),
-        "loss_c": _f16(loss_scale / T),
-        "eta": _f16(lr / loss_scale),
+        "loss_c": _f16(loss_scale / T, exact=False),  # rounded once, as the golden model does
+        "eta": _f16(lr / loss_scale, exact=False),
         "sg_w": _f16(a / 2 if surrogate == "rect" else a),
         "sg_inv": _f16(1 / a),
         "sg_inv2": _f16(1 / (a * a)),
@@ -92,4 +92,4 @@ def constants_from_snn(snn) -> dict[str, int]:
     """core_constants for a `spikemesh.sim.golden.SNNConfig`."""
     return core_constants(lam=snn.lam, theta=snn.theta, T=snn.T, loss_scale=snn.loss_scale, lr=snn.lr,
                           surrogate=snn.surrogate, surrogate_width=snn.surrogate_width, reset=snn.reset,
-                          direct=snn.encoding == "direct")
+                          direct=snn.encoding == "direct", dense=snn.dense)

@@ -56,6 +56,8 @@ class SoC(wiring.Component):
         mm.add("dataset", BramTarget.regions_for(config.dataset_words, "data"))
         if core is not None:
             mm.add("core", core.regions())
+            if not core_config and hasattr(core, "cfg"):
+                core_config = repr(core.cfg)  # the core's generator parameters go into the build ID
         self.memory_map = mm
         self.map_json = mm.to_json()
         self.build_id = build_id(config.to_json() + core_config, self.map_json)
@@ -73,9 +75,15 @@ class SoC(wiring.Component):
 
     def build_info(self) -> dict:
         """What the host needs beside the memory map to check it talks to this build."""
-        return {"build_id": self.build_id.hex(), "map_hash": map_hash(self.map_json).hex(),
+        info = {"build_id": self.build_id.hex(), "map_hash": map_hash(self.map_json).hex(),
                 "config": json.loads(self.config.to_json()), "protocol_version": PROTOCOL_VERSION,
                 "ident": self.ident.pack().hex(), "has_core": self.core is not None}
+        if self.core is not None and hasattr(self.core, "cfg"):
+            from dataclasses import asdict as _asdict
+            core = _asdict(self.core.cfg)
+            core.pop("fmt", None)
+            info["core"] = core
+        return info
 
     def elaborate(self, platform):
         m = Module()
@@ -108,7 +116,7 @@ class SoC(wiring.Component):
         core_busy = Signal()
         if self.core is not None:
             m.submodules.core = self.core
-            wiring.connect(m, dec.t_core, self.core.bus)
+            _connect_narrower(m, dec.t_core, self.core.bus)
             if hasattr(self.core, "busy"):
                 m.d.comb += core_busy.eq(self.core.busy)
         m.d.comb += self.leds.eq(status.leds)
@@ -126,3 +134,12 @@ class SoC(wiring.Component):
             m.d.sync += stretch.eq(stretch - 1)
         m.d.comb += self.link_error.eq(stretch != 0)
         return m
+
+
+def _connect_narrower(m: Module, initiator, target) -> None:
+    """Decoder port -> a target whose bus has fewer address bits (the decoder already limited the span)."""
+    aw = len(target.addr)
+    m.d.comb += [target.req_valid.eq(initiator.req_valid), target.addr.eq(initiator.addr[:aw]),
+                 target.we.eq(initiator.we), target.w_data.eq(initiator.w_data),
+                 initiator.req_ready.eq(target.req_ready), initiator.r_valid.eq(target.r_valid),
+                 initiator.r_data.eq(target.r_data)]

@@ -30,7 +30,8 @@ def emit_verilog(component, name: str, path: Path) -> Path:
     """Convert an Amaranth component to Verilog at `path` (top module `name`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = verilog.convert(component, name=name, emit_src=False)
-    path.write_text(text)
+    if not path.exists() or path.read_text() != text:  # unchanged Verilog keeps its mtime: no rebuild
+        path.write_text(text)
     return path
 
 
@@ -73,7 +74,7 @@ def run_cocotb(
         build_dir=build_dir,
         build_args=build_args,
         timescale=("1ns", "1ps"),
-        always=True,
+        always=False,  # the runner rebuilds when a source is newer than its build (emit_verilog keeps mtimes)
         log_file=build_dir / "build.log",
     )
     env = {PARAM_ENV: json.dumps(params)}

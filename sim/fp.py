@@ -352,16 +352,16 @@ def from_int(fmt: FPFormat, x: Any, width: int, signed: bool) -> tuple[np.ndarra
     if not isinstance(fmt, FPFormat):
         raise ValueError(f"fmt must be an FPFormat, got {fmt!r}")
     arr = np.asarray(x)
-    if arr.dtype.kind == "i":
-        arr = arr.astype(np.int64).view(np.uint64) if arr.dtype.itemsize == 8 else arr.astype(np.int64).astype(np.uint64)
+    if arr.dtype.kind == "i":  # negative numbers given as such: take their two's complement bits
+        arr = arr.astype(np.int64).view(np.uint64)
     else:
         arr = np.asarray(arr, dtype=np.uint64)
     shape = arr.shape
-    u = arr.reshape(-1) & np.uint64((1 << width) - 1 if width < 64 else (1 << 64) - 1)
+    mask = np.uint64((1 << width) - 1)
+    u = arr.reshape(-1) & mask
     if signed:
         neg = ((u >> np.uint64(width - 1)) & np.uint64(1)) == 1
         # two's complement magnitude within `width` bits (handles -2**(width-1))
-        mask = np.uint64((1 << width) - 1) if width < 64 else np.uint64((1 << 64) - 1)
         mag = np.where(neg, ((~u) + np.uint64(1)) & mask, u)
     else:
         neg = np.zeros(u.shape, dtype=bool)
@@ -372,8 +372,8 @@ def from_int(fmt: FPFormat, x: Any, width: int, signed: bool) -> tuple[np.ndarra
         e = np.zeros(mag.shape, dtype=np.int64)
     else:
         # Compress to < 2**61 with a jammed sticky bit: >= 31 bits stay above it, enough for p <= 30.
-        hi = mag >> np.uint64(32)
-        nbits = np.where(hi != 0, _bitlen((hi).astype(np.int64)) + 32, _bitlen((mag & np.uint64(0xFFFFFFFF)).astype(np.int64)))
+        hi, lo = (mag >> np.uint64(32)).astype(np.int64), (mag & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        nbits = np.where(hi != 0, _bitlen(hi) + 32, _bitlen(lo))
         k = np.maximum(nbits - 61, 0).astype(np.uint64)
         kept = mag >> k
         sticky = (kept << k) != mag
@@ -554,7 +554,9 @@ def random_operands(fmt: FPFormat, n: int, rng: np.random.Generator, kind: str =
     if arity == 3:
         # fma: small a*b (powers of two times short fractions) against c
         low = np.uint64((1 << m) - 1) ^ np.uint64((1 << max(m - 3, 0)) - 1)
-        a2 = _compose(fmt, sgn(), np.clip(fmt.bias + rng.integers(-4, 5, n), 1, emax - 1), _rand_frac(fmt, n, rng) & low)
-        b2 = _compose(fmt, sgn(), np.clip(be_a - shift + rng.integers(-1, 2, n), 0, emax - 1), _rand_frac(fmt, n, rng) & low)
+        be_a2 = np.clip(fmt.bias + rng.integers(-4, 5, n), 1, emax - 1)
+        be_b2 = np.clip(be_a - shift + rng.integers(-1, 2, n), 0, emax - 1)
+        a2 = _compose(fmt, sgn(), be_a2, _rand_frac(fmt, n, rng) & low)
+        b2 = _compose(fmt, sgn(), be_b2, _rand_frac(fmt, n, rng) & low)
         outs = [a2, b2, a]
     return tuple(outs[:arity])

@@ -1,16 +1,47 @@
-"""The training core against the contract, bit for bit, on generated Verilog (cocotb)."""
+"""The training core against the golden model (spikemesh.sim.golden), bit for bit, on generated Verilog.
+
+One Verilator build per core configuration; many cases go through each build. The first sample of each case
+runs step by step and checks every layer's spikes, v, psi list, delta list and gs after every step, then
+G before the update and W after; later samples run the whole program and check W.
+"""
 import pytest
 
 from spikemesh.rtl.core import CoreConfig, TrainingCore
 from spikemesh.sim.cocotb_run import run_cocotb
 
+SMALL = dict(layers=(10, 7, 6, 4), t_max=5)  # three layers: gs crosses a hidden layer
+DIGITS = dict(layers=(64, 16, 10), t_max=4)
 
-def _run(sim, tag, core, **params):
+
+def _run(sim, tag, core, snn, **params):
     cfg = CoreConfig(**core)
     run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
-               sim=sim, tag=tag, params={"core": core, **params})
+               sim=sim, tag=tag, params={"core": core, "snn": {"sizes": core["layers"], **snn}, **params})
 
 
-def test_sltt_small_verilator():
-    core = dict(layers=(8, 6, 3), t_max=4)
-    _run("verilator", "small", core, T=4, rule="sltt", seed=1, samples=3, direct=True)
+CASES = {
+    "sltt_direct_rect_soft": dict(snn=dict(T=5, rule="sltt"), seed=1, samples=4, stepwise=1, gain=1.4),
+    "sltt_rate_tri_hard": dict(snn=dict(T=5, rule="sltt", encoding="rate", surrogate="tri", reset="hard",
+                                        surrogate_width=2.0), seed=2, samples=4, stepwise=2, gain=1.6),
+    "sltt_k_direct_tri": dict(snn=dict(T=5, rule="sltt_k", k_steps=(0, 2, 4), surrogate="tri"), seed=3,
+                              samples=4, stepwise=1, gain=1.4),
+    "sltt_rate_dense": dict(snn=dict(T=5, rule="sltt", encoding="rate", dense=True), seed=4, samples=3,
+                            stepwise=1, gain=1.6),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_core_small_verilator(case):
+    c = CASES[case]
+    _run("verilator", "small", SMALL, c["snn"], **{k: v for k, v in c.items() if k != "snn"})
+
+
+def test_core_small_icarus():
+    c = CASES["sltt_direct_rect_soft"]
+    _run("icarus", "small", SMALL, c["snn"], seed=5, samples=2, stepwise=1, gain=1.4)
+
+
+def test_core_digits_subset_verilator():
+    """One pass over 60 digits: the core's weights after every sample equal the golden model's."""
+    _run("verilator", "digits", DIGITS, dict(T=4, rule="sltt"), seed=0, samples=60, stepwise=1,
+         data="digits", check_every=False)

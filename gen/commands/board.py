@@ -1,5 +1,82 @@
-"""`spikemesh` subcommands: board (placeholder until its owner fills it in)."""
+"""`spikemesh build | flash | train | linkbench`: bitstreams, programming, and training over the host link."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
 
 
 def register(sub) -> None:
-    pass
+    from spikemesh.boards.profiles import BOARDS
+
+    p = sub.add_parser("build", help="build a bitstream for a board (yosys + nextpnr from PyPI/YoWASP)")
+    p.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
+    p.add_argument("--config", default="default", help="SoC configuration (default, small)")
+    p.add_argument("--out", default="build/boards", help="output folder (a subfolder per board/config)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.set_defaults(func=_build)
+
+    p = sub.add_parser("flash", help="program a board with a built bitstream (openFPGALoader / iceprog)")
+    p.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
+    p.add_argument("--config", default="default")
+    p.add_argument("--bitstream", help="bitstream file (default: the build folder's top.bit/top.bin)")
+    p.add_argument("--out", default="build/boards")
+    p.add_argument("--to-flash", action="store_true", help="write SPI flash instead of SRAM")
+    p.set_defaults(func=_flash)
+
+    p = sub.add_parser("train", help="train on a board over its USB-UART, or on the simulated board")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial port or pyserial URL (e.g. /dev/ttyUSB0, socket://host:port)")
+    where.add_argument("--sim", action="store_true", help="build and run the simulated board (Verilator)")
+    p.add_argument("--sim-mode", default="bytes", choices=("bytes", "bits"))
+    p.add_argument("--build-dir", help="folder with memory_map.json + build.json of the board's build")
+    p.add_argument("--baud", type=int, default=3_000_000)
+    p.add_argument("--dataset", default="digits", choices=("digits",))
+    p.add_argument("--rule", default="sltt")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--samples", type=int, default=0, help="train on the first N samples only (0: all)")
+    p.add_argument("--checkpoint", default="checkpoint.npz", help="where to save weights + history")
+    p.add_argument("--resume", help="checkpoint to resume from")
+    p.add_argument("--plot", help="save a loss/accuracy PNG here")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("linkbench", help="measure host-link throughput on the simulated board")
+    p.add_argument("--words", type=int, default=4096)
+    p.add_argument("--bits-words", type=int, default=512, help="words moved in the (slow) bit-level mode")
+    p.set_defaults(func=_linkbench)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from spikemesh.boards.build import BuildFailed, build_board
+
+    try:
+        res = build_board(args.board, args.config, Path(args.out), seed=args.seed)
+    except BuildFailed as exc:
+        print(f"spikemesh build: {exc}")
+        return 1
+    print(res.summary())
+    print(f"memory map: {res.out_dir / 'memory_map.json'}")
+    return 0 if res.timing_met else 3
+
+
+def _flash(args: argparse.Namespace) -> int:
+    from spikemesh.boards.build import flash
+    from spikemesh.boards.profiles import board_profile
+
+    prof = board_profile(args.board)
+    bit = args.bitstream or Path(args.out) / f"{args.board}_{args.config}" / (
+        "top.bit" if prof.family == "ecp5" else "top.bin")
+    flash(args.board, bit, to_flash=args.to_flash)
+    print(f"flashed {bit} to {args.board}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from spikemesh.firmware.train import cli_train
+
+    return cli_train(args)
+
+
+def _linkbench(args: argparse.Namespace) -> int:
+    from spikemesh.sim.benches.link_throughput import main
+
+    return main(words=args.words, bits_words=args.bits_words)

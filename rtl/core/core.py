@@ -17,7 +17,7 @@ import zlib
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
 from ..bus import BusSignature, Region
 from .config import CoreConfig
@@ -60,23 +60,18 @@ def config_id(cfg: CoreConfig) -> int:
 
 
 class TrainingCore(wiring.Component):
-    """One training core; `bus` is the host's register/memory target port (see `regions()`)."""
+    """One training core; `bus` is the host's register/memory target port (see `regions()`); `busy` is high
+    while a program runs (memories are then closed to the host; registers stay reachable)."""
 
     def __init__(self, cfg: CoreConfig):
         if not isinstance(cfg, CoreConfig):
             raise ValueError(f"cfg must be a CoreConfig, got {cfg!r}")
         self.cfg = cfg
         self.layout = CoreLayout(cfg)
-        super().__init__({"bus": In(BusSignature(self.layout.addr_width, 16))})
+        super().__init__({"bus": In(BusSignature(self.layout.addr_width, 16)), "busy": Out(1)})
 
     def regions(self) -> list[Region]:
         return self.layout.regions()
-
-    def latencies(self) -> tuple[int, int]:
-        from ..fp import FPAddPipe, FPMulPipe
-
-        return (FPMulPipe(self.cfg.fmt, self.cfg.mul_depth).latency,
-                FPAddPipe(self.cfg.fmt, self.cfg.add_depth).latency)
 
     def elaborate(self, platform):
         from ..fp import FPAddPipe, FPMulPipe
@@ -99,8 +94,9 @@ class TrainingCore(wiring.Component):
             m.d.comb += u.en.eq(1)
             return u
 
-        LM = FPMulPipe(fmt, cfg.mul_depth).latency
-        LA = FPAddPipe(fmt, cfg.add_depth).latency
+        mul = mul_pipe("mac_mul")
+        add = add_pipe("mac_add")
+        LM, LA = mul.latency, add.latency
         SAFE = LM + LA + 4
 
         # ---------------- memories (one sync read port, one write port each) ----------------
@@ -114,7 +110,7 @@ class TrainingCore(wiring.Component):
         v_rp, v_wp = mem("v", 16, lay.ndepth)
         acc_rp, acc_wp = mem("acc", 16, lay.ndepth)
         x_rp, x_wp = mem("x", 16, sizes[0])
-        spk_rp, spk_wp = mem("spk", NB, lay.spk_depth)
+        spk_rp, spk_wp = mem("spk", NB + 1, lay.spk_depth)  # index | fired << NB
         cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
         psi_rp, psi_wp = mem("psi", 16 + NB, lay.list_depth)
         dlt_rp, dlt_wp = mem("dlt", 16 + NB, lay.list_depth)
@@ -130,6 +126,7 @@ class TrainingCore(wiring.Component):
         direct = Signal()
         m.d.comb += direct.eq(mode[0] if cfg.direct_input else 0)
         hard_reset = mode[1]
+        dense = mode[3]  # dense schedule: every input and neuron, zeros included (same bits, more cycles)
         tri = Signal()
         m.d.comb += tri.eq(mode[2] if "tri" in cfg.surrogates else 0)
 
@@ -242,7 +239,6 @@ class TrainingCore(wiring.Component):
             with m.Case(M1_LIST):
                 m.d.comb += m1v.eq(s2["lval"])
         m.d.comb += m2v.eq(Mux(s2["m2acc"], acc_rp.data, s2["m2reg"]))
-        mul = mul_pipe("mac_mul")
         m.d.comb += [mul.a.eq(m1v), mul.b.eq(m2v), mul.i_valid.eq(s2["valid"])]
         v3 = _delay_valid(m, s2["valid"], LM, "mac_v3", mac_busy_regs)
         acc3 = _delay(m, accv, LM, "mac_acc3")
@@ -251,7 +247,6 @@ class TrainingCore(wiring.Component):
         sub3 = _delay(m, s2["sub"], LM, "mac_sub3")
 
         # S3: adder
-        add = add_pipe("mac_add")
         m.d.comb += [add.a.eq(acc3), add.b.eq(mul.result), add.sub.eq(sub3), add.i_valid.eq(v3)]
         v4 = _delay_valid(m, v3, LA, "mac_v4", mac_busy_regs)
         ad4 = _delay(m, ad3, LA, "mac_ad4")
@@ -268,7 +263,7 @@ class TrainingCore(wiring.Component):
                 with m.Case(DST_W):
                     m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1)]
                 with m.Case(DST_DLT):
-                    with m.If(res[:15] != 0):
+                    with m.If((res[:15] != 0) | dense):
                         m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:NB], p_oseg)),
                                      dlt_wp.data.eq(Cat(res, ad4[:NB])), dlt_wp.en.eq(1)]
                         m.d.sync += dcnt.eq(dcnt + 1)
@@ -342,11 +337,11 @@ class TrainingCore(wiring.Component):
             psi_e = psi_rect4
         with m.If(nv_e):
             m.d.comb += [v_wp.addr.eq(n_voff + ni_e), v_wp.data.eq(vnew_e), v_wp.en.eq(1)]
-            with m.If(sp_e):
-                m.d.comb += [spk_wp.addr.eq(Cat(spk_cnt[:NB], n_layer[:LB], n_t)), spk_wp.data.eq(ni_e),
+            with m.If(sp_e | dense):
+                m.d.comb += [spk_wp.addr.eq(Cat(spk_cnt[:NB], n_layer[:LB], n_t)), spk_wp.data.eq(Cat(ni_e, sp_e)),
                              spk_wp.en.eq(1)]
                 m.d.sync += spk_cnt.eq(spk_cnt + 1)
-            with m.If(psi_e[:15] != 0):
+            with m.If((psi_e[:15] != 0) | dense):
                 m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:NB], n_layer[:LB])), psi_wp.data.eq(Cat(psi_e, ni_e)),
                              psi_wp.en.eq(1)]
                 m.d.sync += n_psi_cnt.eq(n_psi_cnt + 1)
@@ -367,6 +362,7 @@ class TrainingCore(wiring.Component):
         e = Signal(NB + 1)
         ecount = Signal(NB + 1)
         j = Signal(NB)
+        fired = Signal()
         lin = Signal(LAYER_BITS)  # the input layer (l - 1) of the current phase
         tin = Signal(T_BITS)  # step whose input events are used (0 for direct inputs: x is constant)
         isdirect = Signal()
@@ -458,12 +454,12 @@ class TrainingCore(wiring.Component):
                     m.d.comb += spk_rp.addr.eq(Cat(e[:NB], lin[:LB], tin[:TB]))
                     m.next = "EV_J"
             with m.State("EV_J"):
-                m.d.sync += j.eq(spk_rp.data)
-                m.d.comb += x_rp.addr.eq(spk_rp.data)
+                m.d.sync += [j.eq(spk_rp.data[:NB]), fired.eq(spk_rp.data[NB])]
+                m.d.comb += x_rp.addr.eq(spk_rp.data[:NB])
                 m.next = "EV_GO"
             with m.State("EV_GO"):
                 xj = Signal(16)
-                m.d.comb += xj.eq(Mux(isdirect, x_rp.data, ONE))
+                m.d.comb += xj.eq(Mux(isdirect, x_rp.data, Mux(fired, ONE, 0)))
                 m.d.sync += m2next.eq(xj)
                 m.next = "EV_WAIT"
             with m.State("EV_WAIT"):
@@ -503,7 +499,7 @@ class TrainingCore(wiring.Component):
                     with m.If(op == Op.DELTA):
                         m.d.sync += dlt_cnt[ly].eq(dcnt)
                     m.next = "FETCH"
-        m.d.comb += busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
         with m.Switch(op):
             with m.Case(Op.FWD, Op.NEUR):
                 m.d.comb += phase_fp.eq(busy)
@@ -517,7 +513,7 @@ class TrainingCore(wiring.Component):
         # ---------------- performance counters ----------------
         incs = {
             "cycles": busy, "fp_cycles": phase_fp, "bp_cycles": phase_bp, "wg_cycles": phase_wg,
-            "upd_cycles": phase_upd, "fwd_events": fsm.ongoing("EV_WAIT") & mac_can_start & (op == Op.FWD),
+            "upd_cycles": phase_upd, "fwd_events": fsm.ongoing("EV_WAIT") & mac_can_start & (op == Op.FWD) & (fired | isdirect),
             "mac_ops": issuing, "neuron_ops": n_issue,
             "psi_nonzero": psi_wp.en, "delta_nonzero": dlt_wp.en & busy, "stall_cycles": stall,
         }

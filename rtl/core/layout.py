@@ -13,7 +13,7 @@ from .config import CoreConfig
 CTRL_REGS = ("ctrl", "start_pc", "label", "mode", "lam", "theta", "loss_c", "eta",
              "sg_w", "sg_inv", "sg_inv2", "config_id")
 #: MODE register bits
-MODE_DIRECT, MODE_HARD_RESET, MODE_TRI = 1, 2, 4
+MODE_DIRECT, MODE_HARD_RESET, MODE_TRI, MODE_DENSE = 1, 2, 4, 8
 #: CTRL write bits / STATUS read bits
 CTRL_START, CTRL_CLEAR_COUNTERS = 1, 2
 STATUS_BUSY, STATUS_DONE = 1, 2
@@ -98,10 +98,10 @@ class CoreLayout:
             ("v", self.ndepth, "rw", "membrane v per neuron, layer l at noff_l"),
             ("acc", self.ndepth, "rw", "input current I / error gs per neuron (last phase's value)"),
             ("x", c.layers[0], "rw", "direct FP16 inputs x_j"),
-            ("spk", self.spk_depth, "rw", "spike event lists {t, layer, e} -> neuron index"),
+            ("spk", self.spk_depth, "rw", "spike event lists {t, layer, e} -> neuron index | fired << nb"),
             ("cnt", self.cnt_depth, "rw", "spike event counts {t, layer}"),
-            ("psi", 2 * self.list_depth, "r", "psi != 0 list {layer, e}: word 2e index, 2e+1 psi"),
-            ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta"),
+            ("psi", 2 * self.list_depth, "r", "psi != 0 list {layer, e}: word 2e index, 2e+1 psi (dense: all)"),
+            ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta (dense: all)"),
         ]
 
     def regions(self) -> list[Region]:

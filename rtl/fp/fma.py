@@ -50,7 +50,7 @@ class FPFMAPipe(wiring.Component):
         ua, ub, uc = unpack(fmt, self.a, m, "a"), unpack(fmt, self.b, m, "b"), unpack(fmt, self.c, m, "c")
         sp = ua.sign ^ ub.sign
         inf_zero = (ua.is_inf & ub.is_zero) | (ua.is_zero & ub.is_inf)
-        p_inf = ua.is_inf | ub.is_inf
+        p_inf = (ua.is_inf | ub.is_inf) & ~ua.is_nan & ~ub.is_nan  # NaN * inf is NaN, not inf
         inf_inf = p_inf & uc.is_inf & (sp ^ uc.sign) & ~inf_zero
         nan = ua.is_nan | ub.is_nan | uc.is_nan | inf_zero | inf_inf
         nv = ua.is_snan | ub.is_snan | uc.is_snan | inf_zero | inf_inf

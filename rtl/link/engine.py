@@ -43,9 +43,10 @@ def crc16_next(crc, byte):
 class LinkStats(wiring.Signature):
     """Event pulses the engine raises (counted by a status block)."""
 
+    EVENTS = ("frame_ok", "nak", "dup", "bad_cmd", "watchdog", "dropped")
+
     def __init__(self):
-        super().__init__({name: Out(1) for name in
-                          ("frame_ok", "nak", "dup", "bad_cmd", "watchdog", "dropped")})
+        super().__init__({name: Out(1) for name in self.EVENTS})
 
 
 class LinkEngine(wiring.Component):
@@ -71,6 +72,10 @@ class LinkEngine(wiring.Component):
         m = Module()
         cfg = self.config
         rx_depth, tx_depth = cfg.rx_buffer_bytes, cfg.tx_buffer_bytes
+        # Event pulses are built comb (`ev`) and registered on the way out (timing, and a clean pulse).
+        ev = {name: Signal(name=f"ev_{name}") for name in LinkStats.EVENTS}
+        for name, sig in ev.items():
+            m.d.sync += getattr(self.stats, name).eq(sig)
         m.submodules.rxbuf = rxbuf = Memory(shape=8, depth=rx_depth, init=[])
         m.submodules.txbuf = txbuf = Memory(shape=8, depth=tx_depth, init=[])
         m.submodules.ident = ident = Memory(shape=8, depth=len(self.ident), init=list(self.ident))
@@ -114,12 +119,12 @@ class LinkEngine(wiring.Component):
             with m.If(byte == 0):
                 m.d.sync += skip.eq(0)
         with m.Elif(self.rx.valid & ~receiving):
-            m.d.comb += self.stats.dropped.eq(1)
+            m.d.comb += ev["dropped"].eq(1)
             m.d.sync += skip.eq(1)
         with m.Elif((started | skip) & receiving):
             m.d.sync += wdog.eq(wdog + 1)
             with m.If(wdog == cfg.watchdog_cycles):  # a cut-off frame: start over
-                m.d.comb += self.stats.watchdog.eq(1)
+                m.d.comb += ev["watchdog"].eq(1)
                 m.d.sync += [started.eq(0), skip.eq(0), remain.eq(0), rx_len.eq(0), overflow.eq(0), rx_crc.eq(0xFFFF),
                              wdog.eq(0)]
         with m.If(emit):
@@ -168,11 +173,11 @@ class LinkEngine(wiring.Component):
                 m.d.comb += [receiving.eq(~pend), self.idle.eq(~started & ~pend)]
                 m.d.sync += pend.eq(0)
                 with m.If(got_frame & got_good):
-                    m.d.comb += self.stats.frame_ok.eq(1)
+                    m.d.comb += ev["frame_ok"].eq(1)
                     m.d.sync += hidx.eq(0)
                     m.next = "HEADER"
                 with m.Elif(got_frame):
-                    m.d.comb += self.stats.nak.eq(1)
+                    m.d.comb += ev["nak"].eq(1)
                     m.d.sync += nidx.eq(0)
                     m.next = "NAK"
             with m.State("HEADER"):  # RX buffer bytes 0..7 into hdr (read data lags the address by one)
@@ -187,7 +192,7 @@ class LinkEngine(wiring.Component):
                 count_ok = (count != 0) & (count <= max_words)
                 m.d.sync += [tx_len.eq(0), tx_crc.eq(0xFFFF), word_i.eq(0)]
                 with m.If(last_valid & (seq == last_seq)):
-                    m.d.comb += self.stats.dup.eq(1)
+                    m.d.comb += ev["dup"].eq(1)
                     m.d.sync += [p.eq(0), q.eq(0), zero_hit.eq(0), tx_len.eq(tx_len)]
                     m.next = "SCAN"
                 with m.Elif((cmd == Cmd.IDENTIFY) & (n == 2)):
@@ -200,7 +205,7 @@ class LinkEngine(wiring.Component):
                     m.d.sync += status.eq(Status.OK)
                     m.next = "SEQ"
                 with m.Else():
-                    m.d.comb += self.stats.bad_cmd.eq(1)
+                    m.d.comb += ev["bad_cmd"].eq(1)
                     m.d.sync += status.eq(Status.BAD_CMD)
                     m.next = "SEQ"
             with m.State("SEQ"):

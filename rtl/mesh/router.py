@@ -2,7 +2,8 @@
 
 Per input port: a SyncFIFOBuffered of `depth` flits (router links) fed under credit flow control, or from
 the local stream (`local_in.ready` = buffer not full). The head flit's destination picks the output by
-dimension-ordered XY routing (first x, then y), which cannot deadlock on a mesh; body flits follow the
+dimension-ordered XY routing (first x, then y; computed as the flit enters the buffer and stored with it),
+which cannot deadlock on a mesh; body flits follow the
 route latched from their head. Per output port: a round-robin arbiter over the inputs that XY routing can
 send there; a multi-flit packet holds the output from head to tail (wormhole). Outputs are registered:
 a router link output sends when it holds a credit, the local output is a stream register.
@@ -20,6 +21,7 @@ from .link import CreditLinkSignature
 
 N, E, S, W, L = (Direction.NORTH, Direction.EAST, Direction.SOUTH, Direction.WEST, Direction.LOCAL)
 DROP = 5  # route code for an off-mesh destination
+ROUTE_BITS = 3
 
 
 def xy_allows(inp: Direction, out: Direction) -> bool:
@@ -82,33 +84,38 @@ class Router(wiring.Component):
         for p in ports:
             # depth + 1: SyncFIFOBuffered's inner memory (depth - 1 entries) can be full while its output
             # register is still empty, so `depth` credits need a memory of `depth` entries.
-            fifo = SyncFIFOBuffered(width=layout.size, depth=cfg.depth + 1)
+            fifo = SyncFIFOBuffered(width=layout.size + ROUTE_BITS, depth=cfg.depth + 1)
             m.submodules[f"in_{p.name.lower()}"] = fifo
+            # Look-ahead routing: the route is computed from the flit as it ENTERS the buffer and stored
+            # with it, which keeps the comparators off the buffer -> arbiter -> pop path (the slow one).
+            incoming = Signal(layout, name=f"incoming_{p.name.lower()}")
             if p == L:
-                m.d.comb += [fifo.w_en.eq(self.local_in.valid), fifo.w_data.eq(self.local_in.payload),
+                m.d.comb += [incoming.eq(self.local_in.payload), fifo.w_en.eq(self.local_in.valid),
                              self.local_in.ready.eq(fifo.w_rdy)]
             else:
                 src = self.link_in[p]
-                m.d.comb += [fifo.w_en.eq(src.valid), fifo.w_data.eq(src.flit)]
+                m.d.comb += [incoming.eq(src.flit), fifo.w_en.eq(src.valid)]
                 m.d.sync += src.credit.eq(fifo.r_en & fifo.r_rdy)
                 overflow_p = Signal(name=f"overflow_{p.name.lower()}")
                 m.d.comb += overflow_p.eq(src.valid & ~fifo.w_rdy)
                 overflow = overflow | overflow_p
-            flit = data.View(layout, fifo.r_data)
-            hdr = data.View(Header, flit.data[:HEADER_BITS])
-            computed = Signal(range(DROP + 1), name=f"route_new_{p.name.lower()}")
+            hdr = data.View(Header, incoming.data[:HEADER_BITS])
+            computed_in = Signal(range(DROP + 1), name=f"route_in_{p.name.lower()}")
             with m.If((hdr.dst_x >= cfg.cols) | (hdr.dst_y >= cfg.rows)):
-                m.d.comb += computed.eq(DROP)
+                m.d.comb += computed_in.eq(DROP)
             with m.Elif(hdr.dst_x > self.x):
-                m.d.comb += computed.eq(E)
+                m.d.comb += computed_in.eq(E)
             with m.Elif(hdr.dst_x < self.x):
-                m.d.comb += computed.eq(W)
+                m.d.comb += computed_in.eq(W)
             with m.Elif(hdr.dst_y > self.y):
-                m.d.comb += computed.eq(S)
+                m.d.comb += computed_in.eq(S)
             with m.Elif(hdr.dst_y < self.y):
-                m.d.comb += computed.eq(N)
+                m.d.comb += computed_in.eq(N)
             with m.Else():
-                m.d.comb += computed.eq(L)
+                m.d.comb += computed_in.eq(L)
+            m.d.comb += fifo.w_data.eq(Cat(incoming.as_value(), computed_in))
+            flit = data.View(layout, fifo.r_data[:layout.size])
+            computed = fifo.r_data[layout.size:]
             latched = Signal(range(DROP + 1), name=f"route_held_{p.name.lower()}")
             cur = Signal(range(DROP + 1), name=f"route_{p.name.lower()}")
             m.d.comb += cur.eq(Mux(flit.head, computed, latched))

@@ -7,11 +7,12 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
-from spikemesh.firmware.program import assemble, core_constants, sample_ops
+from spikemesh.firmware.program import assemble, constants_from_snn, sample_ops
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
 from spikemesh.sim.benches.core_host import CoreHost, f16_bits
-from spikemesh.sim.benches.core_ref import sltt_sample
+from spikemesh.sim.golden import (SNNConfig, encode, init_weights, load_digits_split, sample_gradients,
+                                   train_sample)
 from spikemesh.sim.cocotb_run import cocotb_param
 
 
@@ -19,25 +20,22 @@ def core_config(p) -> CoreConfig:
     return CoreConfig(**p["core"])
 
 
-def make_case(p, rng):
-    """Weights and samples: direct FP16 inputs or rate spikes, with an all-zero and an all-one step."""
-    sizes = p["core"]["layers"]
-    T = p["T"]
-    weights = [np.float16(rng.normal(0, p.get("w_scale", 1.2) / np.sqrt(n_in), (n_out, n_in)))
-               for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-    samples = []
-    for _ in range(p["samples"]):
-        if p["direct"]:
-            pix = rng.integers(0, 17, sizes[0]) * (rng.random(sizes[0]) < 0.6)
-            x = np.float16(pix / 16)
-            inputs = [x] * T
-        else:
-            inputs = [(rng.random(sizes[0]) < 0.3).astype(np.float16) for _ in range(T)]
-            if T >= 3:
-                inputs[1] = np.zeros(sizes[0], np.float16)
-                inputs[2] = np.ones(sizes[0], np.float16)
-        samples.append((inputs, int(rng.integers(0, sizes[-1]))))
-    return weights, samples
+def make_case(p, snn: SNNConfig):
+    """Initial weights (golden init) and (pixels, label) samples: random pixels or a digits subset."""
+    weights = init_weights(snn, p["seed"], gain=p.get("gain", 1.0))
+    n = p["samples"]
+    if p.get("data") == "digits":
+        X, y, _, _ = load_digits_split()
+        return weights, [(X[i], int(y[i])) for i in range(n)]
+    rng = np.random.default_rng(p["seed"])
+    N0 = snn.sizes[0]
+    out = []
+    for k in range(n):
+        pix = rng.integers(0, 17, N0) * (rng.random(N0) < 0.6)
+        if k == 1:
+            pix[:] = 0  # a silent sample: zero-spike steps everywhere
+        out.append((pix, int(rng.integers(0, snn.sizes[-1]))))
+    return weights, out
 
 
 def bits(a):
@@ -54,70 +52,122 @@ async def setup(dut):
     await RisingEdge(dut.clk)
 
 
+def nz_list(vec) -> list[tuple[int, int]]:
+    return [(int(i), int(f16_bits(vec[i]))) for i in np.flatnonzero(vec)]
+
+
+def all_list(vec) -> list[tuple[int, int]]:
+    return [(int(i), int(f16_bits(vec[i]))) for i in range(len(vec))]
+
+
 @cocotb.test()
-async def sltt_bit_exact(dut):
+async def train_bit_exact(dut):
     p = cocotb_param()
-    cfg = core_config(p)
-    host = CoreHost(dut, cfg)
+    host = CoreHost(dut, core_config(p))
     await setup(dut)
-    rng = np.random.default_rng(p["seed"])
-    weights, samples = make_case(p, rng)
-    T, L, rule = p["T"], cfg.n_layers, p["rule"]
-    k_steps = tuple(p["k_steps"]) if p.get("k_steps") else None
-    hyper = dict(lam=0.5, theta=1.0, T=T, loss_scale=p.get("loss_scale", 256), lr=p.get("lr", 2.0**-5),
-                 surrogate=p.get("surrogate", "rect"), surrogate_width=p.get("width", 1.0),
-                 reset=p.get("reset", "soft"), direct=p["direct"])
-    for name, val in core_constants(**hyper).items():
+    dut._log.info(await check_training(host, p))
+
+
+async def check_training(host: CoreHost, p: dict) -> str:
+    """Train p["samples"] samples; the first p["stepwise"] step by step with every phase's state checked."""
+    cfg = host.cfg
+    snn = SNNConfig(**p["snn"])
+    weights, samples = make_case(p, snn)
+    T, L, rule = snn.T, cfg.n_layers, snn.rule
+    direct = snn.encoding == "direct"
+    k_steps = snn.k_steps
+    for name, val in constants_from_snn(snn).items():
         await host.set_reg(name, val)
-    assert await host.get_reg("theta") == 0x3C00
+    assert await host.get_reg("theta") == int(f16_bits(np.float16(snn.theta)))
     await host.write_weights(weights)
+    step_checks = p.get("stepwise", 1)
+    totals: dict[str, int] = {}
 
     W = weights
-    for n, (inputs, label) in enumerate(samples):
-        Wn, G, trace = sltt_sample(W, inputs, label, lam=0.5, theta=1.0, T=T, loss_scale=hyper["loss_scale"],
-                                   lr=hyper["lr"], surrogate_kind=hyper["surrogate"], width=hyper["surrogate_width"],
-                                   reset=hyper["reset"], direct=p["direct"], k_steps=k_steps)
+    for n, (pix, label) in enumerate(samples):
+        X = encode(snn, pix, n)
         await host.set_reg("label", label)
-        await host.load_input(inputs, p["direct"])
-        ops = sample_ops(cfg, rule, T, k_steps, update=False)
+        await host.load_input(X, direct, snn.dense)
         back = set(range(T)) if k_steps is None else set(k_steps)
-        if n == 0:
+        if n < step_checks:
+            res = train_sample(snn, W, pix, label, record=True, sample_index=n)
+            G = sample_gradients(snn, W, pix, label, sample_index=n)
+            tr = res.trace
+            ops = sample_ops(cfg, rule, T, k_steps, update=False)
             # step by step: every phase's state after every time step
             for t in range(T):
-                chunk = [o for o in ops if o[0] != Op.CLRV and o[2] == t and o[0] != Op.UPD]
+                chunk = [o for o in ops if o[0] not in (Op.CLRV, Op.UPD) and o[2] == t]
                 if t == 0:
                     chunk = [(Op.CLRV, 0, 0)] + chunk
                 await host.run(assemble(chunk, cfg))
                 ctr = await host.counters()
                 n_psi = n_dlt = 0
                 for l in range(1, L + 1):
-                    st = trace[t][l - 1]
                     got = await host.read_events(l, t)
-                    assert got == np.nonzero(st["s"])[0].tolist(), f"spikes l={l} t={t}: {got}"
-                    assert bits(await host.read_neurons("v", l)) == bits(st["v"]), f"v l={l} t={t}"
-                    exp_psi = [(i, int(f16_bits(st["psi"][i]))) for i in np.nonzero(st["psi"])[0]]
-                    n_psi += len(exp_psi)
+                    assert got == np.flatnonzero(tr.get("s", t, l)).tolist(), f"spikes l={l} t={t}: {got}"
+                    assert bits(await host.read_neurons("v", l)) == bits(tr.get("v", t, l)), f"v l={l} t={t}"
                     if t in back:
+                        exp_psi = all_list(tr.get("psi", t, l)) if snn.dense else nz_list(tr.get("psi", t, l))
+                        n_psi += len(exp_psi)
                         assert await host.read_list("psi", l, len(exp_psi)) == exp_psi, f"psi l={l} t={t}"
-                        exp_d = [(i, int(f16_bits(st["delta"][i]))) for i in np.nonzero(st["delta"])[0]]
+                        exp_d = all_list(tr.get("delta", t, l)) if snn.dense else nz_list(tr.get("delta", t, l))
                         n_dlt += len(exp_d)
                         assert await host.read_list("dlt", l, len(exp_d)) == exp_d, f"delta l={l} t={t}"
-                        assert bits(await host.read_neurons("acc", l)) == bits(st["gs"]), f"gs l={l} t={t}"
-                assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
-                assert ctr["delta_nonzero"] == n_dlt, (ctr, n_dlt)
+                        gs = bits(await host.read_neurons("acc", l))
+                        assert gs == bits(tr.get("gs", t, l)), f"gs l={l} t={t}: {gs}"
+                if t in back:
+                    assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
+                    assert ctr["delta_nonzero"] == n_dlt, (ctr, n_dlt)
             for l in range(1, L + 1):
                 got = await host.read_matrix("g", l)
                 assert bits(got) == bits(G[l - 1]), f"G l={l}\n{got}\n{G[l - 1]}"
             await host.run(assemble([(Op.UPD, l, 0) for l in range(1, L + 1)], cfg))
             for l in range(1, L + 1):
-                assert bits(await host.read_matrix("g", l)) == [0] * G[l - 1].size, "G not cleared"
+                gz = f16_bits(await host.read_matrix("g", l))
+                assert not gz.any(), f"G not cleared: {gz}"
         else:
+            res = train_sample(snn, W, pix, label, record=False, sample_index=n)
             await host.run(assemble(sample_ops(cfg, rule, T, k_steps, update=True), cfg))
+            ctr = await host.counters()
+            for k, v in ctr.items():
+                totals[k] = totals.get(k, 0) + v
+        Wn = res.weights
+        if n < step_checks or n == len(samples) - 1 or p.get("check_every", False):
             for l in range(1, L + 1):
-                got = await host.read_events(l, T - 1)
-                assert got == np.nonzero(trace[T - 1][l - 1]["s"])[0].tolist(), f"sample {n} spikes l={l}"
-        for l in range(1, L + 1):
-            got = await host.read_matrix("w", l)
-            assert bits(got) == bits(Wn[l - 1]), f"sample {n}: W l={l}"
+                got = await host.read_matrix("w", l)
+                assert bits(got) == bits(Wn[l - 1]), f"sample {n}: W l={l}"
         W = Wn
-        dut._log.info(f"sample {n} ok; counters {await host.counters()}")
+    return f"{len(samples)} samples bit-exact; summed counters (full-program samples) {totals}"
+
+
+@cocotb.test()
+async def perf(dut):
+    """Cycle counters per sample for the sparse and the dense schedule of the same hardware (same samples);
+    writes JSON to p["out"]. Bit-exactness of the final weights is still checked against the golden model."""
+    import json
+
+    p = cocotb_param()
+    cfg = core_config(p)
+    host = CoreHost(dut, cfg)
+    await setup(dut)
+    result = {}
+    for dense in (False, True):
+        snn = SNNConfig(**{**p["snn"], "dense": dense})
+        weights, samples = make_case(p, snn)
+        for name, val in constants_from_snn(snn).items():
+            await host.set_reg(name, val)
+        await host.write_weights(weights)
+        words = assemble(sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update=True), cfg)
+        W, per = weights, []
+        for n, (pix, label) in enumerate(samples):
+            await host.set_reg("label", label)
+            await host.load_input(encode(snn, pix, n), snn.encoding == "direct", dense)
+            await host.run(words, poll_gap=200)
+            per.append(await host.counters())
+            W = train_sample(snn, W, pix, label, sample_index=n).weights
+        for l in range(1, cfg.n_layers + 1):
+            got = await host.read_matrix("w", l)
+            assert bits(got) == bits(W[l - 1]), f"dense={dense}: W l={l}"
+        result["dense" if dense else "sparse"] = per
+    with open(p["out"], "w") as f:
+        json.dump(result, f)

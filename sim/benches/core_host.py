@@ -5,7 +5,7 @@ Addresses come from the core's own regions (CoreLayout), never from constants wr
 from __future__ import annotations
 
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.layout import COUNTERS, CTRL_REGS, CoreLayout, STATUS_BUSY, STATUS_DONE
@@ -22,6 +22,7 @@ class CoreHost:
         self.cycles_waited = 0
 
     async def _req(self, addr: int, we: int, data: int = 0) -> None:
+        """One request, held until the core accepts it (cocotb)."""
         d = self.dut
         d.bus__req_valid.value = 1
         d.bus__addr.value = addr
@@ -77,15 +78,23 @@ class CoreHost:
         words = await self.read_block(region, self.lay.noff(l), self.cfg.layers[l])
         return np.array(words, np.uint16).view(np.float16)
 
-    async def write_events(self, layer: int, t: int, idx) -> None:
+    async def write_events(self, layer: int, t: int, idx, fired=None) -> None:
+        """Event list entries: index | fired << nb (sparse lists hold only fired entries)."""
         idx = [int(i) for i in idx]
-        for e, i in enumerate(idx):
-            await self.write(self.base["spk"] + self.lay.spk_addr(layer, t, e), i)
+        fired = [1] * len(idx) if fired is None else [int(f) for f in fired]
+        for e, (i, f) in enumerate(zip(idx, fired)):
+            await self.write(self.base["spk"] + self.lay.spk_addr(layer, t, e), i | (f << self.lay.nb))
         await self.write(self.base["cnt"] + self.lay.cnt_addr(layer, t), len(idx))
 
     async def read_events(self, layer: int, t: int) -> list[int]:
+        """Indices of the neurons that fired (dense lists also hold the silent ones, flagged 0)."""
         n = await self.read(self.base["cnt"] + self.lay.cnt_addr(layer, t))
-        return [await self.read(self.base["spk"] + self.lay.spk_addr(layer, t, e)) for e in range(n)]
+        out = []
+        for e in range(n):
+            w = await self.read(self.base["spk"] + self.lay.spk_addr(layer, t, e))
+            if w >> self.lay.nb:
+                out.append(w & ((1 << self.lay.nb) - 1))
+        return out
 
     async def read_list(self, region: str, layer: int, n: int) -> list[tuple[int, int]]:
         out = []
@@ -94,25 +103,36 @@ class CoreHost:
             out.append((await self.read(a), await self.read(a + 1)))
         return out
 
-    async def load_input(self, inputs, direct: bool) -> None:
-        """Direct: x (FP16) and its nonzero indices as the step-0 input events; rate: one event list per step."""
+    async def load_input(self, inputs, direct: bool, dense: bool = False) -> None:
+        """Direct: x (FP16) and its nonzero indices as the step-0 input events; rate: one event list per step.
+        Dense: every input index, zeros included."""
         if direct:
             x = np.asarray(inputs[0], np.float16)
             await self.write_block("x", 0, f16_bits(x))
-            await self.write_events(0, 0, np.nonzero(x != 0)[0])
+            await self.write_events(0, 0, np.arange(len(x)) if dense else np.flatnonzero(x))
         else:
             for t, s in enumerate(inputs):
-                await self.write_events(0, t, np.nonzero(np.asarray(s) != 0)[0])
+                s = np.asarray(s) != 0
+                if dense:
+                    await self.write_events(0, t, np.arange(len(s)), s)
+                else:
+                    await self.write_events(0, t, np.flatnonzero(s))
 
-    async def run(self, words: list[int], max_cycles: int = 10_000_000) -> None:
+    async def run(self, words: list[int], max_polls: int = 1_000_000, poll_gap: int = 0) -> None:
+        """Load and start a program (counters cleared), poll status every `poll_gap` idle cycles until done."""
         await self.write_block("prog", 0, words)
         await self.set_reg("start_pc", 0)
         await self.write(self.base["ctrl"], 3)  # start + clear counters
-        for _ in range(max_cycles):
+        for _ in range(max_polls):
             st = await self.get_reg("ctrl")
             if not st & STATUS_BUSY and st & STATUS_DONE:
                 return
+            await self.idle(poll_gap)
         raise AssertionError("core did not finish")
+
+    async def idle(self, cycles: int) -> None:
+        if cycles:
+            await ClockCycles(self.dut.clk, cycles)
 
     async def counters(self) -> dict[str, int]:
         out = {}
@@ -121,3 +141,37 @@ class CoreHost:
             hi = await self.read(self.base["counters"] + 2 * k + 1)
             out[name] = lo | (hi << 16)
         return out
+
+
+class PysimCoreHost(CoreHost):
+    """The same host on Amaranth's simulator (`ctx` from an async testbench), for quick unit runs."""
+
+    def __init__(self, ctx, core):
+        super().__init__(None, core.cfg)
+        self.ctx, self.bus = ctx, core.bus
+
+    async def _req(self, addr: int, we: int, data: int = 0) -> None:
+        ctx, b = self.ctx, self.bus
+        ctx.set(b.req_valid, 1)
+        ctx.set(b.addr, addr)
+        ctx.set(b.we, we)
+        ctx.set(b.w_data, data & 0xFFFF)
+        while True:
+            ready = ctx.get(b.req_ready)
+            await ctx.tick()
+            if ready:
+                break
+        ctx.set(b.req_valid, 0)
+
+    async def idle(self, cycles: int) -> None:
+        for _ in range(cycles):
+            await self.ctx.tick()
+
+    async def read(self, addr: int) -> int:
+        await self._req(addr, 0)
+        while True:
+            ok = self.ctx.get(self.bus.r_valid)
+            val = self.ctx.get(self.bus.r_data)
+            await self.ctx.tick()
+            if ok:
+                return val

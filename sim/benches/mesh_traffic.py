@@ -64,6 +64,7 @@ class Scoreboard:
         self.flits_in = 0
         self.flits_out = 0
         self.latencies: list[int] = []
+        self.log: list[tuple[int, int, int]] = []  # (src, dst, cycle) of each delivered packet
         self._inject_cycle: dict[tuple[int, int], deque[int]] = defaultdict(deque)
 
     def _flow(self, head_value: int) -> tuple[int, int]:
@@ -99,6 +100,7 @@ class Scoreboard:
             want = q.popleft()
             assert cur == want, f"flow {src}->{dst}: out of order or corrupted: got {cur}, want {want}"
             self.latencies.append(cycle - self._inject_cycle[src, dst].popleft())
+            self.log.append((src, dst, cycle))
             self.delivered += 1
             cur.clear()
 

@@ -84,6 +84,11 @@ class SimBoard:
         self.proc.stdin.write("reset\n")
         self.proc.stdin.flush()
 
+    def reset_after(self, n_bytes: int) -> None:
+        """Reset the SoC once `n_bytes` more bytes have entered it (e.g. in the middle of the next frame)."""
+        self.proc.stdin.write(f"reset_after {int(n_bytes)}\n")
+        self.proc.stdin.flush()
+
     def cycles(self) -> int:
         self.proc.stdin.write("cycles\n")
         self.proc.stdin.flush()

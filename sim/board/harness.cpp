@@ -1,7 +1,8 @@
 // Native Verilator harness for the spikemesh SoC: a TCP socket on 127.0.0.1 <-> the host link.
 //   --mode bytes : socket bytes go straight into the link's byte stream (bypass ports)
 //   --mode bits  : socket bytes are serialised onto uart_rx / deserialised from uart_tx at --cpb clocks/bit
-// stdin commands (one per line): "reset" pulses the SoC reset, "cycles" prints the cycle count, "quit".
+// stdin commands (one per line): "reset" pulses the SoC reset, "reset_after N" pulses it once N more bytes
+// have gone into the design (a reset in the middle of a frame), "cycles" prints the cycle count, "quit".
 // Prints "PORT <n>" once listening. When the link is idle and no bytes are pending it sleeps in poll().
 #include "Vsoc.h"
 #include "verilated.h"
@@ -22,6 +23,12 @@
 
 static Vsoc *top;
 static uint64_t cycles = 0;
+
+static void reset_soc() {
+    top->rst = 1;
+    for (int k = 0; k < 4; k++) { top->clk = 0; top->eval(); top->clk = 1; top->eval(); cycles++; }
+    top->rst = 0;
+}
 
 static void tick() {
     top->clk = 0; top->eval();
@@ -79,6 +86,7 @@ int main(int argc, char **argv) {
     UartTx utx{cpb}; UartRx urx{cpb};
     std::string line;
     int quiet = 0;
+    long reset_after = -1;  // bytes still to feed before a scheduled reset (-1: none)
     for (;;) {
         // --- I/O between chunks of cycles ---
         bool idle = top->idle && inq.empty() && outq.empty() && !utx.busy() && !urx.busy();
@@ -91,10 +99,8 @@ int main(int argc, char **argv) {
             for (ssize_t i = 0; i < n; i++) {
                 if (buf[i] != '\n') { line += buf[i]; continue; }
                 if (line == "quit") return 0;
-                if (line == "reset") {  // a device reset mid-transfer: the link state is lost
-                    top->rst = 1; for (int k = 0; k < 4; k++) tick(); top->rst = 0;
-                    utx.bit = -1; urx.state = 0;
-                }
+                if (line == "reset") { reset_soc(); urx.state = 0; }
+                if (line.rfind("reset_after ", 0, 12) == 0) reset_after = atol(line.c_str() + 12);
                 if (line == "cycles") { printf("CYCLES %llu\n", (unsigned long long)cycles); fflush(stdout); }
                 line.clear();
             }
@@ -115,7 +121,10 @@ int main(int argc, char **argv) {
         // --- a chunk of clock cycles ---
         for (int c = 0; c < 512; c++) {
             if (bits) {
-                if (!utx.busy() && !inq.empty()) { utx.load(inq.front()); inq.pop_front(); }
+                if (!utx.busy() && !inq.empty()) {
+                    utx.load(inq.front()); inq.pop_front();
+                    if (reset_after > 0 && --reset_after == 0) { reset_after = -1; reset_soc(); urx.state = 0; }
+                }
                 top->uart_rx = utx.level();
             } else {
                 top->byte_in___05Fvalid = !inq.empty();
@@ -126,7 +135,10 @@ int main(int argc, char **argv) {
             if (!bits && top->byte_out___05Fvalid) outq.push_back(top->byte_out___05Fpayload);
             top->clk = 1; top->eval();
             cycles++;
-            if (took) inq.pop_front();
+            if (took) {
+                inq.pop_front();
+                if (reset_after > 0 && --reset_after == 0) { reset_after = -1; reset_soc(); }
+            }
             if (bits) {
                 utx.step();
                 int b = urx.step(top->uart_tx);

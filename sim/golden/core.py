@@ -225,9 +225,10 @@ class _Sample:
             nzi, nzj = np.flatnonzero(d), np.flatnonzero(inp)
             pairs = len(nzi) * len(nzj)
             if pairs:
-                ix = np.ix_(nzi, nzj)
+                # no canon needed: G is never -0 and G + t (t != 0, or t = fl(d*a) = -0) cannot give -0
+                ix = (nzi[:, None], nzj[None, :])
                 term = d[nzi][:, None] * inp[nzj][None, :] if real else d[nzi][:, None]
-                G[ix] = canon(G[ix] + term)
+                G[ix] = G[ix] + term
         wg = self.work.wg
         wg.events += pairs
         wg.adds += pairs

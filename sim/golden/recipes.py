@@ -22,6 +22,12 @@ RULE_EXTRAS: dict[str, dict] = {
     "sltt_k": {"k_steps": (1, 3, 5, 7)},
     "local": {"blocks": (1, 1, 1), "window": 8},
 }
+RULE_EPOCHS: dict[str, int] = {}
+CI_RULES = ("bptt", "sltt", "ottt_a")  # the rules whose FP16 digits accuracy CI checks (>= 97%)
+
+
+def recipe_epochs(rule: str) -> int:
+    return RULE_EPOCHS.get(rule, DEFAULT_EPOCHS)
 
 
 def digits_config(rule: str = "bptt", fmt: str = "fp16", **changes) -> SNNConfig:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .config import SNNConfig
+from .core import predict
 from .encoding import encode
 
 
@@ -114,6 +115,8 @@ class TorchSNN:
                     loss = loss + _step_loss(cfg, s, label)
                 if li == cfg.n_layers - 1:
                     outs.append(s.detach())
+                    state.setdefault("h_sum", torch.zeros_like(h))
+                    state["h_sum"] = state["h_sum"] + h.detach()
         return loss, state, outs
 
     def gradients(self, x: np.ndarray, label: int, sample_index: int = 0) -> list[np.ndarray]:
@@ -131,7 +134,7 @@ class TorchSNN:
             for t in range(cfg.T):
                 loss, state, _ = self.run(x, label, sample_index, steps=range(t, t + 1), state=state)
                 grads = torch.autograd.grad(loss, self.W, allow_unused=True)
-                state = {k: [u.detach() for u in vs] for k, vs in state.items()}
+                state = {k: [u.detach() for u in vs] if isinstance(vs, list) else vs.detach() for k, vs in state.items()}
                 with torch.no_grad():
                     for w, g in zip(self.W, grads):
                         if g is not None:
@@ -146,8 +149,8 @@ class TorchSNN:
     def predict(self, x: np.ndarray, sample_index: int = 0) -> int:
         with torch.no_grad():
             _, state, outs = self.run(x, 0, sample_index)
-        counts = torch.stack(outs).sum(0).numpy()
-        return int(np.argmax(counts))  # ties: lowest index (h tie-break not modelled)
+        counts = torch.stack(outs).sum(0).numpy().astype(np.int64)
+        return predict(counts, state["h_sum"].numpy())  # the golden rule: counts, then summed h
 
     def weights(self) -> list[np.ndarray]:
         return [w.detach().numpy().copy() for w in self.W]

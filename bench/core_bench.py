@@ -1,0 +1,119 @@
+"""Benchmark of the training core (not part of the test suite): `spikemesh bench core`.
+
+Measures, in one run: cycles per training sample per phase for the sparse and the dense schedule of the same
+hardware on the same digits samples (cocotb + Verilator, weights checked bit-exact against the golden model),
+utilisation, the state memory per rule vs T, and the same SLTT training step in PyTorch on this CPU.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PHASES = ("fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles", "cycles")
+
+
+def core_cycles(layers, T: int, samples: int, rule: str = "sltt") -> dict:
+    from spikemesh.rtl.core import CoreConfig, TrainingCore
+    from spikemesh.sim.cocotb_run import run_cocotb
+
+    core = dict(layers=tuple(layers), t_max=T)
+    out = Path(tempfile.mkdtemp(prefix="core_bench_")) / "perf.json"
+    cfg = CoreConfig(**core)
+    t0 = time.time()
+    run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
+               sim="verilator", tag="bench_" + "_".join(map(str, layers)), testcase="perf",
+               params={"core": core, "snn": {"sizes": core["layers"], "T": T, "rule": rule}, "seed": 0,
+                       "samples": samples, "data": "digits", "out": str(out)})
+    res = json.loads(out.read_text())
+    res["wall_s"] = time.time() - t0
+    return res
+
+
+def summarise(per: list[dict]) -> dict:
+    return {k: float(np.mean([p[k] for p in per])) for k in per[0]}
+
+
+def torch_sltt_step(layers, T: int, batch: int, reps: int = 20) -> float:
+    """Seconds per training step (batch samples) of SLTT in float32 PyTorch on this CPU."""
+    import torch
+
+    torch.manual_seed(0)
+    Ws = [torch.nn.Parameter(torch.randn(o, i) * (1.0 / i) ** 0.5) for i, o in zip(layers[:-1], layers[1:])]
+    opt = torch.optim.SGD(Ws, lr=2.0**-5)
+    x = torch.rand(batch, layers[0])
+    y = torch.nn.functional.one_hot(torch.randint(0, layers[-1], (batch,)), layers[-1]).float()
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, h):
+            ctx.save_for_backward(h)
+            return (h >= 1.0).float()
+
+        @staticmethod
+        def backward(ctx, g):
+            (h,) = ctx.saved_tensors
+            return g * ((h - 1.0).abs() < 0.5).float()
+
+    def step():
+        opt.zero_grad()
+        v = [torch.zeros(batch, o) for o in layers[1:]]
+        for _ in range(T):
+            s = x
+            for li, W in enumerate(Ws):
+                h = 0.5 * v[li].detach() + s @ W.t()  # SLTT: temporal path detached
+                s = Spike.apply(h)
+                v[li] = h - s.detach()
+            loss = ((s - y) ** 2).sum() / (2 * T)
+            loss.backward()  # per-step backward, gradients accumulate in .grad
+        opt.step()
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step()
+    return (time.perf_counter() - t0) / reps
+
+
+def state_table(layers, rules=("bptt", "tbptt", "sltt", "sltt_k", "ottt_a"), Ts=(4, 8, 16, 32)) -> dict:
+    from spikemesh.sim.golden import SNNConfig, state_bytes
+
+    out = {}
+    for r in rules:
+        row = {}
+        for T in Ts:
+            extra = {"k_steps": (T - 1,)} if r == "sltt_k" else {}
+            if r == "tbptt":
+                extra = {"window": min(4, T)}
+            sb = state_bytes(SNNConfig(sizes=tuple(layers), T=T, rule=r, **extra))
+            row[T] = getattr(sb, "total", None) if hasattr(sb, "total") else str(sb)
+        out[r] = row
+    return out
+
+
+def main(samples: int = 8, quick: bool = False, out: Path | None = None) -> int:
+    layers, T = ((64, 32, 10), 4) if quick else ((64, 128, 128, 10), 8)
+    if quick:
+        samples = min(samples, 3)
+    res = core_cycles(layers, T, samples)
+    sp, de = summarise(res["sparse"]), summarise(res["dense"])
+    report = {"layers": layers, "T": T, "samples": samples, "sim_wall_s": res["wall_s"],
+              "sparse": sp, "dense": de,
+              "dense_over_sparse": {k: (de[k] / sp[k] if sp[k] else None) for k in PHASES},
+              "utilisation_sparse": (sp["mac_ops"] + sp["neuron_ops"]) / (2 * sp["cycles"]),
+              "utilisation_dense": (de["mac_ops"] + de["neuron_ops"]) / (2 * de["cycles"])}
+    for b in (1, 32):
+        report[f"torch_cpu_s_per_step_batch{b}"] = torch_sltt_step(layers, T, b)
+    try:
+        report["state_bytes"] = state_table(layers)
+    except Exception as exc:  # the golden model's accounting is optional here
+        report["state_bytes"] = f"unavailable: {exc}"
+    text = json.dumps(report, indent=1, default=str)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+    return 0

@@ -1,0 +1,92 @@
+"""Generation-time checks of the core: configuration, program compiler, memory map; and one quick pysim run."""
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from spikemesh.firmware.program import compile_program, constants_from_snn, core_constants, sample_ops
+from spikemesh.rtl.bus import MemoryMap
+from spikemesh.rtl.core import CoreConfig, CoreLayout, Op, TrainingCore, decode, encode
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(layers=(8,)), "layers"),
+    (dict(layers=(8, 0)), "layers[1]"),
+    (dict(layers=(8, 2000)), "layers[1]"),
+    (dict(layers=(8, 4), t_max=0), "t_max"),
+    (dict(layers=(8, 4), t_max=65), "t_max"),
+    (dict(layers=(8, 4), rules=("bptt",)), "rules"),
+    (dict(layers=(8, 4), surrogates=("sigmoid",)), "surrogates"),
+    (dict(layers=(8, 4), add_depth=9), "add_depth"),
+    (dict(layers=(8, 4), prog_depth=8), "prog_depth"),
+])
+def test_bad_config_names_parameter(kwargs, word):
+    with pytest.raises(ValueError, match=word.replace("[", r"\[").replace("]", r"\]")):
+        CoreConfig(**kwargs)
+
+
+def test_program_refusals():
+    cfg = CoreConfig(layers=(8, 6, 3), t_max=4, rules=("sltt",), prog_depth=16)
+    with pytest.raises(ValueError, match="T must"):
+        compile_program(cfg, "sltt", 5)
+    with pytest.raises(ValueError, match="rule"):
+        compile_program(cfg, "sltt_k", 2, (0,))
+    with pytest.raises(ValueError, match="prog_depth"):
+        compile_program(cfg, "sltt", 4)  # 4 steps x 7 phases do not fit 16 words
+    with pytest.raises(ValueError, match="theta"):
+        core_constants(lam=0.5, theta=-1.0, T=4, loss_scale=256, lr=0.03125, surrogate="rect",
+                       surrogate_width=1.0, reset="soft", direct=True)
+
+
+def test_sltt_program_order():
+    cfg = CoreConfig(layers=(8, 6, 3), t_max=4)
+    ops = sample_ops(cfg, "sltt", 2)
+    assert ops[0] == (Op.CLRV, 0, 0)
+    step0 = [o for o in ops[1:] if o[2] == 0 and o[0] != Op.UPD]
+    assert step0 == [(Op.FWD, 1, 0), (Op.NEUR, 1, 0), (Op.FWD, 2, 0), (Op.NEUR, 2, 0), (Op.DELTA, 2, 0),
+                     (Op.WG, 2, 0), (Op.GS, 2, 0), (Op.DELTA, 1, 0), (Op.WG, 1, 0)]
+    assert ops[-2:] == [(Op.UPD, 1, 0), (Op.UPD, 2, 0)]
+    ks = sample_ops(cfg, "sltt_k", 4, (1, 3))
+    assert sorted({t for op, _, t in ks if op == Op.DELTA}) == [1, 3]
+    for w in compile_program(cfg, "sltt", 3):
+        assert encode(*decode(w)) == w
+
+
+def test_regions_fit_a_memory_map():
+    lay = CoreLayout(CoreConfig(layers=(64, 128, 128, 10), t_max=8))
+    regs = lay.regions()
+    spans = sorted((r.offset, r.offset + r.size) for r in regs)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "regions overlap"
+    mm = MemoryMap(addr_width=24)
+    base = mm.add("core", regs)
+    assert mm.region("core", "w") == (base + lay.region("w").offset, lay.wdepth)
+    assert lay.wdepth == 64 * 128 + 128 * 128 + 128 * 10
+
+
+def test_constants_match_golden_config():
+    from spikemesh.sim.golden import SNNConfig
+
+    c = constants_from_snn(SNNConfig(sizes=(8, 6, 3), T=8, surrogate="tri", surrogate_width=2.0, reset="hard"))
+    f16 = lambda x: int(np.float16(x).view(np.uint16))
+    assert c["loss_c"] == f16(256 / 8) and c["eta"] == f16(2.0**-5 / 256)
+    assert c["sg_w"] == f16(2.0) and c["sg_inv"] == f16(0.5) and c["sg_inv2"] == f16(0.25)
+    assert c["mode"] == 1 | 2 | 4
+
+
+def test_sltt_pysim_quick():
+    """The whole core in Amaranth's simulator: one sample step by step, then one full-program sample."""
+    from spikemesh.sim.benches.core_bench import check_training
+    from spikemesh.sim.benches.core_host import PysimCoreHost
+
+    core = dict(layers=(8, 6, 3), t_max=3)
+    p = {"core": core, "snn": dict(sizes=(8, 6, 3), T=3, rule="sltt"), "seed": 1, "samples": 2, "gain": 1.5}
+    dut = TrainingCore(CoreConfig(**core))
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    out = []
+
+    async def tb(ctx):
+        out.append(await check_training(PysimCoreHost(ctx, dut), p))
+
+    sim.add_testbench(tb)
+    sim.run()
+    assert out and "bit-exact" in out[0]
