@@ -94,18 +94,21 @@ def state_table(layers, rules=("bptt", "tbptt", "sltt", "sltt_k", "ottt_a"), Ts=
     return out
 
 
-def main(samples: int = 8, quick: bool = False, out: Path | None = None) -> int:
+def main(samples: int = 4, quick: bool = False, out: Path | None = None,
+         rules: tuple[str, ...] = ("sltt", "bptt")) -> int:
     layers, T = ((64, 32, 10), 4) if quick else ((64, 128, 128, 10), 8)
     if quick:
         samples = min(samples, 3)
-    res = core_cycles(layers, T, samples)
-    sp, de = summarise(res["sparse"]), summarise(res["dense"])
-    report = {"layers": layers, "T": T, "samples": samples, "sim_wall_s": res["wall_s"],
-              "sparse": sp, "dense": de,
-              "dense_over_sparse": {k: (de[k] / sp[k] if sp[k] else None) for k in PHASES},
-              "utilisation_sparse": (sp["mac_ops"] + sp["neuron_ops"]) / (2 * sp["cycles"]),
-              "utilisation_dense": (de["mac_ops"] + de["neuron_ops"]) / (2 * de["cycles"])}
-    for b in (1, 32):
+    report = {"layers": layers, "T": T, "samples": samples}
+    for rule in rules:
+        res = core_cycles(layers, T, samples, rule)
+        sp, de = summarise(res["sparse"]), summarise(res["dense"])
+        report[rule] = {"sim_wall_s": res["wall_s"], "sparse": sp, "dense": de,
+                        "dense_over_sparse": {k: (de[k] / sp[k] if sp[k] else None) for k in PHASES},
+                        # useful operations per cycle: MAC-unit elements + neuron updates, over 2 units
+                        "utilisation_sparse": (sp["mac_ops"] + sp["neuron_ops"]) / (2 * sp["cycles"]),
+                        "utilisation_dense": (de["mac_ops"] + de["neuron_ops"]) / (2 * de["cycles"])}
+    for b in (1, 32):  # SLTT step in float32 PyTorch (the same network, T and update per sample/batch)
         report[f"torch_cpu_s_per_step_batch{b}"] = torch_sltt_step(layers, T, b)
     try:
         report["state_bytes"] = state_table(layers)

@@ -63,6 +63,9 @@ def parse_report(path: Path) -> tuple[dict, dict]:
 def build_board(board: str, config: str = "default", out_dir: Path | str = "build/boards", *,
                 core=None, core_config: str = "", seed: int = 1) -> BuildResult:
     prof: BoardProfile = board_profile(board)
+    if core is None and prof.core_config(config) is not None:
+        from spikemesh.rtl.core import TrainingCore
+        core = TrainingCore(prof.core_config(config))
     soc = SoC(prof.soc_config(config), core=core, core_config=core_config)
     out = Path(out_dir) / f"{board}_{config}"
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,8 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
     os.environ.update({k: env[k] for k in YOWASP_ENV})
     platform = prof.platform()
     report = out / "report.json"
-    opts = {"nextpnr_opts": f"--report {report.resolve()} --seed {seed}"}
+    # --freq: the target for every clock (Amaranth's per-net constraint names do not always survive synthesis)
+    opts = {"nextpnr_opts": f"--report {report.resolve()} --seed {seed} --freq {prof.clk_hz / 1e6:g}"}
     t0 = time.monotonic()
     try:
         platform.build(BoardTop(prof, soc), name="top", build_dir=str(out / "gateware"), do_program=False,

@@ -19,6 +19,15 @@ class BoardProfile:
     dataset_words: dict         # per configuration name
     max_words: int
     flash_tool: str
+    cores: dict = None          # configuration name -> layer sizes of the training core (None: link only)
+
+    def core_config(self, config: str = "default"):
+        """The training core's CoreConfig for a configuration, or None (link, status and dataset only)."""
+        layers = (self.cores or {}).get(config)
+        if layers is None:
+            return None
+        from spikemesh.rtl.core.config import CoreConfig
+        return CoreConfig(layers=layers, t_max=8)
 
     @property
     def clocks_per_bit(self) -> int:
@@ -36,10 +45,10 @@ class BoardProfile:
                          dataset_words=self.dataset_words[config])
 
 
-def _ulx3s(device: str, dataset: dict) -> BoardProfile:
+def _ulx3s(device: str, dataset: dict, cores: dict | None = None) -> BoardProfile:
     import amaranth_boards.ulx3s as u
     return BoardProfile(f"ulx3s-{device.lower()}", "ecp5", getattr(u, f"ULX3S_{device}_Platform"),
-                        25_000_000, 75_000_000, 3_000_000, dataset, 256, "openFPGALoader")
+                        25_000_000, 75_000_000, 3_000_000, dataset, 256, "openFPGALoader", cores or {})
 
 
 def _icebreaker() -> BoardProfile:
@@ -50,7 +59,9 @@ def _icebreaker() -> BoardProfile:
 
 
 BOARDS: dict[str, Callable[[], BoardProfile]] = {
-    "ulx3s-85f": lambda: _ulx3s("85F", {"default": 16384, "small": 4096}),
+    # "train": the link SoC plus a training core for 8x8 digits (64-16-10)
+    "ulx3s-85f": lambda: _ulx3s("85F", {"default": 16384, "small": 4096, "train": 16384},
+                                {"train": (64, 16, 10)}),
     "ulx3s-45f": lambda: _ulx3s("45F", {"default": 16384, "small": 4096}),
     "ulx3s-25f": lambda: _ulx3s("25F", {"default": 8192, "small": 4096}),
     "ulx3s-12f": lambda: _ulx3s("12F", {"small": 4096}),

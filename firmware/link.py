@@ -16,7 +16,7 @@ import serial
 from spikemesh.rtl.link import protocol as P
 
 
-class LinkError(Exception):
+class LinkError(RuntimeError):
     """The link failed in a way retrying does not fix."""
 
 

@@ -151,7 +151,10 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
 
 
 def plot_history(history: list[dict], path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -72,6 +72,8 @@ def _bits(fmt: FPFormat, x: Any, name: str = "operand") -> np.ndarray:
                 arr = np.asarray(arr, dtype=np.uint64)
             except (OverflowError, ValueError, TypeError) as exc:
                 raise ValueError(f"{name} must be raw bit patterns (unsigned ints < 2**{fmt.width})") from exc
+    elif arr.dtype.kind == "i" and np.any(arr < 0):
+        raise ValueError(f"{name} must be raw bit patterns (unsigned ints < 2**{fmt.width}), got a negative value")
     arr = arr.astype(np.uint64, copy=False)
     mask = np.uint64((1 << fmt.width) - 1)
     return arr & mask
@@ -387,7 +389,7 @@ _FP64 = FPFormat(11, 52, "fp64")
 
 
 def to_float(fmt: FPFormat, bits: Any) -> np.ndarray:
-    """Bits -> float64 values (exact whenever fmt fits binary64, e.g. fp16/bf16/fp32). NaNs become np.nan."""
+    """Bits -> float64 values, exact for every valid FPFormat (exp_bits <= 11, man_bits <= 52). NaN -> np.nan."""
     shape, (a,) = _prepare(fmt, bits)
     u = _unpack(fmt, a)
     sig = u["sig"].astype(np.float64)

@@ -1,6 +1,5 @@
 """Board builds with the PyPI toolchain, flashing without a board, board profiles."""
 import json
-import os
 import shutil
 import subprocess
 import sys

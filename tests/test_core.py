@@ -13,10 +13,17 @@ SMALL = dict(layers=(10, 7, 6, 4), t_max=5)  # three layers: gs crosses a hidden
 DIGITS = dict(layers=(64, 16, 10), t_max=4)
 
 
+@pytest.fixture(autouse=True)
+def _fast_cxx(monkeypatch):
+    # Bus traffic from Python dominates these runs: a C++ model compiled at -O0 builds several times faster.
+    monkeypatch.setenv("MAKEFLAGS", "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0")
+
+
 def _run(sim, tag, core, snn, **params):
     cfg = CoreConfig(**core)
     run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
-               sim=sim, tag=tag, params={"core": core, "snn": {"sizes": core["layers"], **snn}, **params})
+               sim=sim, tag=tag, testcase="train_bit_exact",
+               params={"core": core, "snn": {"sizes": core["layers"], **snn}, **params})
 
 
 CASES = {

@@ -1,11 +1,9 @@
 """The host driver end to end against the simulated board (generated SoC under Verilator, native harness)."""
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
-import serial
 
 from spikemesh.firmware.dataset import load_digits_u8, pack_samples, unpack_samples
 from spikemesh.firmware.driver import Board, BuildMismatch
@@ -134,3 +132,16 @@ def test_bit_level_uart_mode(build_dir):
             cyc = sb.cycles() - c0
     # 2 x (~600 payload bytes) at 10 bits x 25 clocks each: the cycles must reflect bit-level transfer
     assert cyc > 2 * 600 * 250
+
+
+def test_cli_errors_are_one_line(build_dir, tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "spikemesh.gen.cli", *args], capture_output=True, text=True)
+
+    r = cli("train", "--port", "loop://")
+    assert r.returncode == 2 and "--build-dir is required" in r.stderr
+    r = cli("train", "--port", "loop://", "--build-dir", str(build_dir))  # a build without a core
+    assert r.returncode == 2 and "no training core" in r.stderr and "Traceback" not in r.stderr

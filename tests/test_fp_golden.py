@@ -167,12 +167,28 @@ def test_random_vs_softfloat(name: str, op: str) -> None:
     rng = np.random.default_rng(zlib.crc32(f"{name} {op}".encode()))
     model = getattr(fp, op)
     done = 0
+    seen = {"NX": 0, "UF": 0, "OF": 0, "NV": 0, "zero": 0, "subnormal": 0, "true": 0, "false": 0}
     while done < N_RANDOM:
         n = min(CHUNK, N_RANDOM - done)
         ops = fp.random_operands(fmt, n, rng, "mixed", ARITY[op])
-        assert_same(fmt, model(fmt, *ops), ref_op(name, op, *ops), ops, f"{name} {op}",
-                    value_is_bits=op not in ("lt", "le", "eq"))
+        ref = ref_op(name, op, *ops)
+        assert_same(fmt, model(fmt, *ops), ref, ops, f"{name} {op}", value_is_bits=op not in ("lt", "le", "eq"))
         done += n
+        for flag, bit in (("NX", NX), ("UF", UF), ("OF", OF), ("NV", NV)):
+            seen[flag] += int(np.count_nonzero(ref[1] & bit))
+        if op in ("lt", "le", "eq"):
+            seen["true"] += int(np.count_nonzero(ref[0]))
+            seen["false"] += int(np.count_nonzero(ref[0] == 0))
+        else:
+            cls = fp.classify(fmt, ref[0])
+            seen["zero"] += int(np.count_nonzero(cls == fp.FPClass.ZERO))
+            seen["subnormal"] += int(np.count_nonzero(cls == fp.FPClass.SUBNORMAL))
+    # The biased stimulus must reach every outcome the operation can produce (adds never underflow:
+    # a sum of two values on the subnormal grid is exact; compares only raise NV).
+    need = {"lt": ["NV", "true", "false"], "le": ["NV", "true", "false"], "eq": ["NV", "true", "false"],
+            "add": ["NX", "OF", "NV", "zero", "subnormal"], "sub": ["NX", "OF", "NV", "zero", "subnormal"],
+            "mul": ["NX", "UF", "OF", "NV", "zero", "subnormal"], "fma": ["NX", "UF", "OF", "NV", "zero", "subnormal"]}
+    assert all(seen[k] >= N_RANDOM // 1000 for k in need[op]), seen
 
 
 @pytest.mark.parametrize("signed", [False, True])
@@ -266,7 +282,7 @@ def test_fp16_minmax_exhaustive(op: str) -> None:
 def test_minmax_random(name: str, op: str) -> None:
     fmt = FORMATS[name]
     rng = np.random.default_rng(11)
-    a, b = fp.random_operands(fmt, 200_000, rng, "mixed", 2)
+    a, b = fp.random_operands(fmt, N_RANDOM, rng, "mixed", 2)
     assert_same(fmt, getattr(fp, op)(fmt, a, b), ref_minmax(fmt, a, b, op == "fmax"), (a, b), f"{name} {op}")
 
 
@@ -403,7 +419,8 @@ FROM_INT_CORNERS = [
 ]
 
 
-@pytest.mark.parametrize("fmt,x,width,signed,bits,flags", FROM_INT_CORNERS)
+@pytest.mark.parametrize("fmt,x,width,signed,bits,flags", FROM_INT_CORNERS,
+                         ids=[f"{c[0].name}-{c[1]:#x}-w{c[2]}-{'s' if c[3] else 'u'}" for c in FROM_INT_CORNERS])
 def test_from_int_corner(fmt: FPFormat, x: int, width: int, signed: bool, bits: int, flags: int) -> None:
     got_bits, got_flags = fp.from_int(fmt, x, width, signed)
     assert (hex(int(got_bits)), int(got_flags)) == (hex(bits), flags)
@@ -416,6 +433,10 @@ def test_bad_parameters() -> None:
         fp.random_operands(FP16, 4, np.random.default_rng(0), "nope")
     with pytest.raises(ValueError, match="fmt"):
         fp.add("fp16", 1, 2)
+    with pytest.raises(ValueError, match="raw bit patterns"):
+        fp.mul(FP16, [1, -2], 3)
+    with pytest.raises(ValueError, match="arity"):
+        fp.random_operands(FP16, 4, np.random.default_rng(0), "uniform", 4)
 
 
 def test_helpers_round_trip() -> None:
@@ -445,7 +466,7 @@ def test_add_mul_match_numpy(name: str, np_t, u_t) -> None:
     """numpy's float16/float32 element-wise add and mul are correctly rounded: values must agree."""
     fmt = FORMATS[name]
     rng = np.random.default_rng(5)
-    a, b = fp.random_operands(fmt, 200_000, rng, "mixed", 2)
+    a, b = fp.random_operands(fmt, N_RANDOM, rng, "mixed", 2)
     fa, fb = a.astype(u_t).view(np_t), b.astype(u_t).view(np_t)
     with np.errstate(all="ignore"):
         for op, ref in (("add", fa + fb), ("mul", fa * fb)):

@@ -219,3 +219,29 @@ def test_digits_split_and_init_are_fixed():
     assert all(np.array_equal(bits(u), bits(v)) for u, v in zip(a, b))
     assert not np.array_equal(bits(a[0]), bits(init_weights(cfg, 4)[0]))
     assert forward(cfg, a, Xte[0]).prediction == forward(cfg, b, Xte[0]).prediction
+
+
+# ---- trace order -------------------------------------------------------------------------------------------
+def _phases(trace):
+    return [(e.phase, e.t, e.layer, e.name) for e in trace.events]
+
+
+def test_trace_records_everything_in_computed_order():
+    cfg = SNNConfig(sizes=(6, 5, 3), T=3, rule="bptt", surrogate="sigmoid")
+    w = init_weights(cfg, 1, gain=2.0)
+    ev = _phases(train_sample(cfg, w, np.arange(6) * 3, 1, record=True).trace)
+    fwd = [e for e in ev if e[0] == "fp"]
+    assert fwd[:5] == [("fp", 0, 0, "x"), ("fp", 0, 1, "I"), ("fp", 0, 1, "h"), ("fp", 0, 1, "s"), ("fp", 0, 1, "v")]
+    first_bp = next(i for i, e in enumerate(ev) if e[0] == "bp")
+    assert all(e[0] == "fp" for e in ev[:first_bp]) and len(fwd) == 3 * (1 + 2 * 4)
+    bp_steps = [e[1] for e in ev if e[0] == "bp" and e[3] == "delta"]
+    assert bp_steps == [2, 2, 1, 1, 0, 0]  # t descending, two layers each (L..1)
+    assert [e[2] for e in ev if e[0] == "bp" and e[3] == "delta"] == [2, 1] * 3
+    assert [e for e in ev if e[0] == "update"] == [("update", -1, 1, "W"), ("update", -1, 2, "W")]
+    # sltt interleaves: backward of step t right after its forward; ottt_o updates every step
+    ev2 = _phases(train_sample(cfg.replace(rule="ottt_o"), w, np.arange(6) * 3, 1, record=True).trace)
+    order = [(e[0], e[1]) for e in ev2 if e[3] in ("x", "delta", "W")]
+    assert order == [("fp", 0), ("bp", 0), ("bp", 0), ("update", 0), ("update", 0),
+                     ("fp", 1), ("bp", 1), ("bp", 1), ("update", 1), ("update", 1),
+                     ("fp", 2), ("bp", 2), ("bp", 2), ("update", 2), ("update", 2)]
+    assert any(e[3] == "a" for e in ev2)  # OTTT traces recorded

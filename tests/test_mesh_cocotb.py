@@ -19,7 +19,7 @@ FLITS = int(os.environ.get("SPIKEMESH_MESH_FLITS", 100_000))
 
 @pytest.mark.parametrize("sim", ["verilator"])
 def test_mesh_4x5_traffic_and_training(sim, tmp_path: Path):
-    cfg = MeshConfig(rows=4, cols=5, flit_width=32, depth=4)
+    cfg = MeshConfig(rows=4, cols=5, flit_width=32, depth=5)
     per_node = FLITS // (2 * cfg.n_nodes)  # packets of 1..3 flits: 2 flits on average
     snn = SNNConfig(sizes=(64, 16, 10), T=4, rule="sltt", surrogate="tri", surrogate_width=2.0)
     dp20, ref20 = dp_experiment(tmp_path, cfg, tuple(range(20)), "snake", snn)

@@ -60,7 +60,8 @@ def register(sub) -> None:
 
     b = _group(sub, "bench", "measurements (one subcommand per area)").add_parser(
         "core", help="cycles per phase, sparse vs dense, utilisation, state memory, PyTorch CPU reference")
-    b.add_argument("--samples", type=int, default=8, help="digits samples per schedule (default 8)")
+    b.add_argument("--samples", type=int, default=4, help="digits samples per rule and schedule (default 4)")
+    b.add_argument("--rules", default="sltt,bptt", help="rules to measure (default sltt,bptt)")
     b.add_argument("--quick", action="store_true", help="small network (64,32,10), T=4, 3 samples")
     b.add_argument("--out", type=Path, default=REPO / "build" / "core_bench.json")
     b.set_defaults(func=run_bench)
@@ -104,4 +105,4 @@ def run_bench(args) -> int:
     spec = importlib.util.spec_from_file_location("core_bench", REPO / "bench" / "core_bench.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.main(samples=args.samples, quick=args.quick, out=args.out)
+    return mod.main(samples=args.samples, quick=args.quick, out=args.out, rules=tuple(args.rules.split(",")))

@@ -57,16 +57,25 @@ def _train(args) -> int:
     from spikemesh.sim.golden.recipes import FULL_LR_EPOCHS, train_digits
 
     cfg = _config_from_args(args)
+    if args.epochs is None:
+        from spikemesh.sim.golden.recipes import recipe_epochs
+
+        args.epochs = recipe_epochs(cfg.rule)
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     n = len(load_digits_split()[0])
+    if args.limit is not None:
+        if args.limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {args.limit}")
+        n = min(n, args.limit)
     rows = []
     with tqdm(total=n * args.epochs, unit="sample", disable=args.quiet) as bar:
         def on_epoch(e, st, acc):
             rows.append((e, st, acc))
             bar.set_postfix(epoch=e, loss=f"{st.loss:.4f}", test=f"{acc:.4f}")
 
-        res = train_digits(cfg, epochs=args.epochs, seed=args.seed, progress=bar.update, on_epoch=on_epoch)
+        res = train_digits(cfg, epochs=args.epochs, seed=args.seed, progress=bar.update, on_epoch=on_epoch,
+                           limit=args.limit)
     print(f"rule {cfg.rule}  format {cfg.fmt}  sizes {'-'.join(map(str, cfg.sizes))}  T {cfg.T}  "
           f"surrogate {cfg.surrogate}/{cfg.surrogate_width:g}  loss {cfg.loss}  S {cfg.loss_scale}  "
           f"lr {cfg.lr:g} (halved every epoch after the first {FULL_LR_EPOCHS})")
@@ -192,9 +201,10 @@ def register(sub) -> None:
     g.set_defaults(func=lambda args: (g.print_help(), 0)[1])
     tr = gs.add_parser("train", help="train on sklearn digits (1437/360 split) and print a per-epoch table")
     _add_model_args(tr)
-    tr.add_argument("--epochs", type=int, default=5)
+    tr.add_argument("--epochs", type=int, default=None, help="default: the rule's recipe epochs")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--save", default=None, help="write the trained weights to this .npz")
+    tr.add_argument("--limit", type=int, default=None, help="train on the first N samples only (quick runs)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
     tb = gs.add_parser("table", help="train every rule x format and regenerate the table in docs/golden.md")

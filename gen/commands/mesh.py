@@ -45,7 +45,7 @@ def register(sub) -> None:
     s = msub.add_parser("synth", help="ECP5-85F resources and Fmax of a router and a 2x2 mesh")
     s.add_argument("--what", choices=("router", "mesh2x2", "both"), default="both")
     s.add_argument("--flit-width", type=int, default=32)
-    s.add_argument("--depth", type=int, default=4)
+    s.add_argument("--depth", type=int, default=5)
     s.set_defaults(func=run_synth)
 
 
@@ -153,6 +153,8 @@ def run_bench(args) -> int:
         mp_e["name"] = f"mp {'-'.join(map(str, net.sizes))} {net.rule} T={net.T} on cores {placement}"
         train_exps.append(mp_e)
         mp_msgs.append(msgs)
+    print("single-flow link rate vs buffer depth (pysim, 1x3) ...", flush=True)
+    report["link"] = link_rate_vs_depth((2, 3, 4, 5, 6) if not quick else (2, 5))
     print(f"load sweep on 4x4 ({len(exps)} points) ...", flush=True)
     for r in run_mesh_experiments(mesh44, exps, args.sim, "load", workdir):
         e = r["exp"]
@@ -183,7 +185,28 @@ def run_bench(args) -> int:
     return 0
 
 
+def link_rate_vs_depth(depths) -> list[dict]:
+    """One flow of 4-flit packets across 2 router hops: accepted flits/cycle and zero-load latency."""
+    from spikemesh.sim.benches.mesh_pysim import run_pysim
+    from spikemesh.sim.benches.mesh_traffic import QueueSource, build_packet
+
+    out = []
+    for depth in depths:
+        cfg = MeshConfig(1, 3, depth=depth)
+        pk = [build_packet(cfg, 0, 2, 0, k, [1, 2, 3]) for k in range(50)]
+        sb, st = run_pysim(cfg, [QueueSource(pk), QueueSource([]), QueueSource([])], stall_out=False,
+                           max_cycles=5000)
+        sb.assert_done()
+        out.append({"depth": depth, "flits_per_cycle": round(sb.flits_out / st["cycles"], 3),
+                    "min_packet_latency": min(sb.latencies)})
+    return out
+
+
 def print_tables(report: dict) -> None:
+    print("\n| buffer depth (credits) | one flow: flits/cycle | 4-flit packet latency, 2 hops (cycles) |")
+    print("|---|---|---|")
+    for r in report.get("link", []):
+        print(f"| {r['depth']} | {r['flits_per_cycle']} | {r['min_packet_latency']} |")
     print("\n| injection rate (packets/node/cycle) | offered flits/node/cycle | accepted flits/node/cycle "
           "| mean latency | p99 latency | injection stall cycles |")
     print("|---|---|---|---|---|---|")

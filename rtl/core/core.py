@@ -29,8 +29,8 @@ ONE = 0x3C00  # fp16 1.0
 SIGN = 0x8000
 
 # MAC operand / destination selectors
-DST_ACC, DST_G, DST_W, DST_DLT = 0, 1, 2, 3
-M1_ZERO, M1_W, M1_G, M1_LIST = 0, 1, 2, 3
+DST_ACC, DST_G, DST_W, DST_DLT, DST_DP, DST_DLT_DP = 0, 1, 2, 3, 4, 5  # DLT_DP: acc from dp, write dp + list
+M1_ZERO, M1_W, M1_G, M1_LIST, M1_DP = 0, 1, 2, 3, 4
 LIST_NONE, LIST_PSI, LIST_DLT = 0, 1, 2
 
 
@@ -112,7 +112,8 @@ class TrainingCore(wiring.Component):
         x_rp, x_wp = mem("x", 16, sizes[0])
         spk_rp, spk_wp = mem("spk", NB + 1, lay.spk_depth)  # index | fired << NB
         cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
-        psi_rp, psi_wp = mem("psi", 16 + NB, lay.list_depth)
+        psi_rp, psi_wp = mem("psi", 16 + NB, lay.psi_depth)  # {t, layer, e}: kept per step for BPTT
+        dp_rp, dp_wp = mem("dp", 16, lay.ndepth)  # delta of the later step (BPTT temporal path)
         dlt_rp, dlt_wp = mem("dlt", 16 + NB, lay.list_depth)
         prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
 
@@ -127,6 +128,8 @@ class TrainingCore(wiring.Component):
         m.d.comb += direct.eq(mode[0] if cfg.direct_input else 0)
         hard_reset = mode[1]
         dense = mode[3]  # dense schedule: every input and neuron, zeros included (same bits, more cycles)
+        psi_all = Signal()  # keep psi of every neuron (BPTT: the temporal path reaches neurons with psi = 0)
+        m.d.comb += psi_all.eq(dense | mode[4])
         tri = Signal()
         m.d.comb += tri.eq(mode[2] if "tri" in cfg.surrogates else 0)
 
@@ -146,10 +149,11 @@ class TrainingCore(wiring.Component):
         p_n = Signal(cw)
         p_list = Signal(2)
         p_lseg = Signal(LB)
-        p_dmem = Signal(2)
+        p_lt = Signal(TB)
+        p_dmem = Signal(3)
         p_dstride = Signal(aw)
         p_accz = Signal()
-        p_m1src = Signal(2)
+        p_m1src = Signal(3)
         p_m1stride = Signal(aw)
         p_m2acc = Signal()
         p_m2base = Signal(aw)
@@ -172,7 +176,7 @@ class TrainingCore(wiring.Component):
 
         # S0: issue; list read
         with m.If(issuing & (p_list == LIST_PSI)):
-            m.d.comb += psi_rp.addr.eq(Cat(p_n[:NB], p_lseg))
+            m.d.comb += psi_rp.addr.eq(Cat(p_n[:NB], p_lseg, p_lt))
         with m.If(issuing & (p_list == LIST_DLT)):
             m.d.comb += dlt_rp.addr.eq(Cat(p_n[:NB], p_lseg))
         s1 = {k: Signal(s.shape(), name=f"s1_{k}") for k, s in dict(
@@ -201,11 +205,15 @@ class TrainingCore(wiring.Component):
                         m.d.comb += g_rp.addr.eq(ad1)
                     with m.Case(DST_W):
                         m.d.comb += w_rp.addr.eq(ad1)
+                    with m.Case(DST_DP, DST_DLT_DP):
+                        m.d.comb += dp_rp.addr.eq(ad1)
             with m.Switch(s1["m1src"]):
                 with m.Case(M1_W):
                     m.d.comb += w_rp.addr.eq(s1["a1"])
                 with m.Case(M1_G):
                     m.d.comb += g_rp.addr.eq(s1["a1"])
+                with m.Case(M1_DP):
+                    m.d.comb += dp_rp.addr.eq(s1["a1"])
             with m.If(s1["m2acc"]):
                 m.d.comb += acc_rp.addr.eq(a2)
             with m.If(s1["gzero"]):
@@ -216,7 +224,8 @@ class TrainingCore(wiring.Component):
             m.d.sync += s2[k].eq(s1[k])
         s2["ad"] = Signal(aw, name="s2_ad")
         s2["lval"] = Signal(16, name="s2_lval")
-        m.d.sync += [s2["ad"].eq(ad1), s2["lval"].eq(ldata[:16])]
+        s2["k"] = Signal(NB, name="s2_k")
+        m.d.sync += [s2["ad"].eq(ad1), s2["lval"].eq(ldata[:16]), s2["k"].eq(k1)]
         mac_busy_regs.append(s2["valid"])
 
         # S2: operands -> multiplier
@@ -231,6 +240,8 @@ class TrainingCore(wiring.Component):
                     m.d.comb += accv.eq(g_rp.data)
                 with m.Case(DST_W):
                     m.d.comb += accv.eq(w_rp.data)
+                with m.Case(DST_DP, DST_DLT_DP):
+                    m.d.comb += accv.eq(dp_rp.data)
         with m.Switch(s2["m1src"]):
             with m.Case(M1_W):
                 m.d.comb += m1v.eq(w_rp.data)
@@ -238,11 +249,14 @@ class TrainingCore(wiring.Component):
                 m.d.comb += m1v.eq(g_rp.data)
             with m.Case(M1_LIST):
                 m.d.comb += m1v.eq(s2["lval"])
+            with m.Case(M1_DP):
+                m.d.comb += m1v.eq(dp_rp.data)
         m.d.comb += m2v.eq(Mux(s2["m2acc"], acc_rp.data, s2["m2reg"]))
         m.d.comb += [mul.a.eq(m1v), mul.b.eq(m2v), mul.i_valid.eq(s2["valid"])]
         v3 = _delay_valid(m, s2["valid"], LM, "mac_v3", mac_busy_regs)
         acc3 = _delay(m, accv, LM, "mac_acc3")
         ad3 = _delay(m, s2["ad"], LM, "mac_ad3")
+        k3 = _delay(m, s2["k"], LM, "mac_k3")
         dmem3 = _delay(m, s2["dmem"], LM, "mac_dmem3")
         sub3 = _delay(m, s2["sub"], LM, "mac_sub3")
 
@@ -250,6 +264,7 @@ class TrainingCore(wiring.Component):
         m.d.comb += [add.a.eq(acc3), add.b.eq(mul.result), add.sub.eq(sub3), add.i_valid.eq(v3)]
         v4 = _delay_valid(m, v3, LA, "mac_v4", mac_busy_regs)
         ad4 = _delay(m, ad3, LA, "mac_ad4")
+        k4 = _delay(m, k3, LA, "mac_k4")
         dmem4 = _delay(m, dmem3, LA, "mac_dmem4")
         res = add.result
 
@@ -262,10 +277,14 @@ class TrainingCore(wiring.Component):
                     m.d.comb += [g_wp.addr.eq(ad4), g_wp.data.eq(res), g_wp.en.eq(1)]
                 with m.Case(DST_W):
                     m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1)]
-                with m.Case(DST_DLT):
+                with m.Case(DST_DP):
+                    m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
+                with m.Case(DST_DLT, DST_DLT_DP):
+                    with m.If(dmem4 == DST_DLT_DP):
+                        m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
                     with m.If((res[:15] != 0) | dense):
                         m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:NB], p_oseg)),
-                                     dlt_wp.data.eq(Cat(res, ad4[:NB])), dlt_wp.en.eq(1)]
+                                     dlt_wp.data.eq(Cat(res, k4)), dlt_wp.en.eq(1)]
                         m.d.sync += dcnt.eq(dcnt + 1)
         mac_busy = Signal()
         m.d.comb += mac_busy.eq(issuing | Cat(*mac_busy_regs).any())
@@ -341,8 +360,8 @@ class TrainingCore(wiring.Component):
                 m.d.comb += [spk_wp.addr.eq(Cat(spk_cnt[:NB], n_layer[:LB], n_t)), spk_wp.data.eq(Cat(ni_e, sp_e)),
                              spk_wp.en.eq(1)]
                 m.d.sync += spk_cnt.eq(spk_cnt + 1)
-            with m.If((psi_e[:15] != 0) | dense):
-                m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:NB], n_layer[:LB])), psi_wp.data.eq(Cat(psi_e, ni_e)),
+            with m.If((psi_e[:15] != 0) | psi_all):
+                m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:NB], n_layer[:LB], n_t)), psi_wp.data.eq(Cat(psi_e, ni_e)),
                              psi_wp.en.eq(1)]
                 m.d.sync += n_psi_cnt.eq(n_psi_cnt + 1)
             with m.If(n_out):
@@ -372,11 +391,11 @@ class TrainingCore(wiring.Component):
         m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
 
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
-                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0):
+                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0, lt=0):
             m.d.sync += [p_count.eq(count), p_n.eq(0), p_dmem.eq(dmem), ad_run.eq(dbase), p_dstride.eq(dstride),
                          p_accz.eq(accz), p_m1src.eq(m1src), a1_run.eq(m1base), p_m1stride.eq(m1stride),
                          p_m2reg.eq(m2reg), p_m2acc.eq(m2acc), p_m2base.eq(m2base), p_list.eq(lst),
-                         p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0)]
+                         p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0), p_lt.eq(lt)]
 
         # phase counters
         ctr = {name: Signal(32, name=f"ctr_{name}") for name in COUNTERS}
@@ -418,8 +437,23 @@ class TrainingCore(wiring.Component):
                     with m.Case(Op.DELTA):
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
                         start_pass(psi_cnt[ly], DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
-                                   lst=LIST_PSI, lseg=ly)
+                                   lst=LIST_PSI, lseg=ly, lt=tt)
                         m.next = "DRAIN"
+                    with m.Case(Op.DELTAT):
+                        # delta = dp + fl(psi * gs) over every neuron (dp = fl(lam * delta[t+1])); dp := delta
+                        m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
+                        start_pass(N[ly], DST_DLT_DP, NOFF[ly], 0, 0, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
+                                   lst=LIST_PSI, lseg=ly, lt=tt)
+                        m.next = "DRAIN"
+                    with m.Case(Op.DCLR):
+                        start_pass(N[ly], DST_DP, NOFF[ly], 1, 1, M1_ZERO, 0, 0)
+                        m.next = "DRAIN"
+                    with m.Case(Op.DECAY):
+                        start_pass(N[ly], DST_DP, NOFF[ly], 1, 1, M1_DP, NOFF[ly], 1, m2reg=regs["lam"])
+                        m.next = "DRAIN"
+                    with m.Case(Op.LOSS):
+                        m.d.sync += vclr.eq(0)
+                        m.next = "LOSS_CLR"
                     with m.Case(Op.GS):
                         start_pass(N[lin], DST_ACC, NOFF[lin], 1, 1, M1_ZERO, 0, 0)  # gs := +0
                         m.d.sync += ecount.eq(dlt_cnt[ly])
@@ -488,6 +522,35 @@ class TrainingCore(wiring.Component):
                     start_pass(N[lin], DST_ACC, NOFF[lin], 1, 0, M1_W, WBASE[ly] + j, N[ly], m2reg=m2next)
                     m.d.sync += e.eq(e + 1)
                     m.next = "GS_EV"
+            # --- LOSS t: gs_L[t] from the output spike list of step t (BPTT recomputes it at backward time) ---
+            with m.State("LOSS_CLR"):
+                yy = Signal()
+                m.d.comb += yy.eq(vclr == regs["label"])
+                m.d.comb += [acc_wp.addr.eq(NOFF[L] + vclr), acc_wp.data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0)),
+                             acc_wp.en.eq(1)]
+                m.d.sync += vclr.eq(vclr + 1)
+                with m.If(vclr == sizes[L] - 1):
+                    m.d.sync += e.eq(0)
+                    m.next = "LOSS_CNT"
+            with m.State("LOSS_CNT"):
+                m.d.comb += cnt_rp.addr.eq(Cat(Const(L, LB), tt[:TB]))
+                m.next = "LOSS_CNT2"
+            with m.State("LOSS_CNT2"):
+                m.d.sync += ecount.eq(cnt_rp.data)
+                m.next = "LOSS_EV"
+            with m.State("LOSS_EV"):
+                with m.If(e == ecount):
+                    m.next = "FETCH"
+                with m.Else():
+                    m.d.comb += spk_rp.addr.eq(Cat(e[:NB], Const(L, LB), tt[:TB]))
+                    m.d.sync += e.eq(e + 1)
+                    m.next = "LOSS_W"
+            with m.State("LOSS_W"):
+                ii = spk_rp.data[:NB]
+                with m.If(spk_rp.data[NB]):
+                    m.d.comb += [acc_wp.addr.eq(NOFF[L] + ii), acc_wp.en.eq(1),
+                                 acc_wp.data.eq(Mux(ii == regs["label"], 0, regs["loss_c"]))]
+                m.next = "LOSS_EV"
             with m.State("NEUR"):
                 with m.If(~nu_busy):
                     m.d.comb += cnt_wp.addr.eq(Cat(ly[:LB], tt[:TB]))
@@ -496,14 +559,14 @@ class TrainingCore(wiring.Component):
                     m.next = "FETCH"
             with m.State("DRAIN"):
                 with m.If(~mac_busy):
-                    with m.If(op == Op.DELTA):
+                    with m.If((op == Op.DELTA) | (op == Op.DELTAT)):
                         m.d.sync += dlt_cnt[ly].eq(dcnt)
                     m.next = "FETCH"
         m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
         with m.Switch(op):
             with m.Case(Op.FWD, Op.NEUR):
                 m.d.comb += phase_fp.eq(busy)
-            with m.Case(Op.DELTA, Op.GS):
+            with m.Case(Op.DELTA, Op.GS, Op.DELTAT, Op.DCLR, Op.DECAY, Op.LOSS):
                 m.d.comb += phase_bp.eq(busy)
             with m.Case(Op.WG):
                 m.d.comb += phase_wg.eq(busy)
@@ -527,7 +590,7 @@ class TrainingCore(wiring.Component):
         # ---------------- bus target ----------------
         self._bus(m, regs, ctr, busy, done, start, clear_counters, dict(
             w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
-            spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None),
+            spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
             prog=(prog_rp, prog_wp)))
         return m
 
@@ -543,8 +606,10 @@ class TrainingCore(wiring.Component):
         names = list(regions)
         transfer = Signal()
         m.d.comb += transfer.eq(bus.req_valid & bus.req_ready)
-        # registers are always reachable; memories only while the core is idle (their ports are in use)
-        m.d.comb += bus.req_ready.eq(1)
+        # registers are always reachable; memories only while the core is idle (their ports are in use).
+        # One continuous expression (no process): Icarus misses time-0 events of an always block whose
+        # inputs never change, which left req_ready at X.
+        mem_hits = []
         for idx, name in enumerate(names):
             r = regions[name]
             hit = Signal(name=f"hit_{name}")
@@ -552,8 +617,7 @@ class TrainingCore(wiring.Component):
             off = Signal(range(max(r.size, 2)), name=f"off_{name}")
             m.d.comb += off.eq(bus.addr - r.offset)
             if name in mems:
-                with m.If(hit & busy):
-                    m.d.comb += bus.req_ready.eq(0)
+                mem_hits.append(hit)
             with m.If(transfer & hit):
                 with m.If(~bus.we):
                     m.d.sync += [r_pend.eq(1), r_sel.eq(idx), r_half.eq(off[0])]
@@ -594,6 +658,7 @@ class TrainingCore(wiring.Component):
                     if wp is not None:
                         with m.If(bus.we):
                             m.d.comb += [wp.addr.eq(addr), wp.data.eq(bus.w_data), wp.en.eq(1)]
+        m.d.comb += bus.req_ready.eq(~(Cat(*mem_hits).any() & busy))
         with m.Switch(r_sel):
             for idx, name in enumerate(names):
                 with m.Case(idx):

@@ -6,7 +6,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...gen.formats import FP16, FPFormat
-from .common import Stages, check_depth, check_format, normalize, round_pack, unpack
+from .common import (Stages, as_signed, check_depth, check_format, normalize, round_pack, sticky_below, unpack,
+                     wire)
 from .mul import finish
 
 ADD_CUTS: dict[int, frozenset[str]] = {
@@ -59,12 +60,13 @@ class FPAddPipe(wiring.Component):
             nan=nan, nv=nv, inf=inf, inf_sign=inf_sign))
         # Window (LSB first): guard, round, sticky, p significand bits, carry. Bits shifted past the
         # sticky position are ORed into it (exact for RNE with 3 extra bits, also for subtraction).
-        catch = p + 3
-        d = Mux(x.d > catch, catch, x.d)
-        shifted = Cat(Const(0, catch), Const(0, 3), x.small_sig) >> d
-        small = shifted[catch:] | (shifted[:catch] != 0)
-        big = Cat(Const(0, 3), x.big_sig)
-        total = Mux(x.eff_sub, big - small, big + small)[:p + 4]
+        # Only the p+3 window bits are shifted; the bits that fall below it are one sticky: tz(sig) < d - 3.
+        shifted = Cat(Const(0, 3), x.small_sig) >> x.d
+        small = Cat(shifted[0] | sticky_below(m, x.small_sig, as_signed(x.d) - 3), shifted[1:])
+        big = Cat(Const(0, 3), x.big_sig, Const(0, 1))
+        # One adder for both: big + ~small + 1 on effective subtraction.
+        inv = Cat(small, Const(0, 1)) ^ Mux(x.eff_sub, (1 << (p + 4)) - 1, 0)
+        total = wire(m, (big + inv + x.eff_sub)[:p + 4], "add_total")
         x = st.cut("sum", dict(valid=x.valid, sum=total, e=x.e + 1, sign=x.sign, zero_sign=x.zero_sign,
                                nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign))
         n = normalize(m, fmt, x.sign, x.e, x.sum, right=False)

@@ -118,45 +118,48 @@ def _lzc_tree(m: Module, v: Value) -> tuple[Value, Value]:
     return wire(m, hz & lz, f"lzc{n}_z"), wire(m, count, f"lzc{n}_c")
 
 
+def tzc(m: Module, v: Value) -> Value:
+    """Trailing-zero count (len(v) when v == 0)."""
+    return lzc(m, v[::-1])
+
+
+def sticky_below(m: Module, v: Value, n: Value) -> Value:
+    """OR of the bits of `v` below position `n` (signed, any range), without a shifter: tz(v) < n."""
+    return wire(m, tzc(m, v) < n, "sticky_below")
+
+
 def normalize(m: Module, fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | int = 0,
               right: bool = True) -> dict[str, Value]:
     """Shift `sig` so its MSB is the hidden bit (left by min(lzc, e-1), or right by 1-e into the subnormal
-    range when `right`), keeping p bits + guard + round + sticky. Returns plain values for a pipeline cut."""
+    range when `right`), keeping p bits + guard + round + sticky. Only the kept p+2 bits go through a
+    shifter; the sticky is `tz(sig) < number of bits below them` (cheaper than shifting them out)."""
     p = fmt.precision
+    keep = p + 2
     w = len(sig)
-    if w < p:
-        sig = Cat(Const(0, p - w), sig)
-        w = p
+    if w < keep:
+        sig = Cat(Const(0, keep - w), sig)
+        w = keep
     e = wire(m, as_signed(e), "norm_e")
     n_lz = lzc(m, sig)
     e_m1 = wire(m, e - 1, "norm_e_m1")
     # Left shift stops at the minimum exponent (gradual underflow); never past the leading one.
     left = wire(m, Mux(e_m1 < n_lz, Mux(e_m1 < 0, 0, e_m1[:len(n_lz)]), n_lz), "norm_left")
-    shifted = wire(m, (sig << left)[:w], "norm_shifted")
+    window = wire(m, (sig << left)[w - keep:w], "norm_window")
     exp = e - left
+    low_bits = (w - keep) - left  # bits of sig below the kept window
     if right:
-        amt_max = w + 2
-        need = e < 1
+        # e < 1: no left shift; the top `keep` bits move right by 1-e (saturated), the rest is sticky.
+        amt_max = keep + 1
+        need = wire(m, e < 1, "norm_need_right")
         one_minus_e = 1 - e
-        r_amt_v = Mux(need, Mux(one_minus_e > amt_max, amt_max, one_minus_e[:(amt_max).bit_length()]), 0)
-        # Layout (LSB first): w+2 catch bits for the sticky, 2 guard positions below sig, then sig.
-        ext = Cat(Const(0, w + 2), Const(0, 2), shifted)
-        moved = wire(m, ext >> wire(m, r_amt_v, "norm_rshift"), "norm_moved")
-        low = moved[:w + 2]
-        body = moved[w + 2:]
-        extra_sticky = low != 0
+        r_amt = wire(m, Mux(need, Mux(one_minus_e > amt_max, amt_max, one_minus_e[:amt_max.bit_length()]), 0),
+                     "norm_rshift")
+        window = wire(m, Mux(need, sig[w - keep:] >> r_amt, window), "norm_window_r")
+        low_bits = low_bits + r_amt
         exp = Mux(need, 1, exp)
-        body_w = w + 2
-    else:
-        body = Cat(Const(0, 2), shifted)
-        extra_sticky = Const(0, 1)
-        body_w = w + 2
-    kept = body[body_w - p:]
-    g = body[body_w - p - 1]
-    r = body[body_w - p - 2]
-    rest = body[:body_w - p - 2]
-    s = (rest != 0 if len(rest) else Const(0, 1)) | extra_sticky | sticky
-    return dict(sign=sign, exp=exp, kept=kept, g=g, r=r, s=s, zero=sig == 0)
+    s_low = sticky_below(m, sig, low_bits)
+    kept = window[keep - p:]
+    return dict(sign=sign, exp=exp, kept=kept, g=window[1], r=window[0], s=s_low | sticky, zero=sig == 0)
 
 
 def round_pack(m: Module, fmt: FPFormat, v: SimpleNamespace, zero_sign: Value) -> tuple[Value, Value]:

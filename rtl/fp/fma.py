@@ -7,7 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...gen.formats import FP16, FPFormat
-from .common import Stages, as_signed, check_depth, check_dsp, check_format, normalize, round_pack, unpack
+from .common import (Stages, as_signed, check_depth, check_dsp, check_format, normalize, round_pack, sticky_below,
+                     unpack, wire)
 from .dsp import ecp5_mult18x18d_registered, use_ecp5_dsp
 from .mul import finish
 
@@ -74,9 +75,10 @@ class FPFMAPipe(wiring.Component):
         # A zero product anchors nothing: then the window follows the addend too.
         c_dom = (x.sh < 0) | x.p_zero
         catch = 3 * p + 6
-        clamp = Mux(c_dom, 0, Mux(x.sh > catch, catch, x.sh[:catch.bit_length()]))
-        shifted = Cat(Const(0, catch), Const(0, c_off), x.csig) >> clamp
-        c_win = shifted[catch:] | (shifted[:catch] != 0)
+        clamp = wire(m, Mux(c_dom, 0, Mux(x.sh > catch, catch, x.sh[:catch.bit_length()])), "fma_clamp")
+        shifted = Cat(Const(0, c_off), x.csig) >> clamp
+        # Addend bits pushed below the window: one sticky bit, tz(csig) < clamp - c_off (no wide shifter).
+        c_win = Cat(shifted[0] | sticky_below(m, x.csig, as_signed(clamp) - c_off), shifted[1:])
         e = Mux(c_dom, x.ec1, x.ep)
         keep = dict(valid=x.valid, sp=x.sp, sc=x.sc, c_win=c_win, e=e, zero_sign=x.zero_sign, nan=x.nan,
                     nv=x.nv, inf=x.inf, inf_sign=x.inf_sign)
@@ -88,10 +90,12 @@ class FPFMAPipe(wiring.Component):
         wt = 3 * p + 7
         p_win = Cat(Const(0, 3), prod)
         eff_sub = x.sp ^ x.sc
-        pw, cw = as_signed(p_win), as_signed(x.c_win)
-        total = Mux(eff_sub, pw - cw, pw + cw)
-        neg = total < 0
-        mag = Mux(neg, -total, total)[:wt]
+        # One adder: p_win + (c_win ^ -eff_sub) + eff_sub; a negative difference is negated (one more adder).
+        ones = (1 << (wt + 1)) - 1
+        inv = Cat(x.c_win, Const(0, wt + 1 - len(x.c_win))) ^ Mux(eff_sub, ones, 0)
+        total = wire(m, (Cat(p_win, Const(0, wt + 1 - len(p_win))) + inv + eff_sub)[:wt + 1], "fma_total")
+        neg = total[wt]
+        mag = wire(m, ((total ^ Mux(neg, ones, 0)) + neg)[:wt], "fma_mag")
         x = st.cut("sum", dict(valid=x.valid, mag=mag, sign=Mux(neg, x.sc, x.sp), e=x.e, zero_sign=x.zero_sign,
                                nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign))
         n = normalize(m, fmt, x.sign, x.e, x.mag, right=True)

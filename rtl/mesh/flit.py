@@ -60,7 +60,7 @@ class MeshConfig:
     rows: int = 2
     cols: int = 2
     flit_width: int = 32
-    depth: int = 4  # input buffer depth in flits = credits per link
+    depth: int = 5  # input buffer depth in flits = credits per link (5 covers the credit round trip: full rate)
 
     def __post_init__(self):
         if not isinstance(self.rows, int) or not 1 <= self.rows <= MAX_ROWS:

@@ -26,9 +26,9 @@ def _is_pow2(x: float) -> bool:
 
 
 def _exact_in(fmt: str, x: float) -> bool:
-    from .numerics import dtype_of, to_format
+    from .numerics import to_format
 
-    return float(to_format(np.asarray([x], np.float64), fmt)[0]) == float(x) and dtype_of(fmt) is not None
+    return float(to_format(np.asarray([x], np.float64), fmt)[0]) == float(x)
 
 
 @dataclass(frozen=True)
@@ -134,8 +134,6 @@ class SNNConfig:
             raise ValueError(f"lfsr_seed must be an int in 1..65535 (an LFSR state is never 0), got {self.lfsr_seed!r}")
         if self.weight_update not in WEIGHT_UPDATES:
             raise ValueError(f"weight_update must be one of {WEIGHT_UPDATES}, got {self.weight_update!r}")
-        if not _exact_in(self.fmt, self.loss_scale / self.T) and self.loss == "mse_step" and self.fmt == "fp16":
-            pass  # c = S/T is rounded once to the format (documented); exact when T is a power of two
 
     # ---- derived quantities -------------------------------------------------------------------------------
     @property

@@ -18,11 +18,12 @@ DIGITS = SNNConfig(sizes=(64, 128, 128, 10), T=8, surrogate="rect", surrogate_wi
 DEFAULT_EPOCHS = 5
 FULL_LR_EPOCHS = 2
 RULE_EXTRAS: dict[str, dict] = {
+    "bptt": {"surrogate": "tri"},
     "tbptt": {"window": 4},
     "sltt_k": {"k_steps": (1, 3, 5, 7)},
     "local": {"blocks": (1, 1, 1), "window": 8},
 }
-RULE_EPOCHS: dict[str, int] = {}
+RULE_EPOCHS: dict[str, int] = {"bptt": 4, "ottt_a": 4}
 CI_RULES = ("bptt", "sltt", "ottt_a")  # the rules whose FP16 digits accuracy CI checks (>= 97%)
 
 
@@ -57,12 +58,15 @@ class TrainResult:
 def train_digits(cfg: SNNConfig, epochs: int = DEFAULT_EPOCHS, seed: int = 0,
                  full_lr_epochs: int = FULL_LR_EPOCHS, eval_every_epoch: bool = True,
                  progress: Callable[[int], None] | None = None,
-                 on_epoch: Callable[[int, EpochStats, float], None] | None = None) -> TrainResult:
-    """Train on the fixed 1437-sample split (init_weights(cfg, seed), epoch e shuffled with seed + e) and
+                 on_epoch: Callable[[int, EpochStats, float], None] | None = None,
+                 limit: int | None = None) -> TrainResult:
+    """Train on the fixed 1437-sample split (or its first `limit` samples) (init_weights(cfg, seed), epoch e shuffled with seed + e) and
     return the weights and test accuracy on the 360 held-out samples."""
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     Xtr, ytr, Xte, yte = load_digits_split()
+    if limit is not None:  # quick runs: the first `limit` training samples
+        Xtr, ytr = Xtr[:limit], ytr[:limit]
     w = init_weights(cfg, seed)
     res = TrainResult(cfg=cfg, weights=w, test_acc=float("nan"))
     t0 = time.perf_counter()
