@@ -9,7 +9,9 @@ import numpy as np
 
 from ..rtl.core.config import IMPLEMENTED_RULES, CoreConfig
 from ..rtl.core.isa import Op, encode
-from ..rtl.core.layout import MODE_DENSE, MODE_DIRECT, MODE_HARD_RESET, MODE_TRI
+from ..rtl.core.layout import MODE_DENSE, MODE_DIRECT, MODE_HARD_RESET, MODE_PSI_ALL, MODE_TRI
+
+TEMPORAL_RULES = ("bptt", "tbptt")
 
 
 def _f16(x: float, exact: bool = True) -> int:
@@ -20,7 +22,7 @@ def _f16(x: float, exact: bool = True) -> int:
 
 
 def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
-               update: bool = True) -> list[tuple[Op, int, int]]:
+               update: bool = True, window: int | None = None) -> list[tuple[Op, int, int]]:
     """(op, layer, t) for one training sample: clear v, T forward steps with backward as the rule says,
     then the weight update (omitted with update=False, e.g. to read the gradients G first)."""
     if rule not in cfg.rules:
@@ -29,6 +31,10 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
     if not isinstance(T, int) or not 1 <= T <= cfg.t_max:
         raise ValueError(f"T must be an int in 1..t_max={cfg.t_max}, got {T!r}")
     L = cfg.n_layers
+    if rule in TEMPORAL_RULES:
+        return _temporal_ops(L, T, T if rule == "bptt" else window, update)
+    if window is not None:
+        raise ValueError(f"window is only used by rule tbptt, not {rule!r}")
     if rule == "sltt_k":
         if not k_steps or list(k_steps) != sorted(set(k_steps)) or not all(0 <= k < T for k in k_steps):
             raise ValueError(f"k_steps must be sorted unique steps in 0..{T - 1}, got {k_steps!r}")
@@ -51,6 +57,29 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
     return ops
 
 
+def _temporal_ops(L: int, T: int, window: int | None, update: bool) -> list[tuple[Op, int, int]]:
+    """BPTT (window = T) / TBPTT: forward every step of a window, then backward t descending in it,
+    layers L..1, with the temporal term dp cleared at the window's last step."""
+    if not isinstance(window, int) or not 1 <= window <= T:
+        raise ValueError(f"window must be an int in 1..T={T}, got {window!r}")
+    ops: list[tuple[Op, int, int]] = [(Op.CLRV, 0, 0)]
+    for start in range(0, T, window):
+        steps = range(start, min(start + window, T))
+        for t in steps:
+            for l in range(1, L + 1):
+                ops += [(Op.FWD, l, t), (Op.NEUR, l, t)]
+        ops += [(Op.DCLR, l, 0) for l in range(1, L + 1)]
+        for t in reversed(steps):
+            ops.append((Op.LOSS, L, t))
+            for l in range(L, 0, -1):
+                ops += [(Op.DECAY, l, t), (Op.DELTAT, l, t), (Op.WG, l, t)]
+                if l > 1:
+                    ops.append((Op.GS, l, t))
+    if update:
+        ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
+    return ops
+
+
 def assemble(ops: list[tuple[Op, int, int]], cfg: CoreConfig, end: bool = True) -> list[int]:
     words = [encode(op, l, t) for op, l, t in ops] + ([encode(Op.END)] if end else [])
     if len(words) > cfg.prog_depth:
@@ -60,22 +89,31 @@ def assemble(ops: list[tuple[Op, int, int]], cfg: CoreConfig, end: bool = True) 
 
 
 def compile_program(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
-                    update: bool = True) -> list[int]:
-    return assemble(sample_ops(cfg, rule, T, k_steps, update), cfg)
+                    update: bool = True, window: int | None = None) -> list[int]:
+    return assemble(sample_ops(cfg, rule, T, k_steps, update, window), cfg)
+
+
+def snn_ops(cfg: CoreConfig, snn, update: bool = True) -> list[tuple[Op, int, int]]:
+    """sample_ops for a `spikemesh.sim.golden.SNNConfig`."""
+    return sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update, snn.window if snn.rule == "tbptt" else None)
 
 
 def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: float, surrogate: str,
-                   surrogate_width: float, reset: str, direct: bool, dense: bool = False) -> dict[str, int]:
+                   surrogate_width: float, reset: str, direct: bool, dense: bool = False,
+                   temporal: bool = False, detach_reset: bool = True) -> dict[str, int]:
     """The control-register values (FP16 bits or mode bits) for one training setup."""
     if surrogate not in ("rect", "tri"):
         raise ValueError(f"surrogate must be 'rect' or 'tri' in the core, got {surrogate!r}")
     if reset not in ("soft", "hard"):
         raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
+    if temporal and (reset != "soft" or not detach_reset):
+        raise ValueError("reset: the core's BPTT/TBPTT supports only soft reset with the reset detached")
     if not theta > 0:
         raise ValueError(f"theta must be > 0 (the fire compare assumes it), got {theta!r}")
     a = surrogate_width
     mode = (MODE_DIRECT if direct else 0) | (MODE_HARD_RESET if reset == "hard" else 0) | \
-           (MODE_TRI if surrogate == "tri" else 0) | (MODE_DENSE if dense else 0)
+           (MODE_TRI if surrogate == "tri" else 0) | (MODE_DENSE if dense else 0) | \
+           (MODE_PSI_ALL if temporal else 0)
     return {
         "mode": mode,
         "lam": _f16(lam),
@@ -92,4 +130,5 @@ def constants_from_snn(snn) -> dict[str, int]:
     """core_constants for a `spikemesh.sim.golden.SNNConfig`."""
     return core_constants(lam=snn.lam, theta=snn.theta, T=snn.T, loss_scale=snn.loss_scale, lr=snn.lr,
                           surrogate=snn.surrogate, surrogate_width=snn.surrogate_width, reset=snn.reset,
-                          direct=snn.encoding == "direct", dense=snn.dense)
+                          direct=snn.encoding == "direct", dense=snn.dense,
+                          temporal=snn.rule in TEMPORAL_RULES, detach_reset=snn.detach_reset)

@@ -34,6 +34,10 @@ CASES = {
                               samples=4, stepwise=1, gain=1.4),
     "sltt_rate_dense": dict(snn=dict(T=5, rule="sltt", encoding="rate", dense=True), seed=4, samples=3,
                             stepwise=1, gain=1.6),
+    "bptt_rate_tri": dict(snn=dict(T=5, rule="bptt", encoding="rate", surrogate="tri", surrogate_width=2.0),
+                          seed=6, samples=4, stepwise=1, gain=1.5),
+    "bptt_direct_rect": dict(snn=dict(T=5, rule="bptt"), seed=7, samples=3, stepwise=1, gain=1.4),
+    "tbptt_direct_window2": dict(snn=dict(T=5, rule="tbptt", window=2), seed=8, samples=3, stepwise=1, gain=1.4),
 }
 
 
@@ -48,7 +52,7 @@ def test_core_small_icarus():
     _run("icarus", "small", SMALL, c["snn"], seed=5, samples=2, stepwise=1, gain=1.4)
 
 
-def test_core_digits_subset_verilator():
-    """One pass over 60 digits: the core's weights after every sample equal the golden model's."""
-    _run("verilator", "digits", DIGITS, dict(T=4, rule="sltt"), seed=0, samples=60, stepwise=1,
-         data="digits", check_every=False)
+@pytest.mark.parametrize("rule", ["sltt", "bptt"])
+def test_core_digits_subset_verilator(rule):
+    """One pass over 50 digits: the core's weights after the pass equal the golden model's."""
+    _run("verilator", "digits", DIGITS, dict(T=4, rule=rule), seed=0, samples=50, stepwise=1, data="digits")

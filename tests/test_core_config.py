@@ -14,7 +14,7 @@ from spikemesh.rtl.core import CoreConfig, CoreLayout, Op, TrainingCore, decode,
     (dict(layers=(8, 2000)), "layers[1]"),
     (dict(layers=(8, 4), t_max=0), "t_max"),
     (dict(layers=(8, 4), t_max=65), "t_max"),
-    (dict(layers=(8, 4), rules=("bptt",)), "rules"),
+    (dict(layers=(8, 4), rules=("ottt_a",)), "rules"),
     (dict(layers=(8, 4), surrogates=("sigmoid",)), "surrogates"),
     (dict(layers=(8, 4), add_depth=9), "add_depth"),
     (dict(layers=(8, 4), prog_depth=8), "prog_depth"),
@@ -51,6 +51,24 @@ def test_sltt_program_order():
         assert encode(*decode(w)) == w
 
 
+def test_bptt_program_order():
+    cfg = CoreConfig(layers=(8, 6, 3), t_max=4)
+    ops = sample_ops(cfg, "bptt", 2, update=False)
+    fwd = [(Op.FWD, 1, 0), (Op.NEUR, 1, 0), (Op.FWD, 2, 0), (Op.NEUR, 2, 0),
+           (Op.FWD, 1, 1), (Op.NEUR, 1, 1), (Op.FWD, 2, 1), (Op.NEUR, 2, 1)]
+    assert ops[1:9] == fwd
+    assert ops[9:11] == [(Op.DCLR, 1, 0), (Op.DCLR, 2, 0)]
+    assert ops[11:19] == [(Op.LOSS, 2, 1), (Op.DECAY, 2, 1), (Op.DELTAT, 2, 1), (Op.WG, 2, 1), (Op.GS, 2, 1),
+                          (Op.DECAY, 1, 1), (Op.DELTAT, 1, 1), (Op.WG, 1, 1)]
+    tb = sample_ops(cfg, "tbptt", 4, window=2, update=False)
+    assert [o for o in tb if o[0] == Op.DCLR and o[1] == 1] == [(Op.DCLR, 1, 0)] * 2
+    with pytest.raises(ValueError, match="window"):
+        sample_ops(cfg, "tbptt", 4, window=5)
+    with pytest.raises(ValueError, match="reset"):
+        core_constants(lam=0.5, theta=1.0, T=4, loss_scale=256, lr=0.03125, surrogate="rect",
+                       surrogate_width=1.0, reset="hard", direct=True, temporal=True)
+
+
 def test_regions_fit_a_memory_map():
     lay = CoreLayout(CoreConfig(layers=(64, 128, 128, 10), t_max=8))
     regs = lay.regions()
@@ -65,7 +83,8 @@ def test_regions_fit_a_memory_map():
 def test_constants_match_golden_config():
     from spikemesh.sim.golden import SNNConfig
 
-    c = constants_from_snn(SNNConfig(sizes=(8, 6, 3), T=8, surrogate="tri", surrogate_width=2.0, reset="hard"))
+    c = constants_from_snn(SNNConfig(sizes=(8, 6, 3), T=8, rule="sltt", surrogate="tri", surrogate_width=2.0,
+                                     reset="hard"))
     f16 = lambda x: int(np.float16(x).view(np.uint16))
     assert c["loss_c"] == f16(256 / 8) and c["eta"] == f16(2.0**-5 / 256)
     assert c["sg_w"] == f16(2.0) and c["sg_inv"] == f16(0.5) and c["sg_inv2"] == f16(0.25)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from ...gen.formats import FP16, FPFormat
 
 #: rules whose programs the core can run (the sequencer ops they need are compiled in)
-IMPLEMENTED_RULES = ("sltt", "sltt_k")
+IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt")
 SURROGATES = ("rect", "tri")
 MAX_LAYERS = 7  # 3-bit layer field in an instruction
 MAX_T = 64  # 6-bit step field in an instruction
@@ -22,7 +22,7 @@ class CoreConfig:
 
     layers: tuple[int, ...]
     t_max: int = 8
-    rules: tuple[str, ...] = ("sltt", "sltt_k")
+    rules: tuple[str, ...] = ("sltt", "sltt_k", "bptt", "tbptt")
     surrogates: tuple[str, ...] = ("rect", "tri")
     direct_input: bool = True  # first layer may take FP16 inputs (mul then add)
     add_depth: int = 2  # pipeline registers requested from spikemesh.rtl.fp.FPAddPipe

@@ -17,6 +17,10 @@ class Op(enum.IntEnum):
     GS = 5  # gs_{l-1} := sum over delta != 0 (ascending k) of fl(W_l[k, :] * delta_k)
     WG = 6  # G_l[k, j] += delta_k (* x_j) for input events j at step t, delta_k != 0
     UPD = 7  # W_l := fl(W_l - fl(G_l * eta)); G_l := +0.0
+    LOSS = 8  # gs_L := fl(fl(s_L[t] - y) * c) from the output spike list of step t (BPTT backward)
+    DCLR = 9  # dp_l := +0.0 (no later step: end of sequence or TBPTT window)
+    DECAY = 10  # dp_l := fl(lam * dp_l)  (the temporal term fl(lam * delta[t+1]))
+    DELTAT = 11  # delta_l[t] := fl(fl(psi * gs) + dp) over every neuron; dp_l := delta; keep delta != 0
 
 
 OP_BITS, LAYER_BITS, T_BITS = 4, 3, 6

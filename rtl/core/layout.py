@@ -13,7 +13,7 @@ from .config import CoreConfig
 CTRL_REGS = ("ctrl", "start_pc", "label", "mode", "lam", "theta", "loss_c", "eta",
              "sg_w", "sg_inv", "sg_inv2", "config_id")
 #: MODE register bits
-MODE_DIRECT, MODE_HARD_RESET, MODE_TRI, MODE_DENSE = 1, 2, 4, 8
+MODE_DIRECT, MODE_HARD_RESET, MODE_TRI, MODE_DENSE, MODE_PSI_ALL = 1, 2, 4, 8, 16
 #: CTRL write bits / STATUS read bits
 CTRL_START, CTRL_CLEAR_COUNTERS = 1, 2
 STATUS_BUSY, STATUS_DONE = 1, 2
@@ -87,6 +87,14 @@ class CoreLayout:
     def list_addr(self, layer: int, e: int) -> int:
         return (layer << self.nb) | e
 
+    @property
+    def psi_depth(self) -> int:
+        """psi lists are kept per step (BPTT reads them backwards): address {t, layer, e}."""
+        return 1 << (self.nb + self.lb + self.tb)
+
+    def psi_addr(self, layer: int, t: int, e: int) -> int:
+        return (((t << self.lb) | layer) << self.nb) | e
+
     def region_sizes(self) -> list[tuple[str, int, str, str]]:
         c = self.cfg
         return [
@@ -100,7 +108,8 @@ class CoreLayout:
             ("x", c.layers[0], "rw", "direct FP16 inputs x_j"),
             ("spk", self.spk_depth, "rw", "spike event lists {t, layer, e} -> neuron index | fired << nb"),
             ("cnt", self.cnt_depth, "rw", "spike event counts {t, layer}"),
-            ("psi", 2 * self.list_depth, "r", "psi != 0 list {layer, e}: word 2e index, 2e+1 psi (dense: all)"),
+            ("psi", 2 * self.psi_depth, "r", "psi list {t, layer, e}: word 2e index, 2e+1 psi (!= 0 only, unless dense/BPTT)"),
+            ("dp", self.ndepth, "rw", "BPTT temporal term: delta of the later step, per neuron"),
             ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta (dense: all)"),
         ]
 

@@ -125,7 +125,7 @@ def tzc(m: Module, v: Value) -> Value:
 
 def sticky_below(m: Module, v: Value, n: Value) -> Value:
     """OR of the bits of `v` below position `n` (signed, any range), without a shifter: tz(v) < n."""
-    return wire(m, tzc(m, v) < n, "sticky_below")
+    return wire(m, (v != 0) & (tzc(m, v) < n), "sticky_below")
 
 
 def normalize(m: Module, fmt: FPFormat, sign: Value, e: Value, sig: Value, sticky: Value | int = 0,

@@ -7,7 +7,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
-from spikemesh.firmware.program import assemble, constants_from_snn, sample_ops
+from spikemesh.firmware.program import TEMPORAL_RULES, assemble, constants_from_snn, sample_ops, snn_ops
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
 from spikemesh.sim.benches.core_host import CoreHost, f16_bits
@@ -68,6 +68,54 @@ async def train_bit_exact(dut):
     dut._log.info(await check_training(host, p))
 
 
+def program_groups(ops):
+    """Split a program where a forward time step begins: each group is one forward step plus whatever
+    backward work follows it (SLTT: that step's; BPTT: the whole backward after the last step)."""
+    groups, cur = [], []
+    for o in ops:
+        if o[0] == Op.FWD and o[1] == 1 and any(q[0] == Op.FWD for q in cur):
+            groups.append(cur)
+            cur = []
+        cur.append(o)
+    return groups + [cur]
+
+
+async def check_stepwise(host: CoreHost, snn: SNNConfig, tr) -> None:
+    """Run one sample group by group (no update) and compare every layer's state with the golden trace:
+    after each forward step s and v; after backward work the psi list of each backward step, and the delta
+    list and gs of the last backward step run (earlier steps' delta lists are overwritten)."""
+    cfg, L = host.cfg, host.cfg.n_layers
+    keep_all_psi = snn.dense or snn.rule in TEMPORAL_RULES
+    for chunk in program_groups(snn_ops(cfg, snn, update=False)):
+        await host.run(assemble(chunk, cfg))
+        ctr = await host.counters()
+        t_fwd = next(o[2] for o in chunk if o[0] == Op.FWD)
+        for l in range(1, L + 1):
+            got = await host.read_events(l, t_fwd)
+            assert got == np.flatnonzero(tr.get("s", t_fwd, l)).tolist(), f"spikes l={l} t={t_fwd}: {got}"
+            assert bits(await host.read_neurons("v", l)) == bits(tr.get("v", t_fwd, l)), f"v l={l} t={t_fwd}"
+        back = [o[2] for o in chunk if o[0] in (Op.DELTA, Op.DELTAT) and o[1] == 1]
+        n_psi = n_dlt = 0
+        for t in back:
+            for l in range(1, L + 1):
+                psi = tr.get("psi", t, l)
+                exp_psi = all_list(psi) if keep_all_psi else nz_list(psi)
+                n_psi += len(exp_psi)
+                assert await host.read_list("psi", l, len(exp_psi), t) == exp_psi, f"psi l={l} t={t}"
+                n_dlt += len(all_list(tr.get("delta", t, l)) if snn.dense else nz_list(tr.get("delta", t, l)))
+        if back:
+            t = back[-1]
+            for l in range(1, L + 1):
+                d = tr.get("delta", t, l)
+                exp_d = all_list(d) if snn.dense else nz_list(d)
+                assert await host.read_list("dlt", l, len(exp_d)) == exp_d, f"delta l={l} t={t}"
+                gs = bits(await host.read_neurons("acc", l))
+                assert gs == bits(tr.get("gs", t, l)), f"gs l={l} t={t}: {gs}"
+            assert ctr["delta_nonzero"] == n_dlt, (ctr, n_dlt)
+            if not keep_all_psi:
+                assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
+
+
 async def check_training(host: CoreHost, p: dict) -> str:
     """Train p["samples"] samples; the first p["stepwise"] step by step with every phase's state checked."""
     cfg = host.cfg
@@ -88,36 +136,10 @@ async def check_training(host: CoreHost, p: dict) -> str:
         X = encode(snn, pix, n)
         await host.set_reg("label", label)
         await host.load_input(X, direct, snn.dense)
-        back = set(range(T)) if k_steps is None else set(k_steps)
         if n < step_checks:
             res = train_sample(snn, W, pix, label, record=True, sample_index=n)
             G = sample_gradients(snn, W, pix, label, sample_index=n)
-            tr = res.trace
-            ops = sample_ops(cfg, rule, T, k_steps, update=False)
-            # step by step: every phase's state after every time step
-            for t in range(T):
-                chunk = [o for o in ops if o[0] not in (Op.CLRV, Op.UPD) and o[2] == t]
-                if t == 0:
-                    chunk = [(Op.CLRV, 0, 0)] + chunk
-                await host.run(assemble(chunk, cfg))
-                ctr = await host.counters()
-                n_psi = n_dlt = 0
-                for l in range(1, L + 1):
-                    got = await host.read_events(l, t)
-                    assert got == np.flatnonzero(tr.get("s", t, l)).tolist(), f"spikes l={l} t={t}: {got}"
-                    assert bits(await host.read_neurons("v", l)) == bits(tr.get("v", t, l)), f"v l={l} t={t}"
-                    if t in back:
-                        exp_psi = all_list(tr.get("psi", t, l)) if snn.dense else nz_list(tr.get("psi", t, l))
-                        n_psi += len(exp_psi)
-                        assert await host.read_list("psi", l, len(exp_psi)) == exp_psi, f"psi l={l} t={t}"
-                        exp_d = all_list(tr.get("delta", t, l)) if snn.dense else nz_list(tr.get("delta", t, l))
-                        n_dlt += len(exp_d)
-                        assert await host.read_list("dlt", l, len(exp_d)) == exp_d, f"delta l={l} t={t}"
-                        gs = bits(await host.read_neurons("acc", l))
-                        assert gs == bits(tr.get("gs", t, l)), f"gs l={l} t={t}: {gs}"
-                if t in back:
-                    assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
-                    assert ctr["delta_nonzero"] == n_dlt, (ctr, n_dlt)
+            await check_stepwise(host, snn, res.trace)
             for l in range(1, L + 1):
                 got = await host.read_matrix("g", l)
                 assert bits(got) == bits(G[l - 1]), f"G l={l}\n{got}\n{G[l - 1]}"
@@ -127,7 +149,7 @@ async def check_training(host: CoreHost, p: dict) -> str:
                 assert not gz.any(), f"G not cleared: {gz}"
         else:
             res = train_sample(snn, W, pix, label, record=False, sample_index=n)
-            await host.run(assemble(sample_ops(cfg, rule, T, k_steps, update=True), cfg))
+            await host.run(assemble(snn_ops(cfg, snn, update=True), cfg), poll_gap=64)
             ctr = await host.counters()
             for k, v in ctr.items():
                 totals[k] = totals.get(k, 0) + v
@@ -157,7 +179,7 @@ async def perf(dut):
         for name, val in constants_from_snn(snn).items():
             await host.set_reg(name, val)
         await host.write_weights(weights)
-        words = assemble(sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update=True), cfg)
+        words = assemble(snn_ops(cfg, snn, update=True), cfg)
         W, per = weights, []
         for n, (pix, label) in enumerate(samples):
             await host.set_reg("label", label)

@@ -96,10 +96,11 @@ class CoreHost:
                 out.append(w & ((1 << self.lay.nb) - 1))
         return out
 
-    async def read_list(self, region: str, layer: int, n: int) -> list[tuple[int, int]]:
+    async def read_list(self, region: str, layer: int, n: int, t: int = 0) -> list[tuple[int, int]]:
+        """(index, fp16 bits) entries of the psi list of (layer, t) or the delta list of layer."""
         out = []
         for e in range(n):
-            a = self.base[region] + 2 * self.lay.list_addr(layer, e)
+            a = self.base[region] + 2 * (self.lay.psi_addr(layer, t, e) if region == "psi" else self.lay.list_addr(layer, e))
             out.append((await self.read(a), await self.read(a + 1)))
         return out
 
