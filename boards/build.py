@@ -61,7 +61,7 @@ def parse_report(path: Path) -> tuple[dict, dict]:
 
 
 def build_board(board: str, config: str = "default", out_dir: Path | str = "build/boards", *,
-                core=None, core_config: str = "", seed: int = 1) -> BuildResult:
+                core=None, core_config: str = "", seed: int = 1, nextpnr_opts: str = "") -> BuildResult:
     prof: BoardProfile = board_profile(board)
     if core is None and prof.core_config(config) is not None:
         from spikemesh.rtl.core import TrainingCore
@@ -79,7 +79,8 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
     platform = prof.platform()
     report = out / "report.json"
     # --freq: the target for every clock (Amaranth's per-net constraint names do not always survive synthesis)
-    opts = {"nextpnr_opts": f"--report {report.resolve()} --seed {seed} --freq {prof.clk_hz / 1e6:g}"}
+    # the report path is relative to the gateware folder: YoWASP's sandbox may not see every absolute path
+    opts = {"nextpnr_opts": f"--report report.json --seed {seed} --freq {prof.clk_hz / 1e6:g} {nextpnr_opts}"}
     t0 = time.monotonic()
     try:
         platform.build(BoardTop(prof, soc), name="top", build_dir=str(out / "gateware"), do_program=False,
@@ -87,12 +88,16 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
     except subprocess.CalledProcessError as exc:
         log = out / "gateware" / ("top.tim" if prof.family == "ecp5" else "top.tim")
         tail = log.read_text()[-2500:] if log.exists() else ""
-        hint = "it does not fit" if "Unable to place" in tail or "failed to place" in tail.lower() else "see the log"
+        low = tail.lower()
+        hint = ("it does not fit" if "unable to place" in low or "failed to place" in low or "utilisation" in low
+                else "routing failed: try another --seed or --nextpnr-opts='--router router2'"
+                if "routing design failed" in low else "see the log")
         raise BuildFailed(f"build of {board}/{config} failed ({hint}): {exc}\n{tail}") from None
     seconds = time.monotonic() - t0
     ext = "bit" if prof.family == "ecp5" else "bin"
     bit = out / f"top.{ext}"
     shutil.copyfile(out / "gateware" / f"top.{ext}", bit)
+    shutil.copyfile(out / "gateware" / "report.json", report)
     fmax, util = parse_report(report)
     return BuildResult(board, config, out, bit, seconds, prof.clk_hz, fmax, util)
 

@@ -141,7 +141,7 @@ def _read(link, addr, n):
 def test_link_retries_through_faults_without_reexecuting():
     dev = RefDevice()
     faulty = FaultInjector(dev, seed=3, p_drop=0.15, p_dup=0.15, p_corrupt=0.15, p_truncate=0.1,
-                           p_rx_corrupt=0.05, p_rx_drop=0.05)
+                           p_rx_corrupt=0.002, p_rx_drop=0.002)  # per byte
     link = Link(faulty, timeout=0.01, retries=30)
     rng = random.Random(2)
     ref = [0] * 1024

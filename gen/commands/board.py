@@ -13,6 +13,7 @@ def register(sub) -> None:
     p.add_argument("--config", default="default", help="SoC configuration (default, small)")
     p.add_argument("--out", default="build/boards", help="output folder (a subfolder per board/config)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--nextpnr-opts", default="", help="extra nextpnr options, e.g. '--router router2'")
     p.set_defaults(func=_build)
 
     p = sub.add_parser("flash", help="program a board with a built bitstream (openFPGALoader / iceprog)")
@@ -49,7 +50,8 @@ def _build(args: argparse.Namespace) -> int:
     from spikemesh.boards.build import BuildFailed, build_board
 
     try:
-        res = build_board(args.board, args.config, Path(args.out), seed=args.seed)
+        res = build_board(args.board, args.config, Path(args.out), seed=args.seed,
+                          nextpnr_opts=args.nextpnr_opts)
     except BuildFailed as exc:
         print(f"spikemesh build: {exc}")
         return 1

@@ -63,6 +63,7 @@ def register(sub) -> None:
     b.add_argument("--samples", type=int, default=4, help="digits samples per rule and schedule (default 4)")
     b.add_argument("--rules", default="sltt,bptt", help="rules to measure (default sltt,bptt)")
     b.add_argument("--quick", action="store_true", help="small network (64,32,10), T=4, 3 samples")
+    b.add_argument("--synth", action="store_true", help="also place and route the core for ECP5-85F (slow)")
     b.add_argument("--out", type=Path, default=REPO / "build" / "core_bench.json")
     b.set_defaults(func=run_bench)
 
@@ -105,4 +106,5 @@ def run_bench(args) -> int:
     spec = importlib.util.spec_from_file_location("core_bench", REPO / "bench" / "core_bench.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.main(samples=args.samples, quick=args.quick, out=args.out, rules=tuple(args.rules.split(",")))
+    return mod.main(samples=args.samples, quick=args.quick, out=args.out, rules=tuple(args.rules.split(",")),
+                    synth=args.synth)

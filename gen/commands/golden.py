@@ -54,7 +54,7 @@ def _train(args) -> int:
 
     from spikemesh.sim.golden import state_bytes
     from spikemesh.sim.golden.data import load_digits_split
-    from spikemesh.sim.golden.recipes import FULL_LR_EPOCHS, train_digits
+    from spikemesh.sim.golden.recipes import FULL_LR_EPOCHS, RULE_FULL_LR_EPOCHS, train_digits
 
     cfg = _config_from_args(args)
     if args.epochs is None:
@@ -78,7 +78,7 @@ def _train(args) -> int:
                            limit=args.limit)
     print(f"rule {cfg.rule}  format {cfg.fmt}  sizes {'-'.join(map(str, cfg.sizes))}  T {cfg.T}  "
           f"surrogate {cfg.surrogate}/{cfg.surrogate_width:g}  loss {cfg.loss}  S {cfg.loss_scale}  "
-          f"lr {cfg.lr:g} (halved every epoch after the first {FULL_LR_EPOCHS})")
+          f"lr {cfg.lr:g} (halved every epoch after the first {RULE_FULL_LR_EPOCHS.get(cfg.rule, FULL_LR_EPOCHS)})")
     print(f"{'epoch':>5} {'lr':>10} {'loss':>8} {'train':>7} {'test':>7} {'samples/s':>10}")
     from spikemesh.sim.golden.recipes import lr_for_epoch
     for e, st, acc in rows:

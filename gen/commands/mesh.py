@@ -34,6 +34,8 @@ def _add_bench_args(p):
     p.add_argument("--quick", action="store_true", help="fewer points, smaller runs (a smoke test)")
     p.add_argument("--out", type=Path, default=REPO / "build" / "mesh_bench.json")
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
+    p.add_argument("--part", default="all", choices=("all", "link", "load", "train"),
+                   help="run one part; the others are kept from an existing --out file")
     p.set_defaults(func=run_bench)
 
 
@@ -86,6 +88,7 @@ def dp_experiment(workdir: Path, mesh: MeshConfig, cores: tuple[int, ...], order
     from spikemesh.sim.golden_mesh import data_parallel_step
 
     plan = DataParallelPlan(mesh, cores, order, block)
+    plan.blocks(snn.weight_shapes())  # refuse a block count the packet format cannot number, here and now
     W = golden.init_weights(snn, seed)
     X, y, _, _ = golden.load_digits_split()
     idx = list(range(len(cores)))
@@ -128,7 +131,10 @@ def run_bench(args) -> int:
     t0 = time.time()
     quick = args.quick
     workdir = Path(tempfile.mkdtemp(prefix="mesh_bench_"))
-    report: dict = {"load": [], "training": []}
+    report: dict = {"link": [], "load": [], "training": []}
+    if args.part != "all" and args.out.exists():
+        report.update(json.loads(args.out.read_text()))
+    run = {k: args.part in ("all", k) for k in ("link", "load", "train")}
     mesh44 = MeshConfig(4, 4)
     rates = [0.05, 0.2, 0.5] if quick else [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0]
     exps = load_sweep_experiments(rates, 40 if quick else 300)
@@ -143,7 +149,7 @@ def run_bench(args) -> int:
         if n >= 8:
             variants.append(("snake", "star"))
         for order, bcast in variants:
-            e, ref = dp_experiment(workdir, mesh45, tuple(range(n)), order, snn, bcast=bcast)
+            e, ref = dp_experiment(workdir, mesh45, tuple(range(n)), order, snn, block=64, bcast=bcast)
             train_exps.append(e)
             dp_refs.append(ref)
     mp_msgs = []
@@ -153,30 +159,35 @@ def run_bench(args) -> int:
         mp_e["name"] = f"mp {'-'.join(map(str, net.sizes))} {net.rule} T={net.T} on cores {placement}"
         train_exps.append(mp_e)
         mp_msgs.append(msgs)
-    print("single-flow link rate vs buffer depth (pysim, 1x3) ...", flush=True)
-    report["link"] = link_rate_vs_depth((2, 3, 4, 5, 6) if not quick else (2, 5))
-    print(f"load sweep on 4x4 ({len(exps)} points) ...", flush=True)
-    for r in run_mesh_experiments(mesh44, exps, args.sim, "load", workdir):
-        e = r["exp"]
-        report["load"].append({"rate": e["rate"], "offered_flits_per_node_cycle": e["rate"] * 2.0,
-                               **{k: r[k] for k in ("throughput_flits_per_node_cycle", "latency_mean",
-                                                    "latency_p99", "inject_stall_cycles", "cycles", "flits")}})
-    print(f"training traffic on 4x5 ({len(train_exps)} runs) ...", flush=True)
-    res = run_mesh_experiments(mesh45, train_exps, args.sim, "train", workdir)
-    ref_iter = iter(dp_refs)
-    for r in res:
-        e = r["exp"]
-        row = {"name": e["name"], "cycles": r["cycles"], "flits": r["flits"], "packets": r["packets"],
-               "inject_stall_cycles": r["inject_stall_cycles"], "latency_mean": r["latency_mean"]}
-        if e["program"] == "data_parallel":
-            check_dp(r, next(ref_iter))
-            n = len(e["cores"])
-            row.update(cores=n, order=e["order"], network_cycles_per_sample=r["cycles"] / n, bit_exact=True)
-        else:
-            if r["result"]["mismatches"]:
-                raise RuntimeError("model-parallel messages differ: " + r["result"]["mismatches"][0])
-            row.update(messages=len(mp_msgs.pop(0)), bit_exact=True)
-        report["training"].append(row)
+    if run["link"]:
+        print("single-flow link rate vs buffer depth (pysim, 1x3) ...", flush=True)
+        report["link"] = link_rate_vs_depth((2, 3, 4, 5, 6) if not quick else (2, 5))
+    if run["load"]:
+        print(f"load sweep on 4x4 ({len(exps)} points) ...", flush=True)
+        report["load"] = []
+        for r in run_mesh_experiments(mesh44, exps, args.sim, "load", workdir):
+            e = r["exp"]
+            report["load"].append({"rate": e["rate"], "offered_flits_per_node_cycle": e["rate"] * 2.0,
+                                   **{k: r[k] for k in ("throughput_flits_per_node_cycle", "latency_mean",
+                                                        "latency_p99", "inject_stall_cycles", "cycles", "flits")}})
+    if run["train"]:
+        print(f"training traffic on 4x5 ({len(train_exps)} runs) ...", flush=True)
+        report["training"] = []
+        res = run_mesh_experiments(mesh45, train_exps, args.sim, "train", workdir)
+        ref_iter = iter(dp_refs)
+        for r in res:
+            e = r["exp"]
+            row = {"name": e["name"], "cycles": r["cycles"], "flits": r["flits"], "packets": r["packets"],
+                   "inject_stall_cycles": r["inject_stall_cycles"], "latency_mean": r["latency_mean"]}
+            if e["program"] == "data_parallel":
+                check_dp(r, next(ref_iter))
+                n = len(e["cores"])
+                row.update(cores=n, order=e["order"], network_cycles_per_sample=r["cycles"] / n, bit_exact=True)
+            else:
+                if r["result"]["mismatches"]:
+                    raise RuntimeError("model-parallel messages differ: " + r["result"]["mismatches"][0])
+                row.update(messages=len(mp_msgs.pop(0)), bit_exact=True)
+            report["training"].append(row)
     report["seconds"] = round(time.time() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))

@@ -19,11 +19,13 @@ DEFAULT_EPOCHS = 5
 FULL_LR_EPOCHS = 2
 RULE_EXTRAS: dict[str, dict] = {
     "bptt": {"surrogate": "tri"},
+    "sltt": {"lr": 2.0**-3},
     "tbptt": {"window": 4},
     "sltt_k": {"k_steps": (1, 3, 5, 7)},
     "local": {"blocks": (1, 1, 1), "window": 8},
 }
-RULE_EPOCHS: dict[str, int] = {"bptt": 4, "ottt_a": 4}
+RULE_EPOCHS: dict[str, int] = {"bptt": 4, "ottt_a": 4, "sltt": 3}
+RULE_FULL_LR_EPOCHS: dict[str, int] = {"sltt": 3}
 CI_RULES = ("bptt", "sltt", "ottt_a")  # the rules whose FP16 digits accuracy CI checks (>= 97%)
 
 
@@ -37,7 +39,10 @@ def digits_config(rule: str = "bptt", fmt: str = "fp16", **changes) -> SNNConfig
     return DIGITS.replace(rule=rule, fmt=fmt, **kw)
 
 
-def lr_for_epoch(cfg: SNNConfig, epoch: int, full_lr_epochs: int = FULL_LR_EPOCHS) -> float:
+def lr_for_epoch(cfg: SNNConfig, epoch: int, full_lr_epochs: int | None = None) -> float:
+    """lr for `epoch`: cfg.lr for the rule's first full_lr_epochs epochs, then halved every epoch."""
+    if full_lr_epochs is None:
+        full_lr_epochs = RULE_FULL_LR_EPOCHS.get(cfg.rule, FULL_LR_EPOCHS)
     return cfg.lr * 2.0 ** -max(0, epoch - full_lr_epochs + 1)
 
 
@@ -56,7 +61,7 @@ class TrainResult:
 
 
 def train_digits(cfg: SNNConfig, epochs: int = DEFAULT_EPOCHS, seed: int = 0,
-                 full_lr_epochs: int = FULL_LR_EPOCHS, eval_every_epoch: bool = True,
+                 full_lr_epochs: int | None = None, eval_every_epoch: bool = True,
                  progress: Callable[[int], None] | None = None,
                  on_epoch: Callable[[int, EpochStats, float], None] | None = None,
                  limit: int | None = None) -> TrainResult:
