@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from amaranth import ClockDomain, Elaboratable, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from spikemesh.rtl.soc import SoC
@@ -22,13 +23,11 @@ class BoardTop(Elaboratable):
         clk_in = platform.request(platform.default_clk, dir="-")
         m.domains.sync = sync = ClockDomain("sync")
         if prof.clk_hz == prof.clk_in_hz:
-            from amaranth.lib import io
             m.submodules.clkbuf = buf = io.Buffer("i", clk_in)
             m.d.comb += sync.clk.eq(buf.i)
             locked = Signal(init=1)
             platform.add_clock_constraint(sync.clk, prof.clk_hz)
         else:
-            from amaranth.lib import io
             m.submodules.clkbuf = buf = io.Buffer("i", clk_in)
             make = ecp5_pll if prof.family == "ecp5" else ice40_pll
             inst, clk_out, locked, f = make(buf.i, prof.clk_in_hz, prof.clk_hz)
@@ -38,11 +37,15 @@ class BoardTop(Elaboratable):
         m.submodules.rst_sync = ResetSynchronizer(~locked, domain="sync")
 
         m.submodules.soc = soc = self.soc
-        uart = platform.request("uart", 0)
-        m.d.comb += [soc.uart_rx.eq(uart.rx.i), uart.tx.o.eq(soc.uart_tx)]
-        leds = [platform.request("led", i) for i in range(8) if _has(platform, "led", i)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [soc.uart_rx.eq(rx.i), tx.o.eq(soc.uart_tx)]
         status = [soc.heartbeat, soc.busy, soc.link_error]
-        for i, led in enumerate(leds):
+        for i in range(8):
+            if not _has(platform, "led", i):
+                break
+            m.submodules[f"led{i}"] = led = io.Buffer("o", platform.request("led", i, dir="-"))
             m.d.comb += led.o.eq(status[i] if i < len(status) else soc.leds[i - len(status)])
         return m
 

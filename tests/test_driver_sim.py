@@ -7,7 +7,7 @@ import pytest
 
 from spikemesh.firmware.dataset import load_digits_u8, pack_samples, unpack_samples
 from spikemesh.firmware.driver import Board, BuildMismatch
-from spikemesh.firmware.link import FaultInjector, LinkTimeout
+from spikemesh.firmware.link import FaultInjector, LinkError, LinkTimeout
 from spikemesh.rtl.link.protocol import LinkConfig
 from spikemesh.rtl.soc import SoC, SocConfig
 from spikemesh.sim.board import SimBoard, build_sim_board
@@ -113,7 +113,7 @@ def test_board_not_answering(build_dir):
     with SimBoard(build_dir) as sb:
         url = sb.url
     # nobody listens there any more -> cannot open; a silent peer -> LinkTimeout after the retries
-    with pytest.raises(Exception):
+    with pytest.raises(LinkError, match="cannot open"):
         Board.connect(url, build_dir, timeout=0.05, retries=1)
     with pytest.raises(LinkTimeout, match="not answering after|no valid response"):
         Board.connect("loop://", build_dir, timeout=0.05, retries=2,

@@ -24,10 +24,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _bench_group(sub):
+    """The shared `bench` group's subparsers action (created here if no other module made it yet)."""
+    import argparse
+
     if "bench" not in sub.choices:
         p = sub.add_parser("bench", help="measurements (one subcommand per area)")
         p._spikemesh_sub = p.add_subparsers(dest="bench_what", metavar="AREA")
-    return sub.choices["bench"]._spikemesh_sub
+    p = sub.choices["bench"]
+    if not hasattr(p, "_spikemesh_sub"):  # made by another module without the convention: find its action
+        acts = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        p._spikemesh_sub = acts[0] if acts else p.add_subparsers(dest="bench_what", metavar="AREA")
+    return p._spikemesh_sub
 
 
 def _add_bench_args(p):

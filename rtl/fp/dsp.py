@@ -26,15 +26,10 @@ def ecp5_mult18x18d_registered(m: Module, a: Value, b: Value, en: Value, name: s
     for i in range(18):
         ports[f"i_A{i}"] = a18[i]
         ports[f"i_B{i}"] = b18[i]
-        ports[f"i_C{i}"] = C(0, 1)
-        ports[f"i_SRIA{i}"] = C(0, 1)
-        ports[f"i_SRIB{i}"] = C(0, 1)
     for i in range(36):
         ports[f"o_P{i}"] = p[i]
-    for k in range(4):
-        ports[f"i_CLK{k}"] = ClockSignal() if k == 0 else C(0, 1)
-        ports[f"i_CE{k}"] = en if k == 0 else C(0, 1)
-        ports[f"i_RST{k}"] = C(0, 1)
+    # Unused clock/CE/reset/cascade pins stay unconnected: nextpnr cannot route constants onto DSP clock pins.
+    ports.update(i_CLK0=ClockSignal(), i_CE0=en, i_RST0=C(0, 1))
     m.submodules[name] = Instance(
         "MULT18X18D",
         p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
@@ -43,7 +38,7 @@ def ecp5_mult18x18d_registered(m: Module, a: Value, b: Value, en: Value, name: s
         p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
         p_CLK0_DIV="ENABLED", p_GSR="DISABLED", p_SOURCEB_MODE="B_SHIFT", p_MULT_BYPASS="DISABLED",
         p_RESETMODE="SYNC",
-        i_SIGNEDA=C(0, 1), i_SIGNEDB=C(0, 1), i_SOURCEA=C(0, 1), i_SOURCEB=C(0, 1),
+        i_SIGNEDA=C(0, 1), i_SIGNEDB=C(0, 1),
         **ports,
     )
     return p[:wa + wb]
