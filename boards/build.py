@@ -61,7 +61,7 @@ def parse_report(path: Path) -> tuple[dict, dict]:
 
 
 def build_board(board: str, config: str = "default", out_dir: Path | str = "build/boards", *,
-                core=None, core_config: str = "", seed: int = 1, nextpnr_opts: str = "") -> BuildResult:
+                core=None, core_config: str = "", seed: int = 1, nextpnr_opts: str = "", synth_opts: str = "") -> BuildResult:
     prof: BoardProfile = board_profile(board)
     if core is None and prof.core_config(config) is not None:
         from spikemesh.rtl.core import TrainingCore
@@ -81,6 +81,8 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
     # --freq: the target for every clock (Amaranth's per-net constraint names do not always survive synthesis)
     # the report path is relative to the gateware folder: YoWASP's sandbox may not see every absolute path
     opts = {"nextpnr_opts": f"--report report.json --seed {seed} --freq {prof.clk_hz / 1e6:g} {nextpnr_opts}"}
+    if synth_opts:
+        opts["synth_opts"] = synth_opts
     t0 = time.monotonic()
     try:
         platform.build(BoardTop(prof, soc), name="top", build_dir=str(out / "gateware"), do_program=False,

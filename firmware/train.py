@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import CTRL_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout
+from spikemesh.rtl.core.layout import COUNTERS, CTRL_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout
 
 from .driver import Board
 from .link import LinkError
@@ -79,6 +79,15 @@ class CoreClient:
             if len(idx):  # entries e = 0..n-1 of one (layer, t) list are consecutive addresses
                 self.board.write(self.base["spk"] + lay.spk_addr(0, t, 0), idx | (1 << lay.nb))
             self.board.write(self.base["cnt"] + lay.cnt_addr(0, t), [len(idx)])
+
+    def status(self) -> dict[str, bool]:
+        st = self.get_reg("ctrl")
+        return {"busy": bool(st & STATUS_BUSY), "done": bool(st & STATUS_DONE)}
+
+    def counters(self) -> dict[str, int]:
+        """The core's 32-bit performance counters (one block read)."""
+        w = self.board.read(self.base["counters"], 2 * len(COUNTERS)).astype(np.uint32)
+        return {name: int(w[2 * k] | (w[2 * k + 1] << 16)) for k, name in enumerate(COUNTERS)}
 
     def run(self, max_polls: int = 100_000) -> None:
         self.board.write(self.base["ctrl"], [3])  # start + clear counters

@@ -91,13 +91,16 @@ def test_constants_match_golden_config():
     assert c["mode"] == 1 | 2 | 4
 
 
-def test_sltt_pysim_quick():
-    """The whole core in Amaranth's simulator: one sample step by step, then one full-program sample."""
+@pytest.mark.parametrize("depth", [2, 4])
+def test_sltt_pysim_quick(depth):
+    """The whole core in Amaranth's simulator: one sample step by step, then one full-program sample.
+    Depth 4 is the FP pipe depth a fast FPGA build uses (every pass spacing follows the latency)."""
     from spikemesh.sim.benches.core_bench import check_training
     from spikemesh.sim.benches.core_host import PysimCoreHost
 
-    core = dict(layers=(8, 6, 3), t_max=3)
-    p = {"core": core, "snn": dict(sizes=(8, 6, 3), T=3, rule="sltt"), "seed": 1, "samples": 2, "gain": 1.5}
+    core = dict(layers=(8, 6, 3), t_max=3, add_depth=depth, mul_depth=depth)
+    rule = "sltt" if depth == 2 else "bptt"
+    p = {"core": core, "snn": dict(sizes=(8, 6, 3), T=3, rule=rule), "seed": 1, "samples": 2, "gain": 1.5}
     dut = TrainingCore(CoreConfig(**core))
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from spikemesh.firmware.driver import Board
-from spikemesh.firmware.train import (SIM_CORE, SIM_SOC, f16_bits, load_checkpoint, save_checkpoint, train)
+from spikemesh.firmware.train import (SIM_CORE, CoreClient, SIM_SOC, f16_bits, load_checkpoint, save_checkpoint, train)
 from spikemesh.rtl.core import TrainingCore
 from spikemesh.rtl.soc import SoC
 from spikemesh.sim.board import SimBoard, build_sim_board
@@ -30,6 +30,8 @@ def test_train_digits_bit_exact_and_resume(core_build, tmp_path):
     ck = tmp_path / "ck.npz"
     with SimBoard(core_build) as sb, Board.connect(sb.url, core_build) as b:
         w1, hist = train(b, SIM_CORE, snn, w0, X, y, epochs=1, progress=False)
+        ctr = CoreClient(b, SIM_CORE).counters()  # the last sample's counters, read in one block
+        assert ctr["cycles"] > 0 and ctr["mac_ops"] > 0 and not CoreClient(b, SIM_CORE).status()["busy"]
         save_checkpoint(ck, w1, epoch=1, history=hist, snn_json={}, build_id=b.ident.build_id.hex())
     for got, exp in zip(w1, ref):
         assert np.array_equal(f16_bits(got), f16_bits(exp))

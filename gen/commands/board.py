@@ -14,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="build/boards", help="output folder (a subfolder per board/config)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--nextpnr-opts", default="", help="extra nextpnr options, e.g. '--router router2'")
+    p.add_argument("--synth-opts", default="", help="extra synth_ecp5/synth_ice40 options, e.g. '-nodsp'")
     p.set_defaults(func=_build)
 
     p = sub.add_parser("flash", help="program a board with a built bitstream (openFPGALoader / iceprog)")
@@ -51,7 +52,7 @@ def _build(args: argparse.Namespace) -> int:
 
     try:
         res = build_board(args.board, args.config, Path(args.out), seed=args.seed,
-                          nextpnr_opts=args.nextpnr_opts)
+                          nextpnr_opts=args.nextpnr_opts, synth_opts=args.synth_opts)
     except BuildFailed as exc:
         print(f"spikemesh build: {exc}")
         return 1

@@ -51,6 +51,8 @@ def register(sub) -> None:
     mesh = sub.add_parser("mesh", help="mesh network-on-chip: bench, synth")
     msub = mesh.add_subparsers(dest="mesh_cmd", metavar="CMD")
     _add_bench_args(msub.add_parser("bench", help="same as `spikemesh bench mesh`"))
+    c = msub.add_parser("cores", help="data-parallel step of 1, 2, 3 H4 cores on a 2x2 mesh: cycles per phase")
+    c.set_defaults(func=run_cores_bench)
     s = msub.add_parser("synth", help="ECP5-85F resources and Fmax of a router and a 2x2 mesh")
     s.add_argument("--what", choices=("router", "mesh2x2", "both"), default="both")
     s.add_argument("--flit-width", type=int, default=32)
@@ -285,4 +287,65 @@ def run_synth(args) -> int:
         results.append(res)
         print(json.dumps(res))
     (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+# ---------------------------------------------------------------- H4's cores on the mesh
+
+CORES_CORE = dict(layers=(10, 7, 6, 4), t_max=5)
+CORES_SNN = dict(sizes=(10, 7, 6, 4), T=5, rule="sltt", surrogate="tri", surrogate_width=2.0)
+
+
+def run_cores_step(cores: tuple[int, ...], workdir: Path, seed: int = 7, order: str = "snake") -> tuple[dict, object]:
+    """One data-parallel step of H4 TrainingCores at `cores` of a 2x2 mesh (host at node 0); returns the
+    bench's JSON (per-core G and W, cycles per phase) and golden_mesh's result for the same step."""
+    from spikemesh.firmware.placement import DataParallelPlan
+    from spikemesh.rtl.core import CoreConfig, TrainingCore
+    from spikemesh.rtl.mesh.system import MeshSystem
+    from spikemesh.sim.cocotb_run import run_cocotb
+    from spikemesh.sim.golden import SNNConfig, init_weights
+    from spikemesh.sim.golden_mesh import data_parallel_step
+
+    mesh = MeshConfig(2, 2)
+    ccfg, snn = CoreConfig(**CORES_CORE), SNNConfig(**CORES_SNN)
+    rng = np.random.default_rng(seed)
+    samples = [((rng.integers(0, 17, 10) * (rng.random(10) < 0.7)).tolist(), int(rng.integers(0, 4))) for _ in cores]
+    plan = DataParallelPlan(mesh, cores, order)
+    ref = data_parallel_step(snn, plan, init_weights(snn, 3, gain=1.4), [np.asarray(x) for x, _ in samples],
+                             [y for _, y in samples])
+    out = workdir / f"cores_{'-'.join(map(str, cores))}.json"
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
+    try:
+        # always three cores in the design (one build); the step uses `cores`
+        run_cocotb(lambda: MeshSystem(mesh, {c: (lambda: TrainingCore(ccfg)) for c in (1, 2, 3)}),
+                   toplevel="mesh_cores_2x2", test_module="spikemesh.sim.benches.mesh_core_bench", sim="verilator",
+                   tag="dp3", params={"mesh": [2, 2], "core": CORES_CORE, "snn": CORES_SNN, "cores": list(cores),
+                                      "order": order, "seed": 3, "gain": 1.4, "samples": samples, "out": str(out)})
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+    return json.loads(out.read_text()), ref
+
+
+def run_cores_bench(args) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="mesh_cores_"))
+    rows = []
+    for cores in ((1,), (1, 2), (1, 2, 3)):
+        res, ref = run_cores_step(cores, workdir)
+        for c in cores:
+            for li, w in enumerate(ref.weights):
+                if not np.array_equal(np.asarray(res["weights"][str(c)][li], np.uint16),
+                                      np.asarray(w, np.float16).view(np.uint16)):
+                    raise RuntimeError(f"core {c} layer {li + 1}: weights differ from golden_mesh")
+        rows.append({"cores": len(cores), **res["phases"], "total": res["cycles"]})
+    keys = ["load_and_start", "wait_compute", "read_g", "write_g_and_update", "total"]
+    print("| cores | " + " | ".join(keys) + " | total / sample |")
+    print("|---" * (len(keys) + 2) + "|")
+    for r in rows:
+        print(f"| {r['cores']} | " + " | ".join(str(r[k]) for k in keys) + f" | {r['total'] / r['cores']:.0f} |")
+    (REPO / "build").mkdir(exist_ok=True)
+    (REPO / "build" / "mesh_cores_bench.json").write_text(json.dumps(rows, indent=1))
     return 0

@@ -53,8 +53,8 @@ class CoreConfig:
             raise ValueError("surrogates must include 'rect' (the default surrogate)")
         for name in ("add_depth", "mul_depth"):
             v = getattr(self, name)
-            if not isinstance(v, int) or not 0 <= v <= 8:
-                raise ValueError(f"{name} must be an int in 0..8, got {v!r}")
+            if not isinstance(v, int) or not 0 <= v <= 4:  # spikemesh.rtl.fp pipes: depth 0..4
+                raise ValueError(f"{name} must be an int in 0..4, got {v!r}")
         if not isinstance(self.prog_depth, int) or not 16 <= self.prog_depth <= 4096:
             raise ValueError(f"prog_depth must be an int in 16..4096, got {self.prog_depth!r}")
         if self.fmt != FP16:

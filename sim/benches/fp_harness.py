@@ -24,16 +24,18 @@ class Group:
 
 
 def groups_for(fmt: FPFormat, all_depths: bool, lanes_per_depth: int, int_width: int = 16) -> list[Group]:
-    def dl(maxd: int, default: int) -> tuple[int, ...]:
+    def dl(maxd: int, default: int, extra: int = 1) -> tuple[int, ...]:
+        # Small units get more lanes where the vector count is large (exhaustive compare / conversion).
         ds = range(maxd + 1) if all_depths else [default]
-        return tuple(d for d in ds for _ in range(lanes_per_depth))
+        n = lanes_per_depth * (extra if all_depths else 1)
+        return tuple(d for d in ds for _ in range(n))
     return [
         Group("add", lambda d: FPAdd(fmt, d), dl(4, 2)),
         Group("mul", lambda d: FPMul(fmt, d), dl(4, 2)),
         Group("fma", lambda d: FPFMA(fmt, d), dl(5, 3)),
-        Group("cmp", lambda d: FPCompare(fmt, d), dl(2, 1)),
-        Group("i2f", lambda d: FPFromInt(fmt, int_width, True, d), dl(3, 1)),
-        Group("u2f", lambda d: FPFromInt(fmt, int_width, False, d), dl(3, 1)),
+        Group("cmp", lambda d: FPCompare(fmt, d), dl(2, 1, extra=4)),
+        Group("i2f", lambda d: FPFromInt(fmt, int_width, True, d), dl(3, 1, extra=2)),
+        Group("u2f", lambda d: FPFromInt(fmt, int_width, False, d), dl(3, 1, extra=2)),
     ]
 
 

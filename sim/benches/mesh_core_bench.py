@@ -130,6 +130,13 @@ async def data_parallel_cores(dut):
     W = init_weights(snn, p["seed"], gain=p.get("gain", 1.0))
     samples = [(np.asarray(x, np.int64), int(y)) for x, y in p["samples"]]
     L = ccfg.n_layers
+    phases: dict[str, int] = {}
+    mark = [0]
+
+    def phase(name: str) -> None:
+        phases[name] = port.cycles - mark[0]
+        mark[0] = port.cycles
+
     for k, c in enumerate(plan.cores):
         h = hosts[c]
         for name, val in constants_from_snn(snn).items():
@@ -139,10 +146,12 @@ async def data_parallel_cores(dut):
         await h.set_reg("label", label)
         await h.load_input(encode(snn, pix, k), snn.encoding == "direct", snn.dense)
         await h.start(compile_program(ccfg, snn.rule, snn.T, snn.k_steps, update=False))
-    cyc_start = port.cycles
+    phase("load_and_start")
     for c in plan.cores:
         await hosts[c].wait_done()
+    phase("wait_compute")
     grads = {c: [await hosts[c].read_matrix("g", l) for l in range(1, L + 1)] for c in plan.cores}
+    phase("read_g")
     chain = plan.chain
     acc = [g.copy() for g in grads[chain[0]]]
     for c in chain[1:]:
@@ -155,7 +164,8 @@ async def data_parallel_cores(dut):
         await hosts[c].start(assemble([(Op.UPD, l, 0) for l in range(1, L + 1)], ccfg))
     for c in plan.cores:
         await hosts[c].wait_done()
-    out = {"weights": {str(c): [f16_bits(await hosts[c].read_matrix("w", l)).tolist() for l in range(1, L + 1)]
+    phase("write_g_and_update")
+    out = {"phases": phases, "weights": {str(c): [f16_bits(await hosts[c].read_matrix("w", l)).tolist() for l in range(1, L + 1)]
                        for c in plan.cores},
            "grads": {str(c): [f16_bits(g).tolist() for g in grads[c]] for c in plan.cores},
            "cycles": port.cycles, "flits_sent": port.flits_sent}
