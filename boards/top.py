@@ -25,15 +25,14 @@ class BoardTop(Elaboratable):
         if prof.clk_hz == prof.clk_in_hz:
             m.submodules.clkbuf = buf = io.Buffer("i", clk_in)
             m.d.comb += sync.clk.eq(buf.i)
-            locked = Signal(init=1)
-            platform.add_clock_constraint(sync.clk, prof.clk_hz)
+            locked = Signal(init=1)  # the pin's own Clock() constraint applies
         else:
             m.submodules.clkbuf = buf = io.Buffer("i", clk_in)
             make = ecp5_pll if prof.family == "ecp5" else ice40_pll
-            inst, clk_out, locked, f = make(buf.i, prof.clk_in_hz, prof.clk_hz)
+            inst, clk_out, locked, _ = make(buf.i, prof.clk_in_hz, prof.clk_hz)
             m.submodules.pll = inst
+            # No per-net constraint: its name does not survive synthesis; nextpnr gets --freq instead.
             m.d.comb += sync.clk.eq(clk_out)
-            platform.add_clock_constraint(sync.clk, f)  # the net that survives synthesis is the domain's
         m.submodules.rst_sync = ResetSynchronizer(~locked, domain="sync")
 
         m.submodules.soc = soc = self.soc

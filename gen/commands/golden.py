@@ -169,7 +169,8 @@ def _table(args) -> int:
             raise RuntimeError(f"{DOCS} has no table markers ({TABLE_BEGIN} ... {TABLE_END})")
         head, rest = text.split(TABLE_BEGIN, 1)
         _, tail = rest.split(TABLE_END, 1)
-        note = (f"\nCommand: `spikemesh golden table --epochs {args.epochs} --seed {args.seed}"
+        epochs = f" --epochs {args.epochs}" if args.epochs else ""  # 0: each rule's recipe epochs
+        note = (f"\nCommand: `spikemesh golden table{epochs} --seed {args.seed}"
                 f"{' --torch' if args.torch else ''}`.\n\n")
         DOCS.write_text(head + TABLE_BEGIN + note + table + "\n" + TABLE_END + tail)
         print(f"updated {DOCS}")
