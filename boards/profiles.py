@@ -20,6 +20,20 @@ class BoardProfile:
     max_words: int
     flash_tool: str
     cores: dict = None          # configuration name -> layer sizes of the training core (None: link only)
+    clocks: dict = None         # configuration name -> (system clock, baud) when they differ
+    synth_opts: dict = None     # configuration name -> extra synth_* options
+
+    def __post_init__(self):
+        object.__setattr__(self, "cores", dict(self.cores or {}))
+        object.__setattr__(self, "clocks", dict(self.clocks or {}))
+        object.__setattr__(self, "synth_opts", dict(self.synth_opts or {}))
+
+    def for_config(self, config: str) -> "BoardProfile":
+        """This profile with the configuration's own clock (and so clocks per bit) applied."""
+        if config not in self.clocks:
+            return self
+        clk, baud = self.clocks[config]
+        return replace(self, clk_hz=clk, baud=baud, clocks={})
 
     def core_config(self, config: str = "default"):
         """The training core's CoreConfig for a configuration, or None (link, status and dataset only)."""
@@ -37,6 +51,8 @@ class BoardProfile:
         return cpb
 
     def soc_config(self, config: str = "default") -> SocConfig:
+        if config in self.clocks:
+            return self.for_config(config).soc_config(config)
         if config not in self.dataset_words:
             raise ValueError(f"config must be one of {sorted(self.dataset_words)} for board {self.name}, "
                              f"got {config!r}")
@@ -45,10 +61,11 @@ class BoardProfile:
                          dataset_words=self.dataset_words[config])
 
 
-def _ulx3s(device: str, dataset: dict, cores: dict | None = None) -> BoardProfile:
+def _ulx3s(device: str, dataset: dict, cores: dict | None = None, clocks: dict | None = None,
+           synth: dict | None = None) -> BoardProfile:
     import amaranth_boards.ulx3s as u
     return BoardProfile(f"ulx3s-{device.lower()}", "ecp5", getattr(u, f"ULX3S_{device}_Platform"),
-                        25_000_000, 75_000_000, 3_000_000, dataset, 256, "openFPGALoader", cores or {})
+                        25_000_000, 75_000_000, 3_000_000, dataset, 256, "openFPGALoader", cores, clocks, synth)
 
 
 def _icebreaker() -> BoardProfile:
@@ -59,9 +76,11 @@ def _icebreaker() -> BoardProfile:
 
 
 BOARDS: dict[str, Callable[[], BoardProfile]] = {
-    # "train": the link SoC plus a training core for 8x8 digits (64-16-10)
+    # "train": the link SoC plus a training core for 8x8 digits (64-16-10). Its yosys-inferred DSPs do not
+    # route (docs/boards.md), so multipliers go to LUTs (-nodsp) and the clock drops to 25 MHz (no PLL
+    # multiplication; 27.5 MHz Fmax measured at -nodsp) with 3 Mbaud -> 1 Mbaud at 25 clocks per bit.
     "ulx3s-85f": lambda: _ulx3s("85F", {"default": 16384, "small": 4096, "train": 16384},
-                                {"train": (64, 16, 10)}),
+                                {"train": (64, 16, 10)}, {"train": (25_000_000, 1_000_000)}, {"train": "-nodsp"}),
     "ulx3s-45f": lambda: _ulx3s("45F", {"default": 16384, "small": 4096}),
     "ulx3s-25f": lambda: _ulx3s("25F", {"default": 8192, "small": 4096}),
     "ulx3s-12f": lambda: _ulx3s("12F", {"small": 4096}),
