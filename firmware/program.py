@@ -24,7 +24,8 @@ def _f16(x: float, exact: bool = True) -> int:
 def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
                update: bool = True, window: int | None = None) -> list[tuple[Op, int, int]]:
     """(op, layer, t) for one training sample: clear v, T forward steps with backward as the rule says,
-    then the weight update (omitted with update=False, e.g. to read the gradients G first)."""
+    then the weight update (omitted with update=False, e.g. to read the gradients G first; ottt_o updates
+    after every step, and update=False omits those too)."""
     if rule not in cfg.rules:
         raise ValueError(f"rule {rule!r} is not compiled into this core; allowed: {cfg.rules} "
                          f"(implemented: {IMPLEMENTED_RULES})")
@@ -35,6 +36,7 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
         return _temporal_ops(L, T, T if rule == "bptt" else window, update)
     if window is not None:
         raise ValueError(f"window is only used by rule tbptt, not {rule!r}")
+    trace = rule in ("ottt_a", "ottt_o")
     if rule == "sltt_k":
         if not k_steps or list(k_steps) != sorted(set(k_steps)) or not all(0 <= k < T for k in k_steps):
             raise ValueError(f"k_steps must be sorted unique steps in 0..{T - 1}, got {k_steps!r}")
@@ -46,13 +48,15 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
     ops: list[tuple[Op, int, int]] = [(Op.CLRV, 0, 0)]
     for t in range(T):
         for l in range(1, L + 1):
-            ops += [(Op.FWD, l, t), (Op.NEUR, l, t)]
+            ops += [(Op.FWD, l, t), (Op.NEUR, l, t)] + ([(Op.TRACE, l, t)] if trace else [])
         if t in back:
             for l in range(L, 0, -1):
-                ops += [(Op.DELTA, l, t), (Op.WG, l, t)]
+                ops += [(Op.DELTA, l, t), (Op.WGA if trace else Op.WG, l, t)]
                 if l > 1:
                     ops.append((Op.GS, l, t))
-    if update:
+        if update and rule == "ottt_o":  # OTTT_O: SGD step after every time step (next step sees new W)
+            ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
+    if update and rule != "ottt_o":
         ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
     return ops
 

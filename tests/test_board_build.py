@@ -53,3 +53,6 @@ def test_profiles_and_plls():
         board_profile("ulx3s-12f").soc_config("default")
     assert board_profile("icebreaker").soc_config("small").link.clocks_per_bit == 4
     assert board_profile("ulx3s-85f").soc_config().link.clocks_per_bit == 25
+    train = board_profile("ulx3s-85f")
+    assert train.soc_config("train").clk_hz == 25_000_000 and train.core_config("train").layers == (64, 16, 10)
+    assert train.core_config("default") is None

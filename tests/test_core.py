@@ -38,6 +38,9 @@ CASES = {
                           seed=6, samples=4, stepwise=1, gain=1.5),
     "bptt_direct_rect": dict(snn=dict(T=5, rule="bptt"), seed=7, samples=3, stepwise=1, gain=1.4),
     "tbptt_direct_window2": dict(snn=dict(T=5, rule="tbptt", window=2), seed=8, samples=3, stepwise=1, gain=1.4),
+    "ottt_a_rate_tri": dict(snn=dict(T=5, rule="ottt_a", encoding="rate", surrogate="tri", surrogate_width=2.0),
+                            seed=10, samples=3, stepwise=1, gain=1.4),
+    "ottt_o_direct_rect": dict(snn=dict(T=5, rule="ottt_o"), seed=12, samples=3, stepwise=1, gain=1.6),
 }
 
 

@@ -14,7 +14,7 @@ from spikemesh.rtl.core import CoreConfig, CoreLayout, Op, TrainingCore, decode,
     (dict(layers=(8, 2000)), "layers[1]"),
     (dict(layers=(8, 4), t_max=0), "t_max"),
     (dict(layers=(8, 4), t_max=65), "t_max"),
-    (dict(layers=(8, 4), rules=("ottt_a",)), "rules"),
+    (dict(layers=(8, 4), rules=("local",)), "rules"),
     (dict(layers=(8, 4), surrogates=("sigmoid",)), "surrogates"),
     (dict(layers=(8, 4), add_depth=9), "add_depth"),
     (dict(layers=(8, 4), prog_depth=8), "prog_depth"),
@@ -69,6 +69,21 @@ def test_bptt_program_order():
                        surrogate_width=1.0, reset="hard", direct=True, temporal=True)
 
 
+def test_ottt_program_order():
+    cfg = CoreConfig(layers=(8, 6, 3), t_max=4)
+    step0 = [(Op.FWD, 1, 0), (Op.NEUR, 1, 0), (Op.TRACE, 1, 0), (Op.FWD, 2, 0), (Op.NEUR, 2, 0), (Op.TRACE, 2, 0),
+             (Op.DELTA, 2, 0), (Op.WGA, 2, 0), (Op.GS, 2, 0), (Op.DELTA, 1, 0), (Op.WGA, 1, 0)]
+    a = sample_ops(cfg, "ottt_a", 2)
+    assert a[1:12] == step0 and a[-2:] == [(Op.UPD, 1, 0), (Op.UPD, 2, 0)]
+    assert sum(o[0] == Op.UPD for o in a) == 2
+    o = sample_ops(cfg, "ottt_o", 2)
+    assert o[1:14] == step0 + [(Op.UPD, 1, 0), (Op.UPD, 2, 0)]  # SGD step after every time step
+    assert sum(x[0] == Op.UPD for x in o) == 4
+    assert not any(x[0] == Op.UPD for x in sample_ops(cfg, "ottt_o", 2, update=False))
+    lay = CoreLayout(cfg)
+    assert [lay.abase(l) for l in (1, 2, 3)] == [0, 8, 14] and lay.region("a").size == 14
+
+
 def test_regions_fit_a_memory_map():
     lay = CoreLayout(CoreConfig(layers=(64, 128, 128, 10), t_max=8))
     regs = lay.regions()
@@ -91,16 +106,17 @@ def test_constants_match_golden_config():
     assert c["mode"] == 1 | 2 | 4
 
 
-@pytest.mark.parametrize("depth", [2, 4])
-def test_sltt_pysim_quick(depth):
+@pytest.mark.parametrize("depth, rule, enc, seed", [(2, "sltt", "direct", 1), (4, "bptt", "direct", 1),
+                                                    (4, "ottt_a", "rate", 5), (4, "ottt_o", "direct", 7)])
+def test_core_pysim_quick(depth, rule, enc, seed):
     """The whole core in Amaranth's simulator: one sample step by step, then one full-program sample.
     Depth 4 is the FP pipe depth a fast FPGA build uses (every pass spacing follows the latency)."""
     from spikemesh.sim.benches.core_bench import check_training
     from spikemesh.sim.benches.core_host import PysimCoreHost
 
     core = dict(layers=(8, 6, 3), t_max=3, add_depth=depth, mul_depth=depth)
-    rule = "sltt" if depth == 2 else "bptt"
-    p = {"core": core, "snn": dict(sizes=(8, 6, 3), T=3, rule=rule), "seed": 1, "samples": 2, "gain": 1.5}
+    p = {"core": core, "snn": dict(sizes=(8, 6, 3), T=3, rule=rule, encoding=enc), "seed": seed, "samples": 2,
+         "gain": 1.5}
     dut = TrainingCore(CoreConfig(**core))
     sim = Simulator(dut)
     sim.add_clock(1e-8)

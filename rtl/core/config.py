@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from ...gen.formats import FP16, FPFormat
 
 #: rules whose programs the core can run (the sequencer ops they need are compiled in)
-IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt")
+IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o")
 SURROGATES = ("rect", "tri")
 MAX_LAYERS = 7  # 3-bit layer field in an instruction
 MAX_T = 64  # 6-bit step field in an instruction
@@ -22,11 +22,11 @@ class CoreConfig:
 
     layers: tuple[int, ...]
     t_max: int = 8
-    rules: tuple[str, ...] = ("sltt", "sltt_k", "bptt", "tbptt")
+    rules: tuple[str, ...] = IMPLEMENTED_RULES
     surrogates: tuple[str, ...] = ("rect", "tri")
     direct_input: bool = True  # first layer may take FP16 inputs (mul then add)
-    add_depth: int = 2  # pipeline registers requested from spikemesh.rtl.fp.FPAddPipe
-    mul_depth: int = 2
+    add_depth: int = 4  # pipeline registers requested from spikemesh.rtl.fp.FPAddPipe (4: the fast FPGA build)
+    mul_depth: int = 4
     prog_depth: int = 256
     fmt: FPFormat = FP16
 

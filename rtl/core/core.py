@@ -29,8 +29,8 @@ ONE = 0x3C00  # fp16 1.0
 SIGN = 0x8000
 
 # MAC operand / destination selectors
-DST_ACC, DST_G, DST_W, DST_DLT, DST_DP, DST_DLT_DP = 0, 1, 2, 3, 4, 5  # DLT_DP: acc from dp, write dp + list
-M1_ZERO, M1_W, M1_G, M1_LIST, M1_DP = 0, 1, 2, 3, 4
+DST_ACC, DST_G, DST_W, DST_DLT, DST_DP, DST_DLT_DP, DST_A = 0, 1, 2, 3, 4, 5, 6  # DLT_DP: acc from dp, write dp + list
+M1_ZERO, M1_W, M1_G, M1_LIST, M1_DP, M1_A, M1_ONE = 0, 1, 2, 3, 4, 5, 6
 LIST_NONE, LIST_PSI, LIST_DLT = 0, 1, 2
 
 
@@ -115,6 +115,7 @@ class TrainingCore(wiring.Component):
         psi_rp, psi_wp = mem("psi", 16 + NB, lay.psi_depth)  # {t, layer, e}: kept per step for BPTT
         dp_rp, dp_wp = mem("dp", 16, lay.ndepth)  # delta of the later step (BPTT temporal path)
         dlt_rp, dlt_wp = mem("dlt", 16 + NB, lay.list_depth)
+        a_rp, a_wp = mem("a", 16, lay.adepth)  # OTTT presynaptic traces, one per input of each layer
         prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
 
         # ---------------- control registers ----------------
@@ -136,6 +137,7 @@ class TrainingCore(wiring.Component):
         # per-layer constants (index 0 unused for layer-of-neurons tables)
         N = Array([Const(n, 11) for n in sizes] + [Const(0, 11)])
         WBASE = Array([Const(lay.wbase(l) if l >= 1 else 0, 24) for l in range(L + 2)])
+        ABASE = Array([Const(lay.abase(l) if l >= 1 else 0, 16) for l in range(L + 2)])
         NOFF = Array([Const(lay.noff(l) if l >= 1 else 0, 16) for l in range(L + 2)])
         psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
         dlt_cnt = Array([Signal(NB + 1, name=f"dlt_cnt{l}") for l in range(L + 1)])
@@ -188,9 +190,16 @@ class TrainingCore(wiring.Component):
             m.d.sync += s1[k].eq(src)
         mac_busy_regs.append(s1["valid"])
 
-        # S1: list data -> final addresses; memory reads
+        # S1a: register the list read. BRAM output -> list index -> next BRAM address was the critical path
+        # (60 MHz on ECP5 at FP depth 4); every pass goes through this stage, so pass spacing is unchanged.
         ldata = Signal(16 + NB)
-        m.d.comb += ldata.eq(Mux(s1["list"] == LIST_PSI, psi_rp.data, dlt_rp.data))
+        m.d.sync += ldata.eq(Mux(s1["list"] == LIST_PSI, psi_rp.data, dlt_rp.data))
+        s1a = {k: Signal(v.shape(), name=f"s1a_{k}") for k, v in s1.items()}
+        m.d.sync += [s1a[k].eq(v) for k, v in s1.items()]
+        mac_busy_regs.append(s1a["valid"])
+        s1 = s1a
+
+        # S1: list data -> final addresses; memory reads
         k1 = Signal(NB)
         m.d.comb += k1.eq(Mux(s1["list"] != LIST_NONE, ldata[16:], 0))
         ad1 = Signal(aw)
@@ -207,6 +216,8 @@ class TrainingCore(wiring.Component):
                         m.d.comb += w_rp.addr.eq(ad1)
                     with m.Case(DST_DP, DST_DLT_DP):
                         m.d.comb += dp_rp.addr.eq(ad1)
+                    with m.Case(DST_A):
+                        m.d.comb += a_rp.addr.eq(ad1)
             with m.Switch(s1["m1src"]):
                 with m.Case(M1_W):
                     m.d.comb += w_rp.addr.eq(s1["a1"])
@@ -214,6 +225,8 @@ class TrainingCore(wiring.Component):
                     m.d.comb += g_rp.addr.eq(s1["a1"])
                 with m.Case(M1_DP):
                     m.d.comb += dp_rp.addr.eq(s1["a1"])
+                with m.Case(M1_A):
+                    m.d.comb += a_rp.addr.eq(s1["a1"])
             with m.If(s1["m2acc"]):
                 m.d.comb += acc_rp.addr.eq(a2)
             with m.If(s1["gzero"]):
@@ -242,6 +255,8 @@ class TrainingCore(wiring.Component):
                     m.d.comb += accv.eq(w_rp.data)
                 with m.Case(DST_DP, DST_DLT_DP):
                     m.d.comb += accv.eq(dp_rp.data)
+                with m.Case(DST_A):
+                    m.d.comb += accv.eq(a_rp.data)
         with m.Switch(s2["m1src"]):
             with m.Case(M1_W):
                 m.d.comb += m1v.eq(w_rp.data)
@@ -251,6 +266,10 @@ class TrainingCore(wiring.Component):
                 m.d.comb += m1v.eq(s2["lval"])
             with m.Case(M1_DP):
                 m.d.comb += m1v.eq(dp_rp.data)
+            with m.Case(M1_A):
+                m.d.comb += m1v.eq(a_rp.data)
+            with m.Case(M1_ONE):
+                m.d.comb += m1v.eq(ONE)
         m.d.comb += m2v.eq(Mux(s2["m2acc"], acc_rp.data, s2["m2reg"]))
         m.d.comb += [mul.a.eq(m1v), mul.b.eq(m2v), mul.i_valid.eq(s2["valid"])]
         v3 = _delay_valid(m, s2["valid"], LM, "mac_v3", mac_busy_regs)
@@ -279,6 +298,8 @@ class TrainingCore(wiring.Component):
                     m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1)]
                 with m.Case(DST_DP):
                     m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
+                with m.Case(DST_A):
+                    m.d.comb += [a_wp.addr.eq(ad4), a_wp.data.eq(res), a_wp.en.eq(1)]
                 with m.Case(DST_DLT, DST_DLT_DP):
                     with m.If(dmem4 == DST_DLT_DP):
                         m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
@@ -387,7 +408,7 @@ class TrainingCore(wiring.Component):
         isdirect = Signal()
         m.d.comb += [lin.eq(ly - 1), isdirect.eq(direct & (ly == 1))]
         m.d.comb += tin.eq(Mux(isdirect, 0, tt))
-        vclr = Signal(range(lay.ndepth + 1))
+        vclr = Signal(range(max(lay.ndepth, lay.adepth) + 1))
         m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
 
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
@@ -460,18 +481,56 @@ class TrainingCore(wiring.Component):
                         m.next = "GS_EV"
                     with m.Case(Op.WG):
                         m.next = "EV_CNT"
+                    with m.Case(Op.TRACE):
+                        # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
+                        # Those passes hit single addresses out of this pass's order: let it drain first.
+                        start_pass(N[lin], DST_A, ABASE[ly], 1, 1, M1_A, ABASE[ly], 1, m2reg=regs["lam"])
+                        m.next = "TR_DRAIN"
+                    with m.Case(Op.WGA):
+                        m.d.sync += e.eq(0)
+                        with m.If(dlt_cnt[ly] == 0):
+                            m.next = "DRAIN"  # no delta != 0: nothing to accumulate
+                        with m.Else():
+                            m.next = "WA_EV"
                     with m.Case(Op.UPD):
                         start_pass(N[ly] * N[lin], DST_W, WBASE[ly], 1, 0, M1_G, WBASE[ly], 1,
                                    m2reg=regs["eta"], sub=1, gzero=1)
                         m.next = "DRAIN"
                     with m.Default():
                         m.next = "FETCH"
-            with m.State("CLRV"):
-                m.d.comb += [v_wp.addr.eq(vclr), v_wp.data.eq(0), v_wp.en.eq(1)]
+            with m.State("CLRV"):  # start of a sample: v := +0 and the OTTT traces a := +0
+                with m.If(vclr < lay.ndepth):
+                    m.d.comb += [v_wp.addr.eq(vclr), v_wp.data.eq(0), v_wp.en.eq(1)]
+                with m.If(vclr < lay.adepth):
+                    m.d.comb += [a_wp.addr.eq(vclr), a_wp.data.eq(0), a_wp.en.eq(1)]
                 m.d.sync += vclr.eq(vclr + 1)
-                with m.If(vclr == lay.ndepth - 1):
+                with m.If(vclr == max(lay.ndepth, lay.adepth) - 1):
                     m.next = "FETCH"
-            # --- input events of layer `lin` at step `tin` (FWD and WG) ---
+            with m.State("TR_DRAIN"):
+                with m.If(~mac_busy):
+                    m.next = "EV_CNT"
+            # --- OTTT weight gradient: every input j of layer ly with a_j != 0 (dense: all), ascending ---
+            with m.State("WA_EV"):
+                with m.If(e == N[lin]):
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.d.comb += a_rp.addr.eq(ABASE[ly] + e)
+                    m.next = "WA_J"
+            with m.State("WA_J"):
+                m.d.sync += [j.eq(e[:NB]), m2next.eq(a_rp.data)]
+                with m.If((a_rp.data[:15] != 0) | dense):
+                    m.next = "WA_WAIT"
+                with m.Else():
+                    m.d.sync += e.eq(e + 1)
+                    m.next = "WA_EV"
+            with m.State("WA_WAIT"):
+                m.d.comb += stall.eq(~mac_can_start)
+                with m.If(mac_can_start):
+                    start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + j * N[ly], 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                               lst=LIST_DLT, lseg=ly)
+                    m.d.sync += e.eq(e + 1)
+                    m.next = "WA_EV"
+            # --- input events of layer `lin` at step `tin` (FWD, WG and TRACE) ---
             with m.State("EV_CNT"):
                 m.d.comb += cnt_rp.addr.eq(Cat(lin[:LB], tin[:TB]))
                 m.next = "EV_CNT2"
@@ -501,6 +560,8 @@ class TrainingCore(wiring.Component):
                 with m.If(mac_can_start):
                     with m.If(op == Op.FWD):
                         start_pass(N[ly], DST_ACC, NOFF[ly], 1, 0, M1_W, WBASE[ly] + j * N[ly], 1, m2reg=m2next)
+                    with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
+                        start_pass(1, DST_A, ABASE[ly] + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
                         start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + j * N[ly], 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                    lst=LIST_DLT, lseg=ly)
@@ -564,11 +625,11 @@ class TrainingCore(wiring.Component):
                     m.next = "FETCH"
         m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
         with m.Switch(op):
-            with m.Case(Op.FWD, Op.NEUR):
+            with m.Case(Op.FWD, Op.NEUR, Op.TRACE):
                 m.d.comb += phase_fp.eq(busy)
             with m.Case(Op.DELTA, Op.GS, Op.DELTAT, Op.DCLR, Op.DECAY, Op.LOSS):
                 m.d.comb += phase_bp.eq(busy)
-            with m.Case(Op.WG):
+            with m.Case(Op.WG, Op.WGA):
                 m.d.comb += phase_wg.eq(busy)
             with m.Case(Op.UPD):
                 m.d.comb += phase_upd.eq(busy)
@@ -591,7 +652,7 @@ class TrainingCore(wiring.Component):
         self._bus(m, regs, ctr, busy, done, start, clear_counters, dict(
             w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
             spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
-            prog=(prog_rp, prog_wp)))
+            a=(a_rp, a_wp), prog=(prog_rp, prog_wp)))
         return m
 
     def _bus(self, m, regs, ctr, busy, done, start, clear_counters, mems):

@@ -21,6 +21,8 @@ class Op(enum.IntEnum):
     DCLR = 9  # dp_l := +0.0 (no later step: end of sequence or TBPTT window)
     DECAY = 10  # dp_l := fl(lam * dp_l)  (the temporal term fl(lam * delta[t+1]))
     DELTAT = 11  # delta_l[t] := fl(fl(psi * gs) + dp) over every neuron; dp_l := delta; keep delta != 0
+    TRACE = 12  # OTTT trace of layer l's input: a := fl(lam * a), then a[j] := fl(a[j] + src_j) per input event
+    WGA = 13  # OTTT: G_l[k, j] += fl(delta_k * a_j) for a_j != 0 (ascending j), delta_k != 0
 
 
 OP_BITS, LAYER_BITS, T_BITS = 4, 3, 6

@@ -64,6 +64,14 @@ class CoreLayout:
     def ndepth(self) -> int:
         return self.noff(self.L + 1)
 
+    def abase(self, l: int) -> int:
+        """Offset of the OTTT trace of layer l's input (N_{l-1} entries, l = 1..L) in the trace memory `a`."""
+        return sum(self.cfg.layers[:l - 1])
+
+    @property
+    def adepth(self) -> int:
+        return self.abase(self.L + 1)
+
     @property
     def spk_depth(self) -> int:
         """Spike event lists: address {t, layer, e}; layer 0 holds the input events (written by the host)."""
@@ -110,6 +118,7 @@ class CoreLayout:
             ("cnt", self.cnt_depth, "rw", "spike event counts {t, layer}"),
             ("psi", 2 * self.psi_depth, "r", "psi list {t, layer, e}: word 2e index, 2e+1 psi (!= 0 only, unless dense/BPTT)"),
             ("dp", self.ndepth, "rw", "BPTT temporal term: delta of the later step, per neuron"),
+            ("a", self.adepth, "rw", "OTTT presynaptic traces: input j of layer l at abase_l + j"),
             ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta (dense: all)"),
         ]
 
@@ -123,6 +132,8 @@ class CoreLayout:
             fields = {"layers": list(self.cfg.layers)}
             if name in ("w", "g"):
                 fields["wbase"] = [self.wbase(l) for l in range(1, self.L + 2)]
+            if name == "a":
+                fields["abase"] = [self.abase(l) for l in range(1, self.L + 2)]
             if name in ("v", "acc"):
                 fields["noff"] = [self.noff(l) for l in range(1, self.L + 2)]
             out.append(Region(name, off, size, access, desc, fields))

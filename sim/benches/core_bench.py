@@ -86,7 +86,9 @@ async def check_stepwise(host: CoreHost, snn: SNNConfig, tr) -> None:
     list and gs of the last backward step run (earlier steps' delta lists are overwritten)."""
     cfg, L = host.cfg, host.cfg.n_layers
     keep_all_psi = snn.dense or snn.rule in TEMPORAL_RULES
-    for chunk in program_groups(snn_ops(cfg, snn, update=False)):
+    ottt = snn.rule in ("ottt_a", "ottt_o")
+    # ottt_o updates after every step (the next step runs on the new W): keep those updates in the groups
+    for chunk in program_groups(snn_ops(cfg, snn, update=snn.rule == "ottt_o")):
         await host.run(assemble(chunk, cfg))
         ctr = await host.counters()
         t_fwd = next(o[2] for o in chunk if o[0] == Op.FWD)
@@ -94,6 +96,11 @@ async def check_stepwise(host: CoreHost, snn: SNNConfig, tr) -> None:
             got = await host.read_events(l, t_fwd)
             assert got == np.flatnonzero(tr.get("s", t_fwd, l)).tolist(), f"spikes l={l} t={t_fwd}: {got}"
             assert bits(await host.read_neurons("v", l)) == bits(tr.get("v", t_fwd, l)), f"v l={l} t={t_fwd}"
+            if ottt:
+                assert bits(await host.read_trace(l)) == bits(tr.get("a", t_fwd, l)), f"trace a l={l} t={t_fwd}"
+            if snn.rule == "ottt_o":
+                got = await host.read_matrix("w", l)
+                assert bits(got) == bits(tr.get("W", t_fwd, l)), f"W after step t={t_fwd} l={l}"
         back = [o[2] for o in chunk if o[0] in (Op.DELTA, Op.DELTAT) and o[1] == 1]
         n_psi = n_dlt = 0
         for t in back:
@@ -138,9 +145,9 @@ async def check_training(host: CoreHost, p: dict) -> str:
         await host.load_input(X, direct, snn.dense)
         if n < step_checks:
             res = train_sample(snn, W, pix, label, record=True, sample_index=n)
-            G = sample_gradients(snn, W, pix, label, sample_index=n)
+            G = sample_gradients(snn, W, pix, label, sample_index=n) if rule != "ottt_o" else None
             await check_stepwise(host, snn, res.trace)
-            for l in range(1, L + 1):
+            for l in range(1, L + 1 if rule != "ottt_o" else 1):  # ottt_o: G is cleared every step
                 got = await host.read_matrix("g", l)
                 assert bits(got) == bits(G[l - 1]), f"G l={l}\n{got}\n{G[l - 1]}"
             await host.run(assemble([(Op.UPD, l, 0) for l in range(1, L + 1)], cfg))

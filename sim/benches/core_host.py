@@ -78,6 +78,11 @@ class CoreHost:
         words = await self.read_block(region, self.lay.noff(l), self.cfg.layers[l])
         return np.array(words, np.uint16).view(np.float16)
 
+    async def read_trace(self, l: int) -> np.ndarray:
+        """OTTT presynaptic trace of layer l's inputs (N_{l-1} values)."""
+        words = await self.read_block("a", self.lay.abase(l), self.cfg.layers[l - 1])
+        return np.array(words, np.uint16).view(np.float16)
+
     async def write_events(self, layer: int, t: int, idx, fired=None) -> None:
         """Event list entries: index | fired << nb (sparse lists hold only fired entries)."""
         idx = [int(i) for i in idx]
