@@ -22,7 +22,7 @@ class DemoConfig:
     layers: tuple[int, ...] = (64, 32, 10)
     T: int = 4
     rule: str = "sltt"
-    samples: int = 200
+    samples: int = 300
     check_every: int = 50
     fp_vectors: int = 20_000
     seed: int = 0
@@ -61,7 +61,7 @@ def run_core(cfg: DemoConfig) -> dict:
 
     core = dict(layers=tuple(cfg.layers), t_max=cfg.T)
     snn = dict(sizes=tuple(cfg.layers), T=cfg.T, rule=cfg.rule, surrogate="rect", surrogate_width=2.0,
-               loss_scale=256, lr=2.0**-3)
+               loss_scale=256, lr=2.0**-2)
     out = Path(tempfile.mkdtemp(prefix="spikemesh_demo_")) / "demo.json"
     core_cfg = CoreConfig(**core)
     t0 = time.time()
