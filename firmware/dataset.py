@@ -32,3 +32,29 @@ def unpack_samples(words: np.ndarray, n_pixels: int) -> tuple[np.ndarray, np.nda
 
 def words_per_sample(n_pixels: int) -> int:
     return (n_pixels + 1) // 2 + 1
+
+
+def encode_records(samples: list[list[tuple[int, np.ndarray]]], capacity: int) -> np.ndarray:
+    """Dataset words for the on-board sample loader (`spikemesh.rtl.link.loader`).
+
+    `samples[n]` is the list of (bus address, words) writes that load sample n; the result is an index
+    table (words 2n, 2n+1 = offset of record n, low half first) followed by the records (segments `count, dest_lo, dest_hi, words`,
+    ended by a 0).  Raises ValueError when it does not fit in `capacity` words."""
+    n = len(samples)
+    if n > 1 << 16:
+        raise ValueError(f"dataset: at most 65536 samples (a 16-bit sample register), got {n}")
+    out: list[int] = [0] * (2 * n)
+    for k, writes in enumerate(samples):
+        out[2 * k], out[2 * k + 1] = len(out) & 0xFFFF, len(out) >> 16
+        for addr, words in writes:
+            words = np.asarray(words, dtype=np.int64).ravel()
+            if len(words) == 0:
+                continue
+            if not 0 <= addr < (1 << 32) or len(words) > 0xFFFF:
+                raise ValueError(f"sample {k}: address/length out of range (addr 0..2**32-1, <= 65535 words)")
+            out += [len(words), addr & 0xFFFF, addr >> 16] + [int(w) & 0xFFFF for w in words]
+        out.append(0)
+    if len(out) > capacity:
+        raise ValueError(f"dataset: {n} samples need {len(out)} words, the on-board buffer holds "
+                         f"{capacity} (capacity must be >= the encoded size)")
+    return np.asarray(out, dtype=np.uint16)

@@ -1,7 +1,8 @@
 """Training over the host link: program, constants and weights up, samples in, weights back, checkpoints.
 
 The per-sample sequence is the one the core's own bench uses (sim/benches/core_host.py), here over
-`Board` (the link) instead of a cocotb bus driver: label, inputs (x + input events), start, poll.
+`Board` (the link) instead of a cocotb bus driver: label, inputs (x + input events), start, poll; with
+the on-board dataset the first two are one write to the gateware sample loader.
 Addresses come from the memory map's `core` target; the layout arithmetic from `CoreLayout`.
 Evaluation runs the golden model's forward pass on the weights read back from the board (bit-exact
 with the core's forward pass, see docs/golden-contract.md); the core has no inference-only program yet.
@@ -9,6 +10,7 @@ with the core's forward pass, see docs/golden-contract.md); the core has no infe
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import numpy as np
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.layout import COUNTERS, CTRL_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout
 
+from .dataset import encode_records
 from .driver import Board
 from .link import LinkError
 from .program import compile_program, constants_from_snn
@@ -68,17 +71,24 @@ class CoreClient:
         self.board.write(self.base["prog"], words)
         self.set_reg("start_pc", 0)
 
-    def load_input(self, X: np.ndarray, direct: bool) -> None:
-        """Direct: x (FP16) + its nonzero indices as step-0 input events; rate: one event list per step."""
+    def input_writes(self, X: np.ndarray, direct: bool, label: int) -> list[tuple[int, np.ndarray]]:
+        """The bus writes that load one sample: label, then direct: x (FP16) + its nonzero indices as step-0
+        input events; rate: one event list per step.  Streamed per sample, or stored once on the board."""
         lay = self.lay
+        out = [(self.base["ctrl"] + CTRL_REGS.index("label"), np.array([label & 0xFFFF]))]
         steps = [(0, np.flatnonzero(np.asarray(X[0], np.float16)))] if direct else \
             [(t, np.flatnonzero(np.asarray(s) != 0)) for t, s in enumerate(X)]
         if direct:
-            self.board.write(self.base["x"], f16_bits(X[0]))
+            out.append((self.base["x"], f16_bits(X[0])))
         for t, idx in steps:
             if len(idx):  # entries e = 0..n-1 of one (layer, t) list are consecutive addresses
-                self.board.write(self.base["spk"] + lay.spk_addr(0, t, 0), idx | (1 << lay.nb))
-            self.board.write(self.base["cnt"] + lay.cnt_addr(0, t), [len(idx)])
+                out.append((self.base["spk"] + lay.spk_addr(0, t, 0), idx | (1 << lay.nb)))
+            out.append((self.base["cnt"] + lay.cnt_addr(0, t), np.array([len(idx)])))
+        return out
+
+    def load_input(self, X: np.ndarray, direct: bool, label: int) -> None:
+        for addr, words in self.input_writes(X, direct, label):
+            self.board.write(addr, words)
 
     def status(self) -> dict[str, bool]:
         st = self.get_reg("ctrl")
@@ -98,9 +108,12 @@ class CoreClient:
         raise LinkError("the core did not finish the sample")
 
 
-def save_checkpoint(path, weights, *, epoch: int, history: list[dict], snn_json: dict, build_id: str) -> None:
+def save_checkpoint(path, weights, *, epoch: int, history: list[dict], snn_json: dict, build_id: str,
+                    sample: int = 0) -> None:
+    """`epoch` epochs completed plus `sample` samples of the next one (a stop between samples)."""
     arrays = {f"w{l}": f16_bits(w) for l, w in enumerate(weights, start=1)}
-    meta = {"epoch": epoch, "history": history, "snn": snn_json, "build_id": build_id, "format": 1}
+    meta = {"epoch": epoch, "sample": sample, "history": history, "snn": snn_json, "build_id": build_id,
+            "format": 1}
     np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
 
 
@@ -129,9 +142,19 @@ def evaluate(snn, weights, pixels, labels) -> tuple[float, float]:
 
 
 def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs: int, start_epoch: int = 0,
-          history: list | None = None, progress: bool = True, on_epoch=None) -> tuple[list[np.ndarray], list]:
-    """Train `epochs` epochs sample by sample on the board; returns (weights read back, history)."""
+          start_sample: int = 0, history: list | None = None, progress: bool = True, on_epoch=None,
+          onboard: bool | None = None, should_stop=None, on_stop=None) -> tuple[list[np.ndarray], list]:
+    """Train `epochs` epochs sample by sample on the board; returns (weights read back, history).
+
+    `onboard` (None: when it fits): the encoded samples go into the dataset BRAM once and each sample is
+    "loader: sample n; core: start" (`rtl/link/loader.py`); else every sample's inputs are streamed.
+    `should_stop(epoch, n)` is asked before each sample: the core cannot be stopped mid-sample, so a stop
+    lands between samples; then the weights are read back, `on_stop(epoch, n, weights, history)` called
+    (epoch = epochs completed, n = samples of the next epoch done) and train returns.  Resume with
+    `start_epoch=epoch, start_sample=n`: bit-identical to an uninterrupted run."""
     from tqdm import tqdm
+
+    from spikemesh.sim.golden import encode
 
     core = CoreClient(board, cfg)
     for name, val in constants_from_snn(snn).items():
@@ -140,18 +163,35 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     core.write_weights(weights)
     history = list(history or [])
     direct = snn.encoding == "direct"
-    from spikemesh.sim.golden import encode
-
+    writes = (lambda n: core.input_writes(encode(snn, pixels[n], n), direct, int(labels[n])))
+    loader = None
+    if onboard is not False:
+        try:
+            words = encode_records([writes(n) for n in range(len(labels))], board.region("dataset", "data")[1])
+            board.load_dataset(words)
+            loader = board.region("loader", "sample")[0]
+        except (ValueError, KeyError):
+            if onboard:
+                raise
     for epoch in range(start_epoch, start_epoch + epochs):
-        bar = tqdm(range(len(labels)), desc=f"epoch {epoch + 1}", disable=not progress, unit="sample")
+        first = start_sample if epoch == start_epoch else 0
+        bar = tqdm(range(first, len(labels)), desc=f"epoch {epoch + 1}", disable=not progress, unit="sample")
         for n in bar:
-            core.set_reg("label", int(labels[n]))
-            core.load_input(encode(snn, pixels[n], n), direct)
+            if should_stop is not None and should_stop(epoch, n):
+                weights = core.read_weights()
+                if on_stop:
+                    on_stop(epoch, n, weights, history)
+                return weights, history
+            if loader is not None:
+                board.write(loader, [n])  # the link's next transfer waits until the copy is done
+            else:
+                for addr, words in writes(n):
+                    board.write(addr, words)
             core.run()
         weights = core.read_weights()
         acc, loss = evaluate(snn, weights, pixels, labels)
         history.append({"epoch": epoch + 1, "train_acc": acc, "train_loss": loss,
-                        "link_retries": board.link.stats.retries})
+                        "link_retries": board.link.stats.retries, "onboard": loader is not None})
         if progress:
             bar.write(f"epoch {epoch + 1}: loss {loss:.4f}  accuracy {acc * 100:.1f}%")
         if on_epoch:
@@ -177,6 +217,20 @@ def plot_history(history: list[dict], path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def stop_on_sigint() -> tuple[list, object]:
+    """Ctrl-C sets a flag (train's `should_stop`: finish the sample, checkpoint, return); a second Ctrl-C
+    raises KeyboardInterrupt at once.  Returns (flag list, previous handler to restore)."""
+    stop: list = []
+
+    def on_sigint(signum, frame):
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(1)
+        print("\nstopping after this sample (Ctrl-C again to abort without a checkpoint)", flush=True)
+
+    return stop, signal.signal(signal.SIGINT, on_sigint)
 
 
 def cli_train(args) -> int:
@@ -211,16 +265,24 @@ def cli_train(args) -> int:
             X, y = X[:args.samples], y[:args.samples]
         if args.resume:
             weights, meta = load_checkpoint(args.resume)
-            start, history = meta["epoch"], meta["history"]
+            start, history, first = meta["epoch"], meta["history"], meta.get("sample", 0)
         else:
-            weights, start, history = init_weights(snn, 0), 0, []
-        with Board.connect(port, build_dir, baud=args.baud) as board:
-            def save(epoch, w, hist):
-                save_checkpoint(args.checkpoint, w, epoch=epoch, history=hist, snn_json=asdict(snn),
-                                build_id=board.ident.build_id.hex())
+            weights, start, history, first = init_weights(snn, 0), 0, [], 0
+        stop, old_handler = stop_on_sigint()
+        try:
+            with Board.connect(port, build_dir, baud=args.baud) as board:
+                def save(epoch, w, hist, sample=0):
+                    save_checkpoint(args.checkpoint, w, epoch=epoch, history=hist, snn_json=asdict(snn),
+                                    build_id=board.ident.build_id.hex(), sample=sample)
 
-            weights, history = train(board, cfg, snn, weights, X, y, epochs=args.epochs, start_epoch=start,
-                                     history=history, on_epoch=save)
+                weights, history = train(board, cfg, snn, weights, X, y, epochs=args.epochs, start_epoch=start,
+                                         start_sample=first, history=history, on_epoch=save,
+                                         onboard=getattr(args, "onboard", None), should_stop=lambda e, n: bool(stop),
+                                         on_stop=lambda e, n, w, h: save(e, w, h, n))
+        finally:
+            signal.signal(signal.SIGINT, old_handler)
+        if stop:
+            print("stopped: resume with --resume")
         print(f"checkpoint: {args.checkpoint}")
         if args.plot:
             plot_history(history, args.plot)
@@ -237,4 +299,4 @@ from spikemesh.rtl.link.protocol import LinkConfig as _LC  # noqa: E402
 from spikemesh.rtl.soc import SocConfig as _SC  # noqa: E402
 
 SIM_SOC = _SC(clk_hz=75_000_000, link=_LC(clocks_per_bit=25, max_words=256, watchdog_cycles=1 << 14),
-              dataset_words=4096, name="sim-core")
+              dataset_words=1 << 15, name="sim-core")  # ~270 digits records (~120 words each)

@@ -1,7 +1,8 @@
 """The SoC top: host link (UART or, in simulation, a byte-stream bypass) + BusDecoder + targets.
 
 Targets: `status` (build ID, scratch, LEDs, cycle and link counters), `dataset` (BRAM buffer the host
-fills once and the core reads), and the training core when one is plugged in (any component with a
+fills once with encoded samples), `loader` (copies sample n from `dataset` into the core's input regions,
+a second bus initiator beside the link: `link/loader.py`), and the training core when one is plugged in (any component with a
 flipped-`BusSignature` port `bus` and a `regions()` method).  The memory map and the build ID are
 computed at construction, so `soc.memory_map.to_json()` is the file saved next to the bitstream.
 """
@@ -17,6 +18,7 @@ from amaranth.lib.wiring import In, Out
 from .bus import BusDecoder, MemoryMap
 from .link.engine import LinkEngine
 from .link.protocol import PROTOCOL_VERSION, Ident, LinkConfig, build_id, map_hash
+from .link.loader import SampleLoader, arbitrate
 from .link.targets import BramTarget, StatusTarget
 from .link.uart import UARTRx, UARTTx
 
@@ -53,7 +55,10 @@ class SoC(wiring.Component):
         self.config, self.core, self.sim_io = config, core, sim_io
         mm = MemoryMap(addr_width=config.addr_width, data_width=16)
         mm.add("status", StatusTarget.regions_static())
-        mm.add("dataset", BramTarget.regions_for(config.dataset_words, "data"))
+        self.dataset_base = mm.add("dataset", BramTarget.regions_for(
+            config.dataset_words, "data", "sample records for the loader: words 2n, 2n+1 = offset of sample n's record; "
+            "record = segments (count, dest_lo, dest_hi, count words), count 0 ends"))
+        mm.add("loader", SampleLoader.regions_static())
         if core is not None:
             mm.add("core", core.regions())
             if not core_config and hasattr(core, "cfg"):
@@ -105,9 +110,11 @@ class SoC(wiring.Component):
             wiring.connect(m, urx.data, link.rx)
             wiring.connect(m, link.tx, utx.data)
 
-        names = ["status", "dataset"] + (["core"] if self.core is not None else [])
+        names = ["status", "dataset", "loader"] + (["core"] if self.core is not None else [])
         m.submodules.decoder = dec = BusDecoder(self.memory_map, names)
-        wiring.connect(m, link.bus, dec.bus)
+        m.submodules.loader = loader = SampleLoader(self.dataset_base, aw)
+        arbitrate(m, link.bus, loader, dec.bus)
+        _connect_narrower(m, dec.t_loader, loader.bus)
         m.submodules.status = status = StatusTarget(self.build_id, addr_width=aw)
         m.submodules.dataset = ds = BramTarget(cfg.dataset_words, name="data", addr_width=aw)
         wiring.connect(m, dec.t_status, status.bus)
@@ -126,7 +133,7 @@ class SoC(wiring.Component):
         m.d.sync += hb.eq(Mux(hb == cfg.clk_hz // 3, 0, hb + 1))
         with m.If(hb == 0):
             m.d.sync += self.heartbeat.eq(~self.heartbeat)
-        m.d.comb += self.busy.eq(~link.idle | core_busy)
+        m.d.comb += self.busy.eq(~link.idle | core_busy | loader.busy)
         stretch = Signal(range(cfg.clk_hz // 10 + 1))
         with m.If(link.stats.nak | link.stats.watchdog | link.stats.dropped):
             m.d.sync += stretch.eq(cfg.clk_hz // 10)

@@ -55,7 +55,7 @@ def test_core_small_icarus():
     _run("icarus", "small", SMALL, c["snn"], seed=5, samples=2, stepwise=1, gain=1.4)
 
 
-@pytest.mark.parametrize("rule", ["sltt", "bptt"])
+@pytest.mark.parametrize("rule", ["sltt", "bptt", "ottt_a", "ottt_o"])
 def test_core_digits_subset_verilator(rule):
     """One pass over 50 digits: the core's weights after the pass equal the golden model's."""
     _run("verilator", "digits", DIGITS, dict(T=4, rule=rule), seed=0, samples=50, stepwise=1, data="digits")

@@ -29,7 +29,8 @@ def test_train_digits_bit_exact_and_resume(core_build, tmp_path):
         ref2 = train_sample(snn, ref2, X[n], int(y[n]), sample_index=n).weights
     ck = tmp_path / "ck.npz"
     with SimBoard(core_build) as sb, Board.connect(sb.url, core_build) as b:
-        w1, hist = train(b, SIM_CORE, snn, w0, X, y, epochs=1, progress=False)
+        w1, hist = train(b, SIM_CORE, snn, w0, X, y, epochs=1, progress=False, onboard=True)
+        assert int(b.read_region("loader", "loads")[0]) == len(y)  # the gateware loader fed every sample
         ctr = CoreClient(b, SIM_CORE).counters()  # the last sample's counters, read in one block
         assert ctr["cycles"] > 0 and ctr["mac_ops"] > 0 and not CoreClient(b, SIM_CORE).status()["busy"]
         save_checkpoint(ck, w1, epoch=1, history=hist, snn_json={}, build_id=b.ident.build_id.hex())
@@ -41,7 +42,53 @@ def test_train_digits_bit_exact_and_resume(core_build, tmp_path):
     assert meta["epoch"] == 1 and len(meta["history"]) == 1
     with SimBoard(core_build) as sb, Board.connect(sb.url, core_build) as b:
         w2, hist2 = train(b, SIM_CORE, snn, wl, X, y, epochs=1, start_epoch=1, history=meta["history"],
-                          progress=False)
+                          progress=False, onboard=False)  # the streamed path continues it bit-exactly
+        assert int(b.read_region("loader", "loads")[0]) == 0
     for got, exp in zip(w2, ref2):
         assert np.array_equal(f16_bits(got), f16_bits(exp))
     assert [h["epoch"] for h in hist2] == [1, 2]
+
+
+def test_stop_between_samples_then_resume(core_build, tmp_path):
+    """A stop lands between samples (the core has no stop bit): checkpoint, resume, same weights."""
+    snn = SNNConfig(sizes=SIM_CORE.layers, T=4, rule="sltt")
+    X, y, _, _ = load_digits_split()
+    X, y = X[:5], y[:5]
+    w0 = init_weights(snn, 5)
+    ref = w0
+    for n in range(len(y)):
+        ref = train_sample(snn, ref, X[n], int(y[n]), sample_index=n).weights
+    ck, stops = tmp_path / "stop.npz", []
+
+    def on_stop(epoch, n, w, hist):
+        stops.append((epoch, n))
+        save_checkpoint(ck, w, epoch=epoch, history=hist, snn_json={}, build_id="", sample=n)
+
+    with SimBoard(core_build) as sb, Board.connect(sb.url, core_build) as b:
+        w_stop, _ = train(b, SIM_CORE, snn, w0, X, y, epochs=1, progress=False,
+                          should_stop=lambda e, n: n == 2, on_stop=on_stop)
+        assert stops == [(0, 2)] and int(b.read_region("loader", "loads")[0]) == 2
+        wl, meta = load_checkpoint(ck)
+        assert meta["epoch"] == 0 and meta["sample"] == 2
+        assert all(np.array_equal(f16_bits(a), f16_bits(c)) for a, c in zip(wl, w_stop))
+        w_end, hist = train(b, SIM_CORE, snn, wl, X, y, epochs=1, start_epoch=0, start_sample=2,
+                            progress=False)
+    assert [h["epoch"] for h in hist] == [1] and hist[0]["onboard"]
+    for got, exp in zip(w_end, ref):
+        assert np.array_equal(f16_bits(got), f16_bits(exp))
+
+
+def test_ctrl_c_sets_stop_then_second_aborts():
+    import os
+    import signal
+
+    from spikemesh.firmware.train import stop_on_sigint
+
+    stop, old = stop_on_sigint()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # first Ctrl-C: only the flag train() polls between samples
+        assert stop == [1]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -39,11 +39,15 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default="checkpoint.npz", help="where to save weights + history")
     p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--plot", help="save a loss/accuracy PNG here")
+    p.add_argument("--onboard", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the encoded samples in the board's dataset BRAM (default: when they fit)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("linkbench", help="measure host-link throughput on the simulated board")
     p.add_argument("--words", type=int, default=4096)
     p.add_argument("--bits-words", type=int, default=512, help="words moved in the (slow) bit-level mode")
+    p.add_argument("--epoch-samples", type=int, default=30,
+                   help="also time one training epoch of N samples, on-board vs streamed (0: skip)")
     p.set_defaults(func=_linkbench)
 
 
@@ -82,4 +86,4 @@ def _train(args: argparse.Namespace) -> int:
 def _linkbench(args: argparse.Namespace) -> int:
     from spikemesh.sim.benches.link_throughput import main
 
-    return main(words=args.words, bits_words=args.bits_words)
+    return main(words=args.words, bits_words=args.bits_words, epoch_samples=args.epoch_samples)

@@ -271,13 +271,17 @@ class TrainingCore(wiring.Component):
             with m.Case(M1_ONE):
                 m.d.comb += m1v.eq(ONE)
         m.d.comb += m2v.eq(Mux(s2["m2acc"], acc_rp.data, s2["m2reg"]))
-        m.d.comb += [mul.a.eq(m1v), mul.b.eq(m2v), mul.i_valid.eq(s2["valid"])]
-        v3 = _delay_valid(m, s2["valid"], LM, "mac_v3", mac_busy_regs)
-        acc3 = _delay(m, accv, LM, "mac_acc3")
-        ad3 = _delay(m, s2["ad"], LM, "mac_ad3")
-        k3 = _delay(m, s2["k"], LM, "mac_k3")
-        dmem3 = _delay(m, s2["dmem"], LM, "mac_dmem3")
-        sub3 = _delay(m, s2["sub"], LM, "mac_sub3")
+        # S2a: register the operands (BRAM output -> operand mux -> multiplier input logic was the next critical
+        # path); uniform for every pass, and SAFE still covers the one cycle longer read-to-write distance.
+        m1r, m2r = _delay(m, m1v, 1, "mac_m1r"), _delay(m, m2v, 1, "mac_m2r")
+        v2a = _delay_valid(m, s2["valid"], 1, "mac_v2a", mac_busy_regs)
+        m.d.comb += [mul.a.eq(m1r), mul.b.eq(m2r), mul.i_valid.eq(v2a)]
+        v3 = _delay_valid(m, v2a, LM, "mac_v3", mac_busy_regs)
+        acc3 = _delay(m, accv, LM + 1, "mac_acc3")
+        ad3 = _delay(m, s2["ad"], LM + 1, "mac_ad3")
+        k3 = _delay(m, s2["k"], LM + 1, "mac_k3")
+        dmem3 = _delay(m, s2["dmem"], LM + 1, "mac_dmem3")
+        sub3 = _delay(m, s2["sub"], LM + 1, "mac_sub3")
 
         # S3: adder
         m.d.comb += [add.a.eq(acc3), add.b.eq(mul.result), add.sub.eq(sub3), add.i_valid.eq(v3)]

@@ -1,4 +1,4 @@
-"""Host-link throughput on the simulated board: byte-stream bypass vs bit-level UART, and epoch estimates.
+"""Host-link throughput on the simulated board: byte-stream bypass vs bit-level UART, and measured epochs.
 
 Reported per mode: payload bytes/s in simulated time (at the SoC's clock and baud: what a real board
 would do, minus USB latency) and in wall-clock time (how fast the simulation runs).
@@ -11,7 +11,7 @@ import numpy as np
 
 from spikemesh.firmware.dataset import words_per_sample
 from spikemesh.firmware.driver import Board
-from spikemesh.rtl.link.protocol import CRC_BYTES, REQ_HEADER, RESP_HEADER, LinkConfig
+from spikemesh.rtl.link.protocol import LinkConfig
 from spikemesh.rtl.soc import SoC, SocConfig
 from spikemesh.sim.board import SimBoard, build_sim_board
 
@@ -39,24 +39,7 @@ def measure(build_dir, mode: str, words: int) -> dict:
             "Mcycles_per_s": (c2 - c0) / (t2 - t0) / 1e6}
 
 
-def epoch_estimate(baud: float, samples: int = 1437, max_words: int = 256, rtt_s: float = 0.002) -> dict:
-    """Seconds of link time per epoch of 8x8 digits: dataset streamed every epoch vs kept on the board.
-
-    Per sample the core needs its 64 inputs (as FP16 words when streamed: 128 B), the label, a start
-    and a status poll: 4 request/response round trips of `rtt_s` (USB-UART latency with a 1 ms FTDI
-    latency timer).  With the dataset on board the host sends only start/poll per BATCH of samples.
-    """
-    byte_s = 10 / baud
-    frame = lambda payload: payload + CRC_BYTES + 2 + payload // 254 + 1  # COBS + delimiters
-    per_sample_streamed = (frame(REQ_HEADER + 128) + frame(RESP_HEADER)  # x
-                           + 3 * (frame(REQ_HEADER + 2) + frame(RESP_HEADER + 2)))  # label, start, poll
-    streamed = samples * (per_sample_streamed * byte_s + 4 * rtt_s)
-    once = samples * words_per_sample(64) * 2 * byte_s  # upload once (amortised over epochs)
-    onboard = (samples / 64) * 2 * (rtt_s + 40 * byte_s)  # start/poll per batch of 64
-    return {"streamed_s": streamed, "onboard_s": onboard, "upload_once_s": once}
-
-
-def main(words: int = 4096, bits_words: int = 512) -> int:
+def main(words: int = 4096, bits_words: int = 512, epoch_samples: int = 30) -> int:
     build_dir = build_sim_board(SoC(BENCH_CONFIG, sim_io=True))
     rows = [measure(build_dir, "bytes", words), measure(build_dir, "bits", bits_words)]
     baud = BENCH_CONFIG.baud
@@ -70,11 +53,45 @@ def main(words: int = 4096, bits_words: int = 512) -> int:
         print(f"| {r['mode']} | {r['words']} | {r['write_Bps_sim'] / 1e3:.0f} | {r['read_Bps_sim'] / 1e3:.0f} | "
               f"{r['write_Bps_wall'] / 1e3:.1f} | {r['read_Bps_wall'] / 1e3:.1f} | {r['Mcycles_per_s']:.2f} | "
               f"{sps:.0f} |")
-    e = epoch_estimate(baud)
-    print(f"epoch estimate (1437 digits samples, 2 ms round trip): streamed {e['streamed_s']:.1f} s of link "
-          f"time per epoch; on-board dataset {e['onboard_s']:.2f} s per epoch + {e['upload_once_s']:.2f} s once")
+    if epoch_samples:
+        print(f"\none training epoch of {epoch_samples} digits (64-16-10, T=4, SLTT), simulated board:")
+        print("| mode | inputs | wall s | sim ms (75 MHz) | link requests |")
+        print("|---|---|---|---|---|")
+        for mode, n in (("bytes", epoch_samples), ("bits", epoch_samples)):
+            for onboard in (True, False):
+                r = measure_epoch(mode, n, onboard)
+                print(f"| {mode} | {'on-board (loader)' if onboard else 'streamed'} | {r['wall_s']:.2f} | "
+                      f"{r['sim_s'] * 1e3:.2f} | {r['requests']} |", flush=True)
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def measure_epoch(mode: str, samples: int, onboard: bool) -> dict:
+    """One training epoch of `samples` digits on the simulated board with the training core: wall time,
+    simulated cycles (75 MHz; in "bits" mode they include the UART wire time) and link requests."""
+    from spikemesh.firmware.train import SIM_CORE, SIM_SOC, evaluate, train
+    from spikemesh.rtl.core import TrainingCore
+    from spikemesh.sim.golden import SNNConfig, init_weights, load_digits_split
+
+    build_dir = build_sim_board(SoC(SIM_SOC, core=TrainingCore(SIM_CORE), sim_io=True))
+    snn = SNNConfig(sizes=SIM_CORE.layers, T=4, rule="sltt")
+    X, y, _, _ = load_digits_split()
+    X, y = X[:samples], y[:samples]
+    w0 = init_weights(snn, 0)
+    marks = {}
+    with SimBoard(build_dir, mode=mode) as sb, Board.connect(sb.url, build_dir, timeout=5.0) as b:
+        def mark(epoch, n):
+            if n == 0:  # epoch 1 = [start of epoch 0's first sample, start of epoch 1's first sample)
+                marks[epoch] = (time.monotonic(), sb.cycles(), b.link.stats.requests)
+            return False
+
+        train(b, SIM_CORE, snn, w0, X, y, epochs=2, progress=False, onboard=onboard, should_stop=mark)
+    t0 = time.monotonic()
+    evaluate(snn, w0, X, y)  # host-side golden evaluation in the interval: not link time
+    t_eval = time.monotonic() - t0
+    (ta, ca, ra), (tb, cb, rb) = marks[0], marks[1]
+    return {"mode": mode, "samples": samples, "onboard": onboard, "wall_s": tb - ta - t_eval,
+            "sim_s": (cb - ca) / SIM_SOC.clk_hz, "requests": rb - ra}  # incl. the end-of-epoch weight readback

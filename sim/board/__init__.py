@@ -64,7 +64,8 @@ class SimBoard:
         self.mode = mode
         self.proc = subprocess.Popen([str(self.build_dir / "obj" / "Vsoc_harness"), "--port", "0",
                                       "--mode", mode, "--cpb", str(cpb)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     start_new_session=True)  # a host Ctrl-C must not kill the "board"
         line = self._readline(timeout=30)
         if not line.startswith("PORT "):
             self.close()
