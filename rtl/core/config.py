@@ -11,6 +11,7 @@ SURROGATES = ("rect", "tri")
 MAX_LAYERS = 7  # 3-bit layer field in an instruction
 MAX_T = 64  # 6-bit step field in an instruction
 MAX_NEURONS = 1024
+LANES = (1, 2, 4, 8)  # MAC lanes: power of two, so element address -> (word, lane) is a shift and a mask
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class CoreConfig:
     mul_depth: int = 4
     prog_depth: int = 256
     fmt: FPFormat = FP16
+    lanes: int = 1  # P parallel MAC lanes: W, G and acc are P FP16 words wide (docs/core.md, "Lanes")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -57,6 +59,8 @@ class CoreConfig:
                 raise ValueError(f"{name} must be an int in 0..4, got {v!r}")
         if not isinstance(self.prog_depth, int) or not 16 <= self.prog_depth <= 4096:
             raise ValueError(f"prog_depth must be an int in 16..4096, got {self.prog_depth!r}")
+        if not isinstance(self.lanes, int) or self.lanes not in LANES:
+            raise ValueError(f"lanes must be one of {LANES}, got {self.lanes!r}")
         if self.fmt != FP16:
             raise ValueError(f"fmt must be FP16 (the only format the core is verified for), got {self.fmt!r}")
 

@@ -54,6 +54,16 @@ def _delay_valid(m: Module, sig, n: int, name: str, busy: list):
     return cur
 
 
+def _times_const(x, c: int):
+    """x * c as shifts and adds: yosys would map a `*` to a MULT18X18D with constant-0 inputs, a net
+    nextpnr-ecp5 fails to route (`$PACKER_GND_NET`, docs/boards.md); the DSPs stay for the FP multipliers."""
+    terms = [x << b for b in range(c.bit_length()) if (c >> b) & 1]
+    out = Const(0, 1)
+    for t in terms:
+        out = out + t
+    return out
+
+
 def config_id(cfg: CoreConfig) -> int:
     """16-bit identity of the generated configuration (the host checks it before loading a map)."""
     return zlib.crc32(repr(cfg).encode()) & 0xFFFF
@@ -108,7 +118,7 @@ class TrainingCore(wiring.Component):
         w_rp, w_wp = mem("w", 16, lay.wdepth)
         g_rp, g_wp = mem("g", 16, lay.wdepth)
         v_rp, v_wp = mem("v", 16, lay.ndepth)
-        acc_rp, acc_wp = mem("acc", 16, lay.ndepth)
+        acc_rp, acc_wp = mem("acc", 16, lay.acc_depth)
         x_rp, x_wp = mem("x", 16, sizes[0])
         spk_rp, spk_wp = mem("spk", NB + 1, lay.spk_depth)  # index | fired << NB
         cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
@@ -138,11 +148,14 @@ class TrainingCore(wiring.Component):
         N = Array([Const(n, 11) for n in sizes] + [Const(0, 11)])
         WBASE = Array([Const(lay.wbase(l) if l >= 1 else 0, 24) for l in range(L + 2)])
         ABASE = Array([Const(lay.abase(l) if l >= 1 else 0, 16) for l in range(L + 2)])
-        NOFF = Array([Const(lay.noff(l) if l >= 1 else 0, 16) for l in range(L + 2)])
+        # NOFF[0]: gs_0 (the input's error, `GS 1`) lives in acc after the neurons; v/dp never use layer 0
+        NOFF = Array([Const(lay.noff(l) if l >= 1 else lay.gs0_off, 16) for l in range(L + 2)])
         psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
         dlt_cnt = Array([Signal(NB + 1, name=f"dlt_cnt{l}") for l in range(L + 1)])
 
-        cw = max(lay.wdepth, lay.ndepth).bit_length() + 1
+        WCOUNT = Array([Const(sizes[l] * sizes[l - 1] if 1 <= l <= L else 0, 24) for l in range(L + 2)])
+
+        cw = max(lay.wdepth, lay.acc_depth).bit_length() + 1
         aw = cw + 1
 
         # ================= MAC stream unit =================
@@ -406,6 +419,11 @@ class TrainingCore(wiring.Component):
         e = Signal(NB + 1)
         ecount = Signal(NB + 1)
         j = Signal(NB)
+        jcol = Signal(24)  # j * N_ly: the column j of W_ly (no multiplier, see _times_const)
+        with m.Switch(ly):
+            for l in range(1, L + 1):
+                with m.Case(l):
+                    m.d.comb += jcol.eq(_times_const(j, sizes[l]))
         fired = Signal()
         lin = Signal(LAYER_BITS)  # the input layer (l - 1) of the current phase
         tin = Signal(T_BITS)  # step whose input events are used (0 for direct inputs: x is constant)
@@ -497,7 +515,7 @@ class TrainingCore(wiring.Component):
                         with m.Else():
                             m.next = "WA_EV"
                     with m.Case(Op.UPD):
-                        start_pass(N[ly] * N[lin], DST_W, WBASE[ly], 1, 0, M1_G, WBASE[ly], 1,
+                        start_pass(WCOUNT[ly], DST_W, WBASE[ly], 1, 0, M1_G, WBASE[ly], 1,
                                    m2reg=regs["eta"], sub=1, gzero=1)
                         m.next = "DRAIN"
                     with m.Default():
@@ -530,7 +548,7 @@ class TrainingCore(wiring.Component):
             with m.State("WA_WAIT"):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):
-                    start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + j * N[ly], 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                    start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                lst=LIST_DLT, lseg=ly)
                     m.d.sync += e.eq(e + 1)
                     m.next = "WA_EV"
@@ -563,11 +581,11 @@ class TrainingCore(wiring.Component):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):
                     with m.If(op == Op.FWD):
-                        start_pass(N[ly], DST_ACC, NOFF[ly], 1, 0, M1_W, WBASE[ly] + j * N[ly], 1, m2reg=m2next)
+                        start_pass(N[ly], DST_ACC, NOFF[ly], 1, 0, M1_W, WBASE[ly] + jcol, 1, m2reg=m2next)
                     with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
                         start_pass(1, DST_A, ABASE[ly] + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
-                        start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + j * N[ly], 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                        start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                    lst=LIST_DLT, lseg=ly)
                     m.d.sync += e.eq(e + 1)
                     m.next = "EV"

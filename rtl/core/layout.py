@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..bus import Region
 from .config import CoreConfig
 
@@ -19,7 +21,7 @@ CTRL_START, CTRL_CLEAR_COUNTERS = 1, 2
 STATUS_BUSY, STATUS_DONE = 1, 2
 #: 32-bit performance counters, two words each (low word first)
 COUNTERS = ("cycles", "fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles",
-            "fwd_events", "mac_ops", "neuron_ops", "psi_nonzero", "delta_nonzero", "stall_cycles")
+            "fwd_events", "mac_ops", "neuron_ops", "psi_nonzero", "delta_nonzero", "stall_cycles", "mac_issues")
 
 
 def _bits(n: int) -> int:
@@ -47,22 +49,62 @@ class CoreLayout:
     def tb(self) -> int:
         return _bits(self.cfg.t_max)
 
+    @property
+    def lanes(self) -> int:
+        return self.cfg.lanes
+
+    def pad(self, n: int) -> int:
+        """n rounded up to a whole number of P-lane words."""
+        p = self.cfg.lanes
+        return (n + p - 1) // p * p
+
+    def stride(self, l: int) -> int:
+        """Column stride of W_l / G_l: N_l padded to a multiple of P, so every column starts a word (the
+        padding entries are never read by a narrow pass; wide passes compute on them harmlessly)."""
+        return self.pad(self.cfg.layers[l])
+
+    def wsize(self, l: int) -> int:
+        """Words (elements) W_l occupies, padding included."""
+        return self.stride(l) * self.cfg.layers[l - 1]
+
     def wbase(self, l: int) -> int:
-        """Base of W_l / G_l (l = 1..L); element [i, j] at wbase + j * N_l + i (column-major)."""
-        n = self.cfg.layers
-        return sum(n[k] * n[k - 1] for k in range(1, l))
+        """Base of W_l / G_l (l = 1..L); element [i, j] at wbase + j * stride(l) + i (column-major)."""
+        return sum(self.wsize(k) for k in range(1, l))
+
+    def pack_matrix(self, l: int, w) -> np.ndarray:
+        """W_l (N_l x N_{l-1}) as the wsize(l) FP16 bit patterns the host writes at wbase(l) (padding +0)."""
+        n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
+        cols = np.zeros((n_in, self.stride(l)), np.float16)
+        cols[:, :n_out] = np.asarray(w, np.float16).T
+        return cols.reshape(-1).view(np.uint16)
+
+    def unpack_matrix(self, l: int, words) -> np.ndarray:
+        """The inverse of pack_matrix: wsize(l) words read at wbase(l) -> W_l (N_l x N_{l-1}, float16)."""
+        n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
+        cols = np.asarray(words, np.uint16).view(np.float16).reshape(n_in, self.stride(l))
+        return cols[:, :n_out].T.copy()
 
     @property
     def wdepth(self) -> int:
         return self.wbase(self.L + 1)
 
     def noff(self, l: int) -> int:
-        """Offset of layer l's neurons (l = 1..L) in the per-neuron memories (v, acc)."""
-        return sum(self.cfg.layers[1:l])
+        """Offset of layer l's neurons (l = 1..L) in the per-neuron memories (v, acc, dp); word aligned."""
+        return sum(self.pad(n) for n in self.cfg.layers[1:l])
 
     @property
     def ndepth(self) -> int:
         return self.noff(self.L + 1)
+
+    @property
+    def gs0_off(self) -> int:
+        """Offset in `acc` of gs_0 = dL/ds_0, the error of the core's INPUT (written by `GS 1`): a core holding
+        a later slice of a model-parallel network sends it back to the core of the previous layers."""
+        return self.ndepth
+
+    @property
+    def acc_depth(self) -> int:
+        return self.ndepth + self.pad(self.cfg.layers[0])
 
     def abase(self, l: int) -> int:
         """Offset of the OTTT trace of layer l's input (N_{l-1} entries, l = 1..L) in the trace memory `a`."""
@@ -109,10 +151,10 @@ class CoreLayout:
             ("ctrl", len(CTRL_REGS), "rw", "control, status and FP16 constants: " + ", ".join(CTRL_REGS)),
             ("counters", 2 * len(COUNTERS), "r", "32-bit counters, low word first: " + ", ".join(COUNTERS)),
             ("prog", c.prog_depth, "rw", "program words (spikemesh.rtl.core.isa)"),
-            ("w", self.wdepth, "rw", "weights, W_l[i,j] at wbase_l + j*N_l + i"),
+            ("w", self.wdepth, "rw", "weights, W_l[i,j] at wbase_l + j*stride_l + i (stride_l = N_l padded to lanes)"),
             ("g", self.wdepth, "rw", "weight gradients, same layout as w"),
             ("v", self.ndepth, "rw", "membrane v per neuron, layer l at noff_l"),
-            ("acc", self.ndepth, "rw", "input current I / error gs per neuron (last phase's value)"),
+            ("acc", self.acc_depth, "rw", "input current I / error gs per neuron (last phase's value); gs_0 at gs0_off"),
             ("x", c.layers[0], "rw", "direct FP16 inputs x_j"),
             ("spk", self.spk_depth, "rw", "spike event lists {t, layer, e} -> neuron index | fired << nb"),
             ("cnt", self.cnt_depth, "rw", "spike event counts {t, layer}"),
@@ -132,10 +174,14 @@ class CoreLayout:
             fields = {"layers": list(self.cfg.layers)}
             if name in ("w", "g"):
                 fields["wbase"] = [self.wbase(l) for l in range(1, self.L + 2)]
+                fields["stride"] = [self.stride(l) for l in range(1, self.L + 1)]
+                fields["lanes"] = self.cfg.lanes
             if name == "a":
                 fields["abase"] = [self.abase(l) for l in range(1, self.L + 2)]
             if name in ("v", "acc"):
                 fields["noff"] = [self.noff(l) for l in range(1, self.L + 2)]
+            if name == "acc":
+                fields["gs0_off"] = self.gs0_off
             out.append(Region(name, off, size, access, desc, fields))
             off += size
         return out
