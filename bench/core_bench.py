@@ -16,16 +16,16 @@ import numpy as np
 PHASES = ("fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles", "cycles")
 
 
-def core_cycles(layers, T: int, samples: int, rule: str = "sltt") -> dict:
+def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1) -> dict:
     from spikemesh.rtl.core import CoreConfig, TrainingCore
     from spikemesh.sim.cocotb_run import run_cocotb
 
-    core = dict(layers=tuple(layers), t_max=T)
+    core = dict(layers=tuple(layers), t_max=T, lanes=lanes)
     out = Path(tempfile.mkdtemp(prefix="core_bench_")) / "perf.json"
     cfg = CoreConfig(**core)
     t0 = time.time()
     run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
-               sim="verilator", tag="bench_" + "_".join(map(str, layers)), testcase="perf",
+               sim="verilator", tag="bench_" + "_".join(map(str, layers)) + f"_p{lanes}", testcase="perf",
                params={"core": core, "snn": {"sizes": core["layers"], "T": T, "rule": rule}, "seed": 0,
                        "samples": samples, "data": "digits", "out": str(out)})
     res = json.loads(out.read_text())
@@ -123,24 +123,38 @@ def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100, **c
             "yosys_s": round(t1 - t0, 1), "nextpnr_s": round(t2 - t1, 1), "workdir": str(wd)}
 
 
+def lane_run(layers, T: int, samples: int, rule: str, lanes: int) -> dict:
+    """Cycles per sample (mean) per phase, sparse and dense, and the MAC utilisation at one lane count:
+    useful element operations (`mac_ops`, padding lanes not counted) per cycle per lane, and the fraction
+    of cycles the MAC issues a word or element (`mac_issues`)."""
+    res = core_cycles(layers, T, samples, rule, lanes)
+    sp, de = summarise(res["sparse"]), summarise(res["dense"])
+    out = {"sim_wall_s": res["wall_s"], "sparse": sp, "dense": de,
+           "dense_over_sparse": {k: (de[k] / sp[k] if sp[k] else None) for k in PHASES}}
+    for name, d in (("sparse", sp), ("dense", de)):
+        out[f"utilisation_{name}"] = d["mac_ops"] / (d["cycles"] * lanes)
+        out[f"issue_fraction_{name}"] = d["mac_issues"] / d["cycles"]
+    return out
+
+
 def main(samples: int = 4, quick: bool = False, out: Path | None = None,
-         rules: tuple[str, ...] = ("sltt", "bptt"), synth: bool = False) -> int:
+         rules: tuple[str, ...] = ("sltt", "bptt"), synth: bool = False, lanes: tuple[int, ...] = (1,)) -> int:
     layers, T = ((64, 32, 10), 4) if quick else ((64, 128, 128, 10), 8)
     if quick:
         samples = min(samples, 3)
-    report = {"layers": layers, "T": T, "samples": samples}
+    report = {"layers": layers, "T": T, "samples": samples, "lanes": list(lanes)}
     for rule in rules:
-        res = core_cycles(layers, T, samples, rule)
-        sp, de = summarise(res["sparse"]), summarise(res["dense"])
-        report[rule] = {"sim_wall_s": res["wall_s"], "sparse": sp, "dense": de,
-                        "dense_over_sparse": {k: (de[k] / sp[k] if sp[k] else None) for k in PHASES},
-                        # MAC-unit elements issued per cycle (the one lane; 1.0 = never idle)
-                        "mac_utilisation_sparse": sp["mac_ops"] / sp["cycles"],
-                        "mac_utilisation_dense": de["mac_ops"] / de["cycles"]}
+        runs = {p: lane_run(layers, T, samples, rule, p) for p in lanes}
+        base = runs[lanes[0]]
+        for p, r in runs.items():  # cycles of the first lane count over this one's, same run (speed-up)
+            r[f"speedup_vs_lanes{lanes[0]}"] = {
+                sched: {k: (base[sched][k] / r[sched][k] if r[sched][k] else None) for k in PHASES}
+                for sched in ("sparse", "dense")}
+        report[rule] = {f"lanes{p}": r for p, r in runs.items()}
     for b in (1, 32):  # SLTT step in float32 PyTorch (the same network, T and update per sample/batch)
         report[f"torch_cpu_s_per_step_batch{b}"] = torch_sltt_step(layers, T, b)
-    if synth:
-        report["ecp5"] = synth_ecp5(layers, T)
+    if synth:  # 64-32-10, T = 4: the build that fits this machine's time (docs/core.md)
+        report["ecp5"] = {f"lanes{p}": synth_ecp5((64, 32, 10), 4, lanes=p) for p in lanes}
     try:
         report["state_bytes"] = state_table(layers)
     except Exception as exc:  # the golden model's accounting is optional here

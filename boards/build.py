@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spikemesh.rtl.soc import SoC
@@ -61,14 +61,24 @@ def parse_report(path: Path) -> tuple[dict, dict]:
 
 
 def build_board(board: str, config: str = "default", out_dir: Path | str = "build/boards", *,
-                core=None, core_config: str = "", seed: int = 1, nextpnr_opts: str = "", synth_opts: str = "") -> BuildResult:
+                core=None, core_config: str = "", seed: int = 1, nextpnr_opts: str = "", synth_opts: str = "",
+                layers: tuple[int, ...] | None = None) -> BuildResult:
+    """`layers` replaces the configuration's training-core layer sizes (output folder `<board>_<config>_<layers>`)."""
     prof: BoardProfile = board_profile(board).for_config(config)
+    suffix = ""
+    if layers is not None:
+        if config not in prof.cores:
+            raise ValueError(f"layers: configuration {config!r} of {board} has no training core "
+                             f"(one of {sorted(prof.cores)})")
+        prof = replace(prof, cores=prof.cores | {config: tuple(layers)})
+        suffix = "_" + "-".join(map(str, layers))
     synth_opts = synth_opts or prof.synth_opts.get(config, "")
+    soc_cfg = prof.soc_config(config)  # raises ValueError before any tool runs (e.g. block RAM over budget)
     if core is None and prof.core_config(config) is not None:
         from spikemesh.rtl.core import TrainingCore
         core = TrainingCore(prof.core_config(config))
-    soc = SoC(prof.soc_config(config), core=core, core_config=core_config)
-    out = Path(out_dir) / f"{board}_{config}"
+    soc = SoC(soc_cfg, core=core, core_config=core_config)
+    out = Path(out_dir) / f"{board}_{config}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "memory_map.json").write_text(soc.map_json)
     (out / "build.json").write_text(json.dumps(soc.build_info() | {"board": board, "board_config": config},

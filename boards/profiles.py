@@ -22,6 +22,8 @@ class BoardProfile:
     cores: dict = None          # configuration name -> layer sizes of the training core (None: link only)
     clocks: dict = None         # configuration name -> (system clock, baud) when they differ
     synth_opts: dict = None     # configuration name -> extra synth_* options
+    bram_blocks: int = 0        # block RAMs of the device (ECP5 DP16KD, iCE40 EBR); 0: not checked
+    bram_block_words: int = 1024  # 16-bit words per block (DP16KD 1024x18, iCE40 EBR 256x16)
 
     def __post_init__(self):
         object.__setattr__(self, "cores", dict(self.cores or {}))
@@ -50,37 +52,71 @@ class BoardProfile:
             raise ValueError(f"baud: {self.baud} is not within 2% of {self.clk_hz} Hz / an integer")
         return cpb
 
+    def bram_estimate(self, config: str = "default") -> dict[str, int]:
+        """Block RAMs a configuration needs: the dataset buffer, the core's memories (every region rounded up
+        as one pool), the link's RX and TX buffers.  An estimate (yosys maps small memories to LUT RAM): the 85F
+        train builds placed 172 / 175 / 180 DP16KD (64-16-10 / 64-32-10 / 64-64-10) where this says 172 / 174 / 179."""
+        per = self.bram_block_words
+        need = {"dataset": -(-self.dataset_words[config] // per), "link": 2, "core": 0}
+        cc = self.core_config(config)
+        if cc is not None:
+            from spikemesh.rtl.core.layout import CoreLayout
+            need["core"] = -(-sum(r.size for r in CoreLayout(cc).regions()) // per)
+        return need
+
+    def check_fits(self, config: str = "default") -> None:
+        """ValueError at generation time when the configuration's block RAMs exceed the device's."""
+        if not self.bram_blocks:
+            return
+        need = self.bram_estimate(config)
+        if sum(need.values()) > self.bram_blocks:
+            room = (self.bram_blocks - need["link"] - need["core"]) * self.bram_block_words
+            raise ValueError(
+                f"dataset_words: {self.name}/{config} needs ~{sum(need.values())} block RAMs "
+                f"(dataset {need['dataset']}, core {need['core']}, link {need['link']}) but the device has "
+                f"{self.bram_blocks}; dataset_words must be <= {max(room, 0)} for this core, "
+                f"got {self.dataset_words[config]}")
+
     def soc_config(self, config: str = "default") -> SocConfig:
         if config in self.clocks:
             return self.for_config(config).soc_config(config)
         if config not in self.dataset_words:
             raise ValueError(f"config must be one of {sorted(self.dataset_words)} for board {self.name}, "
                              f"got {config!r}")
+        self.check_fits(config)
         return SocConfig(clk_hz=self.clk_hz, name=f"{self.name}/{config}",
                          link=LinkConfig(clocks_per_bit=self.clocks_per_bit, max_words=self.max_words),
                          dataset_words=self.dataset_words[config])
+
+
+ECP5_DP16KD = {"12F": 32, "25F": 56, "45F": 108, "85F": 208}  # LFE5U block RAMs (18 kbit each)
+
+# The whole digits training split (1437 samples) as on-board records for a 64-input core: 163,386 words
+# (direct or rate T=4 encoding, ~114 words per sample, `firmware.dataset.encode_records`), in 160 DP16KD.
+DIGITS_TRAIN_WORDS = 160 * 1024
 
 
 def _ulx3s(device: str, dataset: dict, cores: dict | None = None, clocks: dict | None = None,
            synth: dict | None = None) -> BoardProfile:
     import amaranth_boards.ulx3s as u
     return BoardProfile(f"ulx3s-{device.lower()}", "ecp5", getattr(u, f"ULX3S_{device}_Platform"),
-                        25_000_000, 75_000_000, 3_000_000, dataset, 256, "openFPGALoader", cores, clocks, synth)
+                        25_000_000, 75_000_000, 3_000_000, dataset, 256, "openFPGALoader", cores, clocks, synth,
+                        ECP5_DP16KD[device])
 
 
 def _icebreaker() -> BoardProfile:
     import amaranth_boards.icebreaker as i
     # 12 MHz without a PLL: 4 clocks per bit at 3 Mbaud; the UP5K's EBR (120 kbit) bounds the dataset.
     return BoardProfile("icebreaker", "ice40", i.ICEBreakerPlatform, 12_000_000, 12_000_000, 3_000_000,
-                        {"small": 2048}, 64, "iceprog")
+                        {"small": 2048}, 64, "iceprog", bram_blocks=30, bram_block_words=256)
 
 
 BOARDS: dict[str, Callable[[], BoardProfile]] = {
-    # "train": the link SoC plus a training core for 8x8 digits (64-16-10). Its yosys-inferred DSPs do not
-    # route (docs/boards.md), so multipliers go to LUTs (-nodsp) and the clock drops to 25 MHz (no PLL
-    # multiplication; 27.5 MHz Fmax measured at -nodsp) with 3 Mbaud -> 1 Mbaud at 25 clocks per bit.
-    "ulx3s-85f": lambda: _ulx3s("85F", {"default": 16384, "small": 4096, "train": 16384},
-                                {"train": (64, 16, 10)}, {"train": (25_000_000, 1_000_000)}, {"train": "-nodsp"}),
+    # "train": the link SoC plus a training core for 8x8 digits (64-16-10, DSPs = the FP multipliers'
+    # explicit MULT18X18D) and the whole digits training split in the dataset BRAM; 60 MHz PLL clock =
+    # exactly 3 Mbaud at 20 clocks per bit (docs/boards.md has the measured Fmax).
+    "ulx3s-85f": lambda: _ulx3s("85F", {"default": 16384, "small": 4096, "train": DIGITS_TRAIN_WORDS},
+                                {"train": (64, 16, 10)}, {"train": (60_000_000, 3_000_000)}),
     "ulx3s-45f": lambda: _ulx3s("45F", {"default": 16384, "small": 4096}),
     "ulx3s-25f": lambda: _ulx3s("25F", {"default": 8192, "small": 4096}),
     "ulx3s-12f": lambda: _ulx3s("12F", {"small": 4096}),

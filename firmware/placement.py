@@ -158,6 +158,25 @@ class ModelParallelPlan:
         if len(self.layer_core) > (1 << LAYER_BITS):
             raise ValueError(f"at most {1 << LAYER_BITS} layers, got {len(self.layer_core)}")
 
+    def slices(self) -> list[tuple[int, int, int]]:
+        """(node, first layer, last layer) per core in chain order: each core holds a contiguous slice, the
+        core layout `compile_segments` compiles for (a core's local layer 1 = the slice's first layer)."""
+        out: list[tuple[int, int, int]] = []
+        for l, c in enumerate(self.layer_core, start=1):
+            if out and out[-1][0] == c:
+                out[-1] = (c, out[-1][1], l)
+            elif any(n == c for n, _, _ in out):
+                raise ValueError(f"layer_core must give each core one contiguous run of layers, got {self.layer_core!r}")
+            else:
+                out.append((c, l, l))
+        return out
+
+    def core_layers(self, sizes: tuple[int, ...]) -> dict[int, tuple[int, ...]]:
+        """Per core node, the layer sizes of its slice (N_{first-1}, ..., N_last): its `CoreConfig.layers`."""
+        if len(sizes) != len(self.layer_core) + 1:
+            raise ValueError(f"sizes must list {len(self.layer_core) + 1} layer sizes (N_0..N_L), got {len(sizes)}")
+        return {c: tuple(sizes[lo - 1:hi + 1]) for c, lo, hi in self.slices()}
+
     def script(self, exchange: list[dict]) -> dict[int, list[tuple[str, int]]]:
         """Per core, the sequence of ("send"|"recv", message index) a core would execute: a layer sends its
         output once computed and must receive its input first (`exchange` in the order the model computes)."""

@@ -5,6 +5,8 @@ fully unrolled over T (so SLTT-K's step set and any later rule are just differen
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..rtl.core.config import IMPLEMENTED_RULES, CoreConfig
@@ -136,3 +138,104 @@ def constants_from_snn(snn) -> dict[str, int]:
                           surrogate=snn.surrogate, surrogate_width=snn.surrogate_width, reset=snn.reset,
                           direct=snn.encoding == "direct", dense=snn.dense,
                           temporal=snn.rule in TEMPORAL_RULES, detach_reset=snn.detach_reset)
+
+
+# ---------------------------------------------------------------- model parallel: per-step segments
+
+SEGMENT_RULES = ("sltt", "sltt_k", "ottt_a", "bptt")
+
+
+@dataclass(frozen=True)
+class SegmentedProgram:
+    """One core's program for model-parallel training, cut into segments that each end with END.
+
+    `starts[(kind, t)]` is the word a segment starts at (the host writes it to `start_pc`): kind "fwd" =
+    CLRV (t = 0 only) and FWD/NEUR(/TRACE) of the core's layers at step t ("fwd" of the LAST core also holds
+    its backward of step t, which needs nothing from another core); "bwd" = the backward of step t (DELTA,
+    WG/WGA, GS of its layers, `GS 1` too unless the core holds layer 1); ("upd", 0) = UPD of every layer.
+    `order` lists the segment keys in the order this core runs them."""
+
+    words: tuple[int, ...]
+    starts: dict
+    order: tuple
+
+    def ops_of(self, key) -> list[tuple[Op, int, int]]:
+        from ..rtl.core.isa import decode
+        out, pc = [], self.starts[key]
+        while (op := decode(self.words[pc]))[0] != Op.END:
+            out.append(op)
+            pc += 1
+        return out
+
+
+def segment_ops(cfg: CoreConfig, rule: str, T: int, first: bool, last: bool,
+                k_steps: tuple[int, ...] | None = None) -> list[tuple[tuple[str, int], list[tuple[Op, int, int]]]]:
+    """Segments of a core holding a contiguous slice of a network's layers (its local layers 1..L).
+
+    Per core the op order is exactly the single-core program's restricted to its layers, so every value is
+    computed as `sample_ops` computes it; the host moves s_L[t] (the core's last layer's spike list) to the
+    next core's layer-0 list before that core's "fwd" t, and gs_0[t] (acc[gs0_off..], written by `GS 1`) of
+    the next core into acc[noff_L..] before this core's "bwd" t (overwriting the loss error NEUR wrote)."""
+    if rule not in SEGMENT_RULES:
+        raise ValueError(f"rule must be one of {SEGMENT_RULES} for a segmented (model-parallel) program, "
+                         f"got {rule!r}")
+    if rule not in cfg.rules:
+        raise ValueError(f"rule {rule!r} is not compiled into this core; allowed: {cfg.rules}")
+    if not isinstance(T, int) or not 1 <= T <= cfg.t_max:
+        raise ValueError(f"T must be an int in 1..t_max={cfg.t_max}, got {T!r}")
+    L = cfg.n_layers
+    trace = rule == "ottt_a"
+    if rule == "sltt_k":
+        if not k_steps or list(k_steps) != sorted(set(k_steps)) or not all(0 <= k < T for k in k_steps):
+            raise ValueError(f"k_steps must be sorted unique steps in 0..{T - 1}, got {k_steps!r}")
+        back = set(k_steps)
+    elif k_steps is not None:
+        raise ValueError(f"k_steps is only used by rule sltt_k, not {rule!r}")
+    else:
+        back = set(range(T))
+
+    def fwd(t: int) -> list[tuple[Op, int, int]]:
+        ops = [(Op.CLRV, 0, 0)] if t == 0 else []
+        for l in range(1, L + 1):
+            ops += [(Op.FWD, l, t), (Op.NEUR, l, t)] + ([(Op.TRACE, l, t)] if trace else [])
+        return ops
+
+    def gs(l: int, t: int) -> list[tuple[Op, int, int]]:
+        return [(Op.GS, l, t)] if l > 1 or not first else []
+
+    segs: list[tuple[tuple[str, int], list[tuple[Op, int, int]]]] = []
+    if rule == "bptt":  # forward every step, then backward t descending (golden order), dp cleared first
+        segs += [(("fwd", t), fwd(t)) for t in range(T)]
+        for t in reversed(range(T)):
+            ops = [(Op.DCLR, l, 0) for l in range(1, L + 1)] if t == T - 1 else []
+            ops += [(Op.LOSS, L, t)] if last else []
+            for l in range(L, 0, -1):
+                ops += [(Op.DECAY, l, t), (Op.DELTAT, l, t), (Op.WG, l, t)] + gs(l, t)
+            segs.append((("bwd", t), ops))
+    else:
+        for t in range(T):
+            ops = []
+            if t in back:
+                for l in range(L, 0, -1):
+                    ops += [(Op.DELTA, l, t), (Op.WGA if trace else Op.WG, l, t)] + gs(l, t)
+            if last:
+                segs.append((("fwd", t), fwd(t) + ops))
+            else:
+                segs.append((("fwd", t), fwd(t)))
+                if ops:
+                    segs.append((("bwd", t), ops))
+    segs.append((("upd", 0), [(Op.UPD, l, 0) for l in range(1, L + 1)]))
+    return segs
+
+
+def compile_segments(cfg: CoreConfig, rule: str, T: int, first: bool, last: bool,
+                     k_steps: tuple[int, ...] | None = None) -> SegmentedProgram:
+    words: list[int] = []
+    starts = {}
+    for key, ops in segment_ops(cfg, rule, T, first, last, k_steps):
+        starts[key] = len(words)
+        words += [encode(op, l, t) for op, l, t in ops] + [encode(Op.END)]
+    if len(words) > cfg.prog_depth:
+        raise ValueError(f"segmented program needs {len(words)} words; prog_depth is {cfg.prog_depth} "
+                         f"(raise CoreConfig.prog_depth or lower T)")
+    return SegmentedProgram(tuple(words), starts, tuple(starts))

@@ -56,15 +56,14 @@ class CoreClient:
         return int(self.board.read(self.base["ctrl"] + CTRL_REGS.index(name), 1)[0])
 
     def write_weights(self, weights) -> None:
-        for l, w in enumerate(weights, start=1):  # column-major: W[i, j] at wbase + j*N_l + i
-            self.board.write(self.base["w"] + self.lay.wbase(l), f16_bits(np.asarray(w).T.reshape(-1)))
+        for l, w in enumerate(weights, start=1):  # column-major: W[i, j] at wbase + j*stride_l + i (CoreLayout)
+            self.board.write(self.base["w"] + self.lay.wbase(l), self.lay.pack_matrix(l, w))
 
     def read_weights(self) -> list[np.ndarray]:
         out = []
         for l in range(1, self.cfg.n_layers + 1):
-            n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
-            words = self.board.read(self.base["w"] + self.lay.wbase(l), n_out * n_in)
-            out.append(words.astype(np.uint16).view(np.float16).reshape(n_in, n_out).T.copy())
+            words = self.board.read(self.base["w"] + self.lay.wbase(l), self.lay.wsize(l))
+            out.append(self.lay.unpack_matrix(l, words))
         return out
 
     def load_program(self, words: list[int]) -> None:

@@ -118,12 +118,12 @@ class SoC(wiring.Component):
         m.submodules.status = status = StatusTarget(self.build_id, addr_width=aw)
         m.submodules.dataset = ds = BramTarget(cfg.dataset_words, name="data", addr_width=aw)
         wiring.connect(m, dec.t_status, status.bus)
-        wiring.connect(m, dec.t_dataset, ds.bus)
+        _connect_registered(m, "dataset", dec.t_dataset, ds.bus)
         wiring.connect(m, link.stats, status.stats)
         core_busy = Signal()
         if self.core is not None:
             m.submodules.core = self.core
-            _connect_narrower(m, dec.t_core, self.core.bus)
+            _connect_registered(m, "core", dec.t_core, self.core.bus)
             if hasattr(self.core, "busy"):
                 m.d.comb += core_busy.eq(self.core.busy)
         m.d.comb += self.leds.eq(status.leds)
@@ -141,6 +141,28 @@ class SoC(wiring.Component):
             m.d.sync += stretch.eq(stretch - 1)
         m.d.comb += self.link_error.eq(stretch != 0)
         return m
+
+
+def _connect_registered(m: Module, name: str, initiator, target) -> None:
+    """Decoder port -> target through a register slice on the request and on the read response.
+
+    Cuts the arbiter + decoder compare + target decode path (nextpnr's critical path on the 85F train
+    build: loader state -> decoder -> core memory address, 56 MHz) and the dataset's address fan-out to
+    ~160 DP16KD.  The request is taken at once (`req_ready` = slot empty) and offered to the target from
+    the register; reads answer one cycle later than the target does.  The bus has one outstanding
+    request, so one slot keeps order; a write sits in it until the target takes it."""
+    aw = len(target.addr)
+    pend = Signal(name=f"{name}_pend")
+    addr, we, w_data = Signal(aw, name=f"{name}_addr"), Signal(name=f"{name}_we"), Signal(16, name=f"{name}_wd")
+    r_valid, r_data = Signal(name=f"{name}_rv"), Signal(16, name=f"{name}_rd")
+    m.d.comb += [initiator.req_ready.eq(~pend),
+                 target.req_valid.eq(pend), target.addr.eq(addr), target.we.eq(we), target.w_data.eq(w_data),
+                 initiator.r_valid.eq(r_valid), initiator.r_data.eq(r_data)]
+    with m.If(initiator.req_valid & ~pend):
+        m.d.sync += [pend.eq(1), addr.eq(initiator.addr[:aw]), we.eq(initiator.we), w_data.eq(initiator.w_data)]
+    with m.Elif(target.req_ready):
+        m.d.sync += pend.eq(0)
+    m.d.sync += [r_valid.eq(target.r_valid), r_data.eq(target.r_data)]
 
 
 def _connect_narrower(m: Module, initiator, target) -> None:

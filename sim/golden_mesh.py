@@ -41,11 +41,23 @@ def sample_gradient(cfg: SNNConfig, weights: list[np.ndarray], x: np.ndarray, la
     return grads, res
 
 
+CANONICAL_NAN = np.uint16(0x7E00)  # the FP units' only NaN result (docs/fp.md): payloads never propagate
+
+
+def chain_add(acc: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """One reduction step: canon(fl(acc + g)) element-wise in FP16; a NaN sum is the canonical NaN (numpy
+    would keep an operand's payload or make 0xFE00 from inf - inf; the hardware adder never does)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.array(golden.canon(np.asarray(acc, np.float16) + np.asarray(g, np.float16)), np.float16, copy=True)
+    s[np.isnan(s)] = CANONICAL_NAN.view(np.float16)
+    return s
+
+
 def reduce_in_order(grads: dict[int, list[np.ndarray]], chain: list[int]) -> list[np.ndarray]:
     """acc = G_chain[0]; acc = canon(acc + G_c) for the rest, FP16 element-wise (one rounding per add)."""
     acc = [np.array(g, np.float16, copy=True) for g in grads[chain[0]]]
     for c in chain[1:]:
-        acc = [golden.canon(a + np.asarray(g, np.float16)) for a, g in zip(acc, grads[c])]
+        acc = [chain_add(a, g) for a, g in zip(acc, grads[c])]
     return acc
 
 

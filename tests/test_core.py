@@ -11,6 +11,7 @@ from spikemesh.sim.cocotb_run import run_cocotb
 
 SMALL = dict(layers=(10, 7, 6, 4), t_max=5)  # three layers: gs crosses a hidden layer
 DIGITS = dict(layers=(64, 16, 10), t_max=4)
+SMALL_L2 = dict(SMALL, lanes=2)  # N_1 = 7: a padded column / neuron block in every phase of layers 1 and 2
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +60,13 @@ def test_core_small_icarus():
 def test_core_digits_subset_verilator(rule):
     """One pass over 50 digits: the core's weights after the pass equal the golden model's."""
     _run("verilator", "digits", DIGITS, dict(T=4, rule=rule), seed=0, samples=50, stepwise=1, data="digits")
+
+
+# P = 2 MAC lanes: one build, the three rule families (SLTT, BPTT's temporal path, OTTT's trace/WGA)
+LANE_CASES = ("sltt_rate_tri_hard", "bptt_direct_rect", "ottt_a_rate_tri")
+
+
+@pytest.mark.parametrize("case", LANE_CASES)
+def test_core_lanes2_verilator(case):
+    c = CASES[case]
+    _run("verilator", "small_l2", SMALL_L2, c["snn"], **{k: v for k, v in c.items() if k != "snn"})

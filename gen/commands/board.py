@@ -10,11 +10,13 @@ def register(sub) -> None:
 
     p = sub.add_parser("build", help="build a bitstream for a board (yosys + nextpnr from PyPI/YoWASP)")
     p.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
-    p.add_argument("--config", default="default", help="SoC configuration (default, small)")
+    p.add_argument("--config", default="default", help="SoC configuration (default, small; train: + training core)")
     p.add_argument("--out", default="build/boards", help="output folder (a subfolder per board/config)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--nextpnr-opts", default="", help="extra nextpnr options, e.g. '--router router2'")
     p.add_argument("--synth-opts", default="", help="extra synth_ecp5/synth_ice40 options, e.g. '-nodsp'")
+    p.add_argument("--layers", type=_layers, help="other training-core layer sizes for a core configuration, "
+                   "e.g. 64-64-10 (output folder <board>_<config>_<layers>)")
     p.set_defaults(func=_build)
 
     p = sub.add_parser("flash", help="program a board with a built bitstream (openFPGALoader / iceprog)")
@@ -51,12 +53,22 @@ def register(sub) -> None:
     p.set_defaults(func=_linkbench)
 
 
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"layers must look like 64-32-10, got {text!r}") from None
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"layers must list at least 2 sizes (e.g. 64-32-10), got {text!r}")
+    return sizes
+
+
 def _build(args: argparse.Namespace) -> int:
     from spikemesh.boards.build import BuildFailed, build_board
 
     try:
         res = build_board(args.board, args.config, Path(args.out), seed=args.seed,
-                          nextpnr_opts=args.nextpnr_opts, synth_opts=args.synth_opts)
+                          nextpnr_opts=args.nextpnr_opts, synth_opts=args.synth_opts, layers=args.layers)
     except BuildFailed as exc:
         print(f"spikemesh build: {exc}")
         return 1

@@ -3,7 +3,8 @@
   spikemesh emit core --layers 64,128,128,10 --t-max 8 [-o core.v]       Verilog of one core
   spikemesh core map --layers ...                                      the core's memory map (JSON regions)
   spikemesh core program --layers ... --rule sltt --T 8 [--k-steps 1,3]  the per-sample program words
-  spikemesh bench core [--samples N] [--quick] [--out docs/core_bench.json]   cycles, sparse vs dense, PyTorch
+  spikemesh bench core [--samples N] [--quick] [--lanes 1,2,4] [--synth] [--out ...]   cycles, sparse vs dense,
+                                                       lane speed-up and utilisation, ECP5, PyTorch
 """
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ def _ints(text: str) -> tuple[int, ...]:
 def _core_args(p) -> None:
     p.add_argument("--layers", default="64,128,128,10", help="N_0,...,N_L (default 64,128,128,10)")
     p.add_argument("--t-max", type=int, default=8, help="largest T the state memories hold (default 8)")
+    p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (1, 2, 4 or 8; default 1)")
 
 
 def _cfg(args):
     from spikemesh.rtl.core import CoreConfig
 
-    return CoreConfig(layers=_ints(args.layers), t_max=args.t_max)
+    return CoreConfig(layers=_ints(args.layers), t_max=args.t_max, lanes=args.lanes)
 
 
 def register(sub) -> None:
@@ -64,6 +66,8 @@ def register(sub) -> None:
     b.add_argument("--rules", default="sltt,bptt", help="rules to measure (default sltt,bptt)")
     b.add_argument("--quick", action="store_true", help="small network (64,32,10), T=4, 3 samples")
     b.add_argument("--synth", action="store_true", help="also place and route the core for ECP5-85F (slow)")
+    b.add_argument("--lanes", default="1", help="MAC lane counts to measure, e.g. 1,2,4 (default 1); speed-ups are "
+                   "against the first")
     b.add_argument("--out", type=Path, default=REPO / "build" / "core_bench.json")
     b.set_defaults(func=run_bench)
 
@@ -107,4 +111,4 @@ def run_bench(args) -> int:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.main(samples=args.samples, quick=args.quick, out=args.out, rules=tuple(args.rules.split(",")),
-                    synth=args.synth)
+                    synth=args.synth, lanes=_ints(args.lanes))

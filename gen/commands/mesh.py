@@ -53,8 +53,18 @@ def register(sub) -> None:
     _add_bench_args(msub.add_parser("bench", help="same as `spikemesh bench mesh`"))
     c = msub.add_parser("cores", help="data-parallel step of 1, 2, 3 H4 cores on a 2x2 mesh: cycles per phase")
     c.set_defaults(func=run_cores_bench)
+    mp = msub.add_parser("mp", help="model parallel: digits 64-16-10 on 2 cores (layer 1 | layer 2) vs 1 core, "
+                                    "cycles per sample with the breakdown")
+    mp.add_argument("--samples", type=int, default=6)
+    mp.set_defaults(func=run_mp_bench)
+    r = msub.add_parser("reduce", help="data-parallel digits on 1..3 cores of a 2x2 mesh: in-network vs host "
+                                       "gradient reduction, cycles per phase, flits, stalls (checked vs golden_mesh)")
+    r.add_argument("--steps", type=int, default=2)
+    r.set_defaults(func=run_reduce_bench)
     s = msub.add_parser("synth", help="ECP5-85F resources and Fmax of a router and a 2x2 mesh")
-    s.add_argument("--what", choices=("router", "mesh2x2", "both"), default="both")
+    s.add_argument("--what", choices=("router", "mesh2x2", "both", "reduce_node", "dp2"), default="both",
+                   help="reduce_node: the reducing interface (bridge + FP16 adder) of a 64-32-10 core; "
+                        "dp2: two 64-32-10 cores behind reducing interfaces on a 1x3 mesh (host port at node 0)")
     s.add_argument("--flit-width", type=int, default=32)
     s.add_argument("--depth", type=int, default=5)
     s.set_defaults(func=run_synth)
@@ -280,13 +290,29 @@ def run_synth(args) -> int:
         jobs.append((Router(cfg_r, 1, 1), f"router_w{args.flit_width}_d{args.depth}"))
     if args.what in ("mesh2x2", "both"):
         jobs.append((Mesh(cfg_m), f"mesh2x2_w{args.flit_width}_d{args.depth}"))
+    if args.what in ("reduce_node", "dp2"):
+        from spikemesh.rtl.core import CoreConfig, TrainingCore
+        from spikemesh.rtl.core.layout import CoreLayout
+        from spikemesh.rtl.mesh.reduce_node import ReduceNode
+        from spikemesh.rtl.mesh.reduce_system import ReduceMeshSystem, ReduceParams
+
+        ccfg = CoreConfig(layers=(64, 32, 10), t_max=4)
+        lay = CoreLayout(ccfg)
+        g = lay.region("g")
+        if args.what == "reduce_node":
+            jobs.append((ReduceNode(cfg_m, 1, 0, lay.addr_width, g.offset, g.size), f"reduce_node_w{args.flit_width}"))
+        else:
+            cfg_l = MeshConfig(1, 3, args.flit_width, args.depth)
+            jobs.append((ReduceMeshSystem(cfg_l, {1: lambda: TrainingCore(ccfg), 2: lambda: TrainingCore(ccfg)},
+                                          ReduceParams(g.offset, g.size)), f"dp2_1x3_w{args.flit_width}"))
     results = []
     for comp, name in jobs:
         print(f"synthesising {name} ...", flush=True)
         res = synth_ecp5(comp, name, workdir)
         results.append(res)
         print(json.dumps(res))
-    (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    (workdir / (f"results_{args.what}.json" if args.what in ("reduce_node", "dp2") else "results.json")).write_text(
+        json.dumps(results, indent=1))
     return 0
 
 
@@ -348,4 +374,148 @@ def run_cores_bench(args) -> int:
         print(f"| {r['cores']} | " + " | ".join(str(r[k]) for k in keys) + f" | {r['total'] / r['cores']:.0f} |")
     (REPO / "build").mkdir(exist_ok=True)
     (REPO / "build" / "mesh_cores_bench.json").write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+# ---------------------------------------------------------------- model parallel on H4's cores (issue #6)
+
+MP_SNN = dict(sizes=(64, 16, 10), T=4, rule="sltt", surrogate="tri", surrogate_width=2.0, lr=2.0 ** -3)
+MP_CHAIN = (1, 2)  # node of layer 1's core, node of layer 2's core
+MP_SINGLE = 3  # node of the core holding the whole network (the comparison)
+
+
+MP_RUNS = [{"name": "sltt mp copy", "kind": "mp", "chain": list(MP_CHAIN), "move": "copy"},
+           {"name": "sltt mp relay", "kind": "mp", "chain": list(MP_CHAIN), "move": "relay"},
+           {"name": "sltt single", "kind": "single", "node": MP_SINGLE},
+           {"name": "bptt mp copy", "kind": "mp", "chain": list(MP_CHAIN), "move": "copy", "snn": {"rule": "bptt"}},
+           {"name": "bptt mp copy pipelined", "kind": "mp", "chain": list(MP_CHAIN), "move": "copy",
+            "snn": {"rule": "bptt"}, "pipeline": True},
+           {"name": "bptt single", "kind": "single", "node": MP_SINGLE, "snn": {"rule": "bptt"}}]
+
+
+def mp_cores(sizes: tuple[int, ...], T: int) -> dict[int, dict]:
+    """Per node: the core's layers (layer 1 | layer 2 | the whole network)."""
+    from spikemesh.firmware.placement import ModelParallelPlan
+
+    plan = ModelParallelPlan(MeshConfig(2, 2), MP_CHAIN)
+    cores = {n: {"layers": list(layers), "t_max": T} for n, layers in plan.core_layers(sizes).items()}
+    return {**cores, MP_SINGLE: {"layers": list(sizes), "t_max": T}}
+
+
+def run_mp(workdir: Path, n_samples: int = 4, runs: list[dict] | None = None, snn_kw: dict | None = None,
+           first_sample: int = 0) -> tuple[dict, list[tuple[list[int], int]]]:
+    """Model-parallel training of digits on two TrainingCores (layer 1 | layer 2) of a 2x2 mesh with
+    CopyEngines, host at node 0, plus the whole network on one core at node 3 (one Verilator build).
+    Returns the bench's JSON (per run name: per sample weights, exchanged spikes/gs, cycles) and the samples."""
+    from spikemesh.rtl.core import CoreConfig, TrainingCore
+    from spikemesh.rtl.mesh.copy_engine import CopyMeshSystem
+    from spikemesh.sim.cocotb_run import run_cocotb
+    from spikemesh.sim.golden import load_digits_split
+
+    snn = {**MP_SNN, **(snn_kw or {})}
+    cores = mp_cores(tuple(MP_SNN["sizes"]), MP_SNN["T"])  # the design is fixed (one build); snn_kw: rule etc.
+    runs = runs or MP_RUNS
+    X, y, _, _ = load_digits_split()
+    samples = [(X[i].tolist(), int(y[i])) for i in range(first_sample, first_sample + n_samples)]
+    out = workdir / "mesh_mp.json"
+    mesh = MeshConfig(2, 2)
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
+    try:
+        run_cocotb(lambda: CopyMeshSystem(mesh, {n: (lambda c=c: TrainingCore(CoreConfig(tuple(c["layers"]), c["t_max"])))
+                                                 for n, c in cores.items()}),
+                   toplevel="mesh_mp_2x2", test_module="spikemesh.sim.benches.mesh_mp_bench", sim="verilator",
+                   tag="mp64_16_10", params={"mesh": [2, 2], "snn": snn, "cores": {str(n): c for n, c in cores.items()},
+                                             "seed": 0, "samples": samples, "runs": runs, "out": str(out)})
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+    return json.loads(out.read_text()), samples
+
+
+def mp_table(res: dict) -> list[dict]:
+    """Mean cycles per sample and phase for each run (first sample excluded when there are more: warm-up)."""
+    rows = []
+    for name, recs in res.items():
+        use = recs[1:] if len(recs) > 1 else recs
+        keys = ("input", "run", "move")
+        mean = {k: sum(r["phases"].get(k, 0) for r in use) / len(use) for k in keys}
+        busy = [sum(r["busy"][i] for r in use) / len(use) for i in range(len(use[0]["busy"]))]
+        total = sum(mean.values())
+        # the cores run one after the other except the final UPDs (run concurrently): run - sum(busy) is
+        # the host's start/poll overhead, slightly underestimated for the chain
+        rows.append({"name": name, **{k: round(v) for k, v in mean.items()}, "total": round(total),
+                     "core_busy": [round(b) for b in busy], "run_minus_busy": round(mean["run"] - sum(busy)),
+                     "samples": len(use)})
+    return rows
+
+
+def run_mp_bench(args) -> int:
+    from spikemesh.firmware.placement import ModelParallelPlan
+    from spikemesh.sim.golden import SNNConfig, init_weights
+    from spikemesh.sim.golden_mesh import model_parallel_exchange
+
+    workdir = Path(tempfile.mkdtemp(prefix="mesh_mp_"))
+    res, samples = run_mp(workdir, n_samples=args.samples)
+    plan = ModelParallelPlan(MeshConfig(2, 2), MP_CHAIN)
+    for run in MP_RUNS:  # every run bit-exact, else no numbers
+        snn = SNNConfig(**{**MP_SNN, **run.get("snn", {})})
+        W = init_weights(snn, 0)
+        for si, (x, y) in enumerate(samples):
+            _, ref = model_parallel_exchange(snn, plan, W, np.asarray(x), y, si)
+            for li, w in enumerate(res[run["name"]][si]["weights"]):
+                if not np.array_equal(np.asarray(w, np.uint16), np.asarray(ref.weights[li], np.float16).view(np.uint16)):
+                    raise RuntimeError(f"{run['name']}: W of layer {li + 1} differs from the golden model after "
+                                       f"sample {si}")
+            W = ref.weights
+    rows = mp_table(res)
+    print("| run | input | run (start + compute + polls) | move | total / sample | core busy | run - busy |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['input']} | {r['run']} | {r['move']} | {r['total']} | "
+              f"{' + '.join(map(str, r['core_busy']))} | {r['run_minus_busy']} |")
+    (REPO / "build").mkdir(exist_ok=True)
+    (REPO / "build" / "mesh_mp_bench.json").write_text(json.dumps({"rows": rows, "raw": res}, indent=1))
+    return 0
+
+
+# ---------------------------------------------------------------- in-network reduction on H4's cores
+
+def run_reduce_bench(args) -> int:
+    from spikemesh.sim.benches.mesh_dp_run import check_dp, experiment, run_dp
+
+    if not isinstance(args.steps, int) or args.steps < 1:
+        raise ValueError(f"--steps must be an int >= 1, got {args.steps!r}")
+    workdir = Path(tempfile.mkdtemp(prefix="mesh_reduce_"))
+    exps = [experiment(cores, mode, args.steps) for cores in ((1,), (1, 3), (1, 2, 3)) for mode in ("net", "host")]
+    t0 = time.time()
+    results = run_dp(exps, workdir)
+    rows = []
+    for r in results:
+        check_dp(r)  # every core's W after every step == golden_mesh, else AssertionError
+        e, st = r["exp"], r["steps"]
+        mean = {k: sum(s["phases"][k] for s in st) / len(st) for k in st[0]["phases"]}
+        total = sum(mean.values())
+        row = {"cores": len(e["cores"]), "mode": e["mode"], "chain": r["chain"], **{k: round(v) for k, v in mean.items()},
+               "total": round(total), "per_sample": round(total / len(e["cores"])),
+               "host_flits_reduce": round(sum(s["host_flits"]["reduce"] for s in st) / len(st)),
+               "host_flits_step": round(sum(sum(s["host_flits"].values()) for s in st) / len(st))}
+        if e["mode"] == "net":
+            row["ni_flits"] = round(sum(sum(v["flits"] for v in s["ni"].values()) for s in st) / len(st))
+            row["ni_stalls"] = round(sum(sum(v["stalls"] for v in s["ni"].values()) for s in st) / len(st))
+        rows.append(row)
+    one = {m: next(r["per_sample"] for r in rows if r["cores"] == 1 and r["mode"] == m) for m in ("net", "host")}
+    print("| cores | reduction | chain | load_and_start | wait_compute | reduce | update | step | per sample | "
+          "speed-up | host flits (reduce / step) | NI flits | NI stall cycles |")
+    print("|---" * 13 + "|")
+    for r in rows:
+        print(f"| {r['cores']} | {r['mode']} | {r['chain']} | {r['load_and_start']} | {r['wait_compute']} | "
+              f"{r['reduce']} | {r['update']} | {r['total']} | {r['per_sample']} | "
+              f"{one[r['mode']] / r['per_sample']:.2f}x | {r['host_flits_reduce']} / {r['host_flits_step']} | "
+              f"{r.get('ni_flits', '-')} | {r.get('ni_stalls', '-')} |")
+    (REPO / "build").mkdir(exist_ok=True)
+    (REPO / "build" / "mesh_reduce_bench.json").write_text(json.dumps(rows, indent=1))
+    print(f"bit-exact vs golden_mesh after every step; {time.time() - t0:.0f} s")
     return 0

@@ -22,6 +22,7 @@ from amaranth.lib.wiring import In, Out
 from ..bus import BusSignature, Region
 from .config import CoreConfig
 from .isa import LAYER_BITS, OP_BITS, T_BITS, Op
+from .lanemem import lane_memory
 from .layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, MODE_DIRECT, MODE_HARD_RESET,
                      MODE_TRI, STATUS_BUSY, STATUS_DONE, CoreLayout)
 
@@ -107,6 +108,10 @@ class TrainingCore(wiring.Component):
         mul = mul_pipe("mac_mul")
         add = add_pipe("mac_add")
         LM, LA = mul.latency, add.latency
+        P = cfg.lanes
+        # lanes 1..P-1 of the MAC stream unit (lane 0 is mul/add above): used by wide passes only
+        lane_mul = [mul_pipe(f"mac_mul{k}") for k in range(1, P)]
+        lane_add = [add_pipe(f"mac_add{k}") for k in range(1, P)]
         SAFE = LM + LA + 4
 
         # ---------------- memories (one sync read port, one write port each) ----------------
@@ -115,10 +120,11 @@ class TrainingCore(wiring.Component):
             m.submodules[f"mem_{name}"] = mm
             return mm.read_port(), mm.write_port()
 
-        w_rp, w_wp = mem("w", 16, lay.wdepth)
-        g_rp, g_wp = mem("g", 16, lay.wdepth)
+        # W, G and acc are P lanes wide (element addresses for narrow users, see lanemem)
+        w_rp, w_wp = lane_memory(m, "w", lay.wdepth, P)
+        g_rp, g_wp = lane_memory(m, "g", lay.wdepth, P)
         v_rp, v_wp = mem("v", 16, lay.ndepth)
-        acc_rp, acc_wp = mem("acc", 16, lay.acc_depth)
+        acc_rp, acc_wp = lane_memory(m, "acc", lay.acc_depth, P)
         x_rp, x_wp = mem("x", 16, sizes[0])
         spk_rp, spk_wp = mem("spk", NB + 1, lay.spk_depth)  # index | fired << NB
         cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
@@ -153,7 +159,11 @@ class TrainingCore(wiring.Component):
         psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
         dlt_cnt = Array([Signal(NB + 1, name=f"dlt_cnt{l}") for l in range(L + 1)])
 
-        WCOUNT = Array([Const(sizes[l] * sizes[l - 1] if 1 <= l <= L else 0, 24) for l in range(L + 2)])
+        # wide passes count P-lane words: a layer's neurons (NW) and its W/G block (WWORDS, padding included)
+        NW = Array([Const(lay.pad(n) // P, 11) for n in sizes] + [Const(0, 11)])
+        WWORDS = Array([Const(lay.wsize(l) // P if 1 <= l <= L else 0, 24) for l in range(L + 2)])
+        WELEMS = Array([Const(sizes[l] * sizes[l - 1] if 1 <= l <= L else 0, 24) for l in range(L + 2)])
+        STRIDE = Array([Const(lay.stride(l) if 1 <= l <= L else 0, 11) for l in range(L + 2)])
 
         cw = max(lay.wdepth, lay.acc_depth).bit_length() + 1
         aw = cw + 1
@@ -176,6 +186,7 @@ class TrainingCore(wiring.Component):
         p_sub = Signal()
         p_gzero = Signal()
         p_oseg = Signal(LB)  # delta list segment written by a DST_DLT pass
+        p_wide = Signal()  # one P-lane word per issue (addresses step by P), else one element on lane 0
         ad_run = Signal(aw)
         a1_run = Signal(aw)
         since = Signal(range(SAFE + 1))
@@ -194,13 +205,10 @@ class TrainingCore(wiring.Component):
             m.d.comb += psi_rp.addr.eq(Cat(p_n[:NB], p_lseg, p_lt))
         with m.If(issuing & (p_list == LIST_DLT)):
             m.d.comb += dlt_rp.addr.eq(Cat(p_n[:NB], p_lseg))
-        s1 = {k: Signal(s.shape(), name=f"s1_{k}") for k, s in dict(
-            valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz, m1src=p_m1src,
-            m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero).items()}
-        for k, src in dict(valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz,
-                           m1src=p_m1src, m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub,
-                           gzero=p_gzero).items():
-            m.d.sync += s1[k].eq(src)
+        s0 = dict(valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz, m1src=p_m1src,
+                  m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero, wide=p_wide)
+        s1 = {k: Signal(v.shape(), name=f"s1_{k}") for k, v in s0.items()}
+        m.d.sync += [s1[k].eq(v) for k, v in s0.items()]
         mac_busy_regs.append(s1["valid"])
 
         # S1a: register the list read. BRAM output -> list index -> next BRAM address was the critical path
@@ -243,9 +251,9 @@ class TrainingCore(wiring.Component):
             with m.If(s1["m2acc"]):
                 m.d.comb += acc_rp.addr.eq(a2)
             with m.If(s1["gzero"]):
-                m.d.comb += [g_wp.addr.eq(s1["a1"]), g_wp.data.eq(0), g_wp.en.eq(1)]
+                m.d.comb += [g_wp.addr.eq(s1["a1"]), g_wp.data.eq(0), g_wp.en.eq(1), g_wp.wide.eq(s1["wide"])]
         s2 = {}
-        for k in ("valid", "dmem", "accz", "m1src", "m2acc", "m2reg", "sub"):
+        for k in ("valid", "dmem", "accz", "m1src", "m2acc", "m2reg", "sub", "wide"):
             s2[k] = Signal(s1[k].shape(), name=f"s2_{k}")
             m.d.sync += s2[k].eq(s1[k])
         s2["ad"] = Signal(aw, name="s2_ad")
@@ -291,6 +299,33 @@ class TrainingCore(wiring.Component):
         m.d.comb += [mul.a.eq(m1r), mul.b.eq(m2r), mul.i_valid.eq(v2a)]
         v3 = _delay_valid(m, v2a, LM, "mac_v3", mac_busy_regs)
         acc3 = _delay(m, accv, LM + 1, "mac_acc3")
+        lane_res = []
+        if P > 1:
+            # lanes 1..P-1 take their m1 / accumulator from the rest of the word a wide pass read (m2 is the
+            # pass's broadcast scalar, m2acc is never wide); the same op as lane 0, so each element's result
+            # is the one-lane result bit for bit
+            m1w = Signal(16 * P)
+            accw = Signal(16 * P)
+            with m.Switch(s2["m1src"]):
+                with m.Case(M1_W):
+                    m.d.comb += m1w.eq(w_rp.word)
+                with m.Case(M1_G):
+                    m.d.comb += m1w.eq(g_rp.word)
+            with m.If(~s2["accz"]):
+                with m.Switch(s2["dmem"]):
+                    with m.Case(DST_ACC):
+                        m.d.comb += accw.eq(acc_rp.word)
+                    with m.Case(DST_W):
+                        m.d.comb += accw.eq(w_rp.word)
+            sub3w = _delay(m, s2["sub"], LM + 1, "mac_sub3w")
+            for k in range(1, P):
+                lm, la = lane_mul[k - 1], lane_add[k - 1]
+                m.d.comb += [lm.a.eq(_delay(m, m1w[16 * k:16 * k + 16], 1, f"mac_m1r{k}")), lm.b.eq(m2r),
+                             lm.i_valid.eq(v2a)]
+                m.d.comb += [la.a.eq(_delay(m, accw[16 * k:16 * k + 16], LM + 1, f"mac_acc3_{k}")),
+                             la.b.eq(lm.result), la.sub.eq(sub3w), la.i_valid.eq(v3)]
+                lane_res.append(la.result)
+        wide4 = _delay(m, s2["wide"], LM + 1 + LA, "mac_wide4")
         ad3 = _delay(m, s2["ad"], LM + 1, "mac_ad3")
         k3 = _delay(m, s2["k"], LM + 1, "mac_k3")
         dmem3 = _delay(m, s2["dmem"], LM + 1, "mac_dmem3")
@@ -303,16 +338,19 @@ class TrainingCore(wiring.Component):
         k4 = _delay(m, k3, LA, "mac_k4")
         dmem4 = _delay(m, dmem3, LA, "mac_dmem4")
         res = add.result
+        wres = Signal(16 * P)
+        m.d.comb += wres.eq(Cat(res, *lane_res))
+        m.d.comb += [acc_wp.wdata.eq(wres), w_wp.wdata.eq(wres)]
 
         # S4: write back
         with m.If(v4):
             with m.Switch(dmem4):
                 with m.Case(DST_ACC):
-                    m.d.comb += [acc_wp.addr.eq(ad4), acc_wp.data.eq(res), acc_wp.en.eq(1)]
+                    m.d.comb += [acc_wp.addr.eq(ad4), acc_wp.data.eq(res), acc_wp.en.eq(1), acc_wp.wide.eq(wide4)]
                 with m.Case(DST_G):
                     m.d.comb += [g_wp.addr.eq(ad4), g_wp.data.eq(res), g_wp.en.eq(1)]
                 with m.Case(DST_W):
-                    m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1)]
+                    m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1), w_wp.wide.eq(wide4)]
                 with m.Case(DST_DP):
                     m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
                 with m.Case(DST_A):
@@ -419,11 +457,11 @@ class TrainingCore(wiring.Component):
         e = Signal(NB + 1)
         ecount = Signal(NB + 1)
         j = Signal(NB)
-        jcol = Signal(24)  # j * N_ly: the column j of W_ly (no multiplier, see _times_const)
+        jcol = Signal(24)  # j * stride_ly (N_ly padded to lanes): the column j of W_ly (no multiplier, see _times_const)
         with m.Switch(ly):
             for l in range(1, L + 1):
                 with m.Case(l):
-                    m.d.comb += jcol.eq(_times_const(j, sizes[l]))
+                    m.d.comb += jcol.eq(_times_const(j, lay.stride(l)))
         fired = Signal()
         lin = Signal(LAYER_BITS)  # the input layer (l - 1) of the current phase
         tin = Signal(T_BITS)  # step whose input events are used (0 for direct inputs: x is constant)
@@ -433,12 +471,28 @@ class TrainingCore(wiring.Component):
         vclr = Signal(range(max(lay.ndepth, lay.adepth) + 1))
         m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
 
+        pass_go = Signal()  # a pass starts this cycle; pass_elems: its element count (the mac_ops counter)
+        pass_elems = Signal(24)
+
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
-                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0, lt=0):
+                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None):
+            """`count` issues; a wide pass (P > 1) issues P-lane words and `elems` is its element count."""
+            if P == 1:
+                wide = 0
             m.d.sync += [p_count.eq(count), p_n.eq(0), p_dmem.eq(dmem), ad_run.eq(dbase), p_dstride.eq(dstride),
                          p_accz.eq(accz), p_m1src.eq(m1src), a1_run.eq(m1base), p_m1stride.eq(m1stride),
                          p_m2reg.eq(m2reg), p_m2acc.eq(m2acc), p_m2base.eq(m2base), p_list.eq(lst),
-                         p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0), p_lt.eq(lt)]
+                         p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0), p_lt.eq(lt),
+                         p_wide.eq(wide)]
+            m.d.comb += [pass_go.eq(1), pass_elems.eq(count if elems is None else elems)]
+
+        def start_wide(words, elems, dmem, dbase, accz, m1src, m1base, **kw):
+            """A contiguous pass (stride 1 on dst and m1) run P elements per issue."""
+            if P == 1:
+                start_pass(elems, dmem, dbase, 1, accz, m1src, m1base, 0 if m1src == M1_ZERO else 1, **kw)
+            else:
+                start_pass(words, dmem, dbase, P, accz, m1src, m1base, 0 if m1src == M1_ZERO else P, wide=1,
+                           elems=elems, **kw)
 
         # phase counters
         ctr = {name: Signal(32, name=f"ctr_{name}") for name in COUNTERS}
@@ -471,7 +525,7 @@ class TrainingCore(wiring.Component):
                         m.d.sync += vclr.eq(0)
                         m.next = "CLRV"
                     with m.Case(Op.FWD):
-                        start_pass(N[ly], DST_ACC, NOFF[ly], 1, 1, M1_ZERO, 0, 0)  # I := +0
+                        start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 1, M1_ZERO, 0)  # I := +0
                         m.next = "EV_CNT"
                     with m.Case(Op.NEUR):
                         m.d.sync += [n_i.eq(0), n_count.eq(N[ly]), n_layer.eq(ly), n_t.eq(tt),
@@ -498,7 +552,7 @@ class TrainingCore(wiring.Component):
                         m.d.sync += vclr.eq(0)
                         m.next = "LOSS_CLR"
                     with m.Case(Op.GS):
-                        start_pass(N[lin], DST_ACC, NOFF[lin], 1, 1, M1_ZERO, 0, 0)  # gs := +0
+                        start_wide(NW[lin], N[lin], DST_ACC, NOFF[lin], 1, M1_ZERO, 0)  # gs := +0
                         m.d.sync += ecount.eq(dlt_cnt[ly])
                         m.next = "GS_EV"
                     with m.Case(Op.WG):
@@ -515,7 +569,7 @@ class TrainingCore(wiring.Component):
                         with m.Else():
                             m.next = "WA_EV"
                     with m.Case(Op.UPD):
-                        start_pass(WCOUNT[ly], DST_W, WBASE[ly], 1, 0, M1_G, WBASE[ly], 1,
+                        start_wide(WWORDS[ly], WELEMS[ly], DST_W, WBASE[ly], 0, M1_G, WBASE[ly],
                                    m2reg=regs["eta"], sub=1, gzero=1)
                         m.next = "DRAIN"
                     with m.Default():
@@ -581,7 +635,7 @@ class TrainingCore(wiring.Component):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):
                     with m.If(op == Op.FWD):
-                        start_pass(N[ly], DST_ACC, NOFF[ly], 1, 0, M1_W, WBASE[ly] + jcol, 1, m2reg=m2next)
+                        start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 0, M1_W, WBASE[ly] + jcol, m2reg=m2next)
                     with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
                         start_pass(1, DST_A, ABASE[ly] + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
@@ -602,7 +656,7 @@ class TrainingCore(wiring.Component):
             with m.State("GS_WAIT"):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):
-                    start_pass(N[lin], DST_ACC, NOFF[lin], 1, 0, M1_W, WBASE[ly] + j, N[ly], m2reg=m2next)
+                    start_pass(N[lin], DST_ACC, NOFF[lin], 1, 0, M1_W, WBASE[ly] + j, STRIDE[ly], m2reg=m2next)
                     m.d.sync += e.eq(e + 1)
                     m.next = "GS_EV"
             # --- LOSS t: gs_L[t] from the output spike list of step t (BPTT recomputes it at backward time) ---
@@ -660,7 +714,7 @@ class TrainingCore(wiring.Component):
         incs = {
             "cycles": busy, "fp_cycles": phase_fp, "bp_cycles": phase_bp, "wg_cycles": phase_wg,
             "upd_cycles": phase_upd, "fwd_events": fsm.ongoing("EV_WAIT") & mac_can_start & (op == Op.FWD) & (fired | isdirect),
-            "mac_ops": issuing, "neuron_ops": n_issue,
+            "mac_issues": issuing, "neuron_ops": n_issue,
             "psi_nonzero": psi_wp.en, "delta_nonzero": dlt_wp.en & busy, "stall_cycles": stall,
         }
         with m.If(clear_counters):
@@ -669,6 +723,8 @@ class TrainingCore(wiring.Component):
             for name, inc in incs.items():
                 with m.If(inc):
                     m.d.sync += ctr[name].eq(ctr[name] + 1)
+            with m.If(pass_go):  # element operations of the pass (P per issued word of a wide pass, padding not)
+                m.d.sync += ctr["mac_ops"].eq(ctr["mac_ops"] + pass_elems)
 
         # ---------------- bus target ----------------
         self._bus(m, regs, ctr, busy, done, start, clear_counters, dict(

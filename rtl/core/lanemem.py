@@ -44,7 +44,7 @@ def lane_memory(m: Module, name: str, depth: int, lanes: int) -> tuple[LaneReadP
     m.d.comb += r.word.eq(rp.data)
     if lanes == 1:
         m.d.comb += [rp.addr.eq(r.addr), r.data.eq(rp.data),
-                     wp.addr.eq(w.addr), wp.data.eq(Mux(w.wide, w.wdata, w.data)), wp.en.eq(w.en)]
+                     wp.addr.eq(w.addr), wp.data.eq(w.data), wp.en.eq(w.en)]  # no wide passes at P = 1
         return r, w
     lane_r = Signal(lg, name=f"{name}_rlane")  # lane of the read issued last cycle: selects the sync read data
     m.d.sync += lane_r.eq(r.addr[:lg])

@@ -66,13 +66,15 @@ class CoreHost:
 
     # ---- network state ----
     async def write_weights(self, weights) -> None:
-        for l, w in enumerate(weights, start=1):
-            await self.write_block("w", self.lay.wbase(l), f16_bits(w.T.reshape(-1)))  # column-major
+        for l, w in enumerate(weights, start=1):  # column-major, columns padded to the lanes (CoreLayout)
+            await self.write_block("w", self.lay.wbase(l), self.lay.pack_matrix(l, w))
+
+    async def write_matrix(self, region: str, l: int, w) -> None:
+        await self.write_block(region, self.lay.wbase(l), self.lay.pack_matrix(l, w))
 
     async def read_matrix(self, region: str, l: int) -> np.ndarray:
-        n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
-        words = await self.read_block(region, self.lay.wbase(l), n_out * n_in)
-        return np.array(words, np.uint16).view(np.float16).reshape(n_in, n_out).T.copy()
+        words = await self.read_block(region, self.lay.wbase(l), self.lay.wsize(l))
+        return self.lay.unpack_matrix(l, words)
 
     async def read_neurons(self, region: str, l: int) -> np.ndarray:
         words = await self.read_block(region, self.lay.noff(l), self.cfg.layers[l])

@@ -1,0 +1,307 @@
+"""cocotb bench: model-parallel training on TrainingCores of a 2x2 mesh (issue #6), host at node 0.
+
+Each core holds a contiguous slice of the network's layers and runs the per-step segments of
+`firmware.program.compile_segments`; the host node only sequences (starts a segment, polls for done) and
+moves per step: the spike event list of each core's last layer to the next core's layer-0 list (and its
+count), and gs_0 of each later core (acc[gs0_off..]) to acc[noff_L..] of the previous core. params["move"]:
+"copy": one COPY request to the SOURCE core's CopyEngine, which streams the words to the destination
+core's bridge (the data never passes the host; the host waits for the destination's acknowledgement);
+"relay": the host reads the words over the mesh and writes them to the destination.
+The same design holds a core with the whole network (params["single"]); it trains the same samples with
+the one-piece program through the same host path, for the comparison.
+
+Cycle accounting (host clock, per sample): input (label + input load), run (segment start + polls until
+done: compute plus the polling/latency overhead), move (the exchanges), check (read-backs for the
+comparisons, not counted in the total). Core busy cycles come from the cores' counters.
+"""
+from __future__ import annotations
+
+import json
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from spikemesh.firmware.placement import PacketType, packet, parse_packet
+from spikemesh.firmware.program import compile_program, compile_segments, constants_from_snn
+from spikemesh.rtl.core.config import CoreConfig
+from spikemesh.rtl.core.layout import CTRL_REGS, CoreLayout
+from spikemesh.rtl.mesh.copy_engine import COPY_BIT, copy_request_body
+from spikemesh.rtl.mesh.flit import MeshConfig, unpack_flit
+from spikemesh.sim.benches.core_host import f16_bits
+from spikemesh.sim.benches.mesh_core_bench import MeshCoreHost
+from spikemesh.sim.cocotb_run import cocotb_param
+from spikemesh.sim.golden import SNNConfig, encode, init_weights
+
+
+class MpHostPort:
+    """Node 0's port: send a packet to `dst`, wait for the response packet from `resp_from`."""
+
+    def __init__(self, dut, cfg: MeshConfig):
+        self.dut, self.cfg = dut, cfg
+        self.seq, self.cycles, self.flits_sent = 0, 0, 0
+
+    async def send(self, dst: int, extra: int, body: list[int], resp_from: int) -> list[int]:
+        d, W = self.dut, self.cfg.flit_width
+        self.seq = (self.seq + 1) & 0xFF
+        flits = packet(self.cfg, 0, dst, PacketType.CONTROL, self.seq, extra, body)
+        pos, rx = 0, []
+        d.host_out__0__ready.value = 1
+        while True:
+            if pos < len(flits):
+                d.host_in__0__valid.value = 1
+                d.host_in__0__payload.value = flits[pos]
+            else:
+                d.host_in__0__valid.value = 0
+            await ReadOnly()
+            if pos < len(flits) and d.host_in__0__ready.value:
+                pos += 1
+            done = False
+            if d.host_out__0__valid.value:
+                v = d.host_out__0__payload.value.to_unsigned()
+                rx.append(v)
+                done = unpack_flit(W, v)[2]
+            await RisingEdge(d.clk)
+            self.cycles += 1
+            if done:
+                break
+        self.flits_sent += len(flits)
+        p = parse_packet(self.cfg, rx)
+        assert p["src"] == resp_from and p["seq"] == self.seq, \
+            f"response {p['src']}/{p['seq']}, expected {resp_from}/{self.seq}"
+        return p["body"]
+
+    async def transact(self, node: int, write: bool, body: list[int]) -> list[int]:  # MeshCoreHost's port API
+        return await self.send(node, int(write), body, node)
+
+
+class Core(MeshCoreHost):
+    """One core of the chain: its slice, its segmented program, segment launch and the moves."""
+
+    def __init__(self, port: MpHostPort, cfg: CoreConfig, node: int):
+        lay = CoreLayout(cfg)
+        super().__init__(port, cfg, node, lay.addr_width)
+        self.first_launch = True
+
+    async def launch(self, pc: int) -> None:
+        """start_pc and ctrl in one request packet (counters cleared at the first launch of a sample)."""
+        c = self.base["ctrl"]
+        ctrl = 3 if self.first_launch else 1
+        self.first_launch = False
+        await self.port.transact(self.node, True, [(c + CTRL_REGS.index("start_pc")) | pc << self.aw,
+                                                   (c + CTRL_REGS.index("ctrl")) | ctrl << self.aw])
+
+    async def write_events(self, layer: int, t: int, idx, fired=None) -> None:
+        """CoreHost.write_events with the entries in one block (they are contiguous): fewer packets."""
+        idx = [int(i) for i in idx]
+        fired = [1] * len(idx) if fired is None else [int(f) for f in fired]
+        if idx:
+            await self.write_block("spk", self.lay.spk_addr(layer, t, 0),
+                                   [i | (f << self.lay.nb) for i, f in zip(idx, fired)])
+        await self.write(self.base["cnt"] + self.lay.cnt_addr(layer, t), len(idx))
+
+
+async def move(port: MpHostPort, how: str, src: Core, src_addr: int, dst: Core, dst_addr: int, n: int,
+               spikes: bool) -> None:
+    """n words from src's bus address to dst's; spike entries re-packed (index | fired << nb per core)."""
+    if how == "copy":
+        body = copy_request_body(port.cfg, dst.node, src_addr, n, dst_addr, dst.aw, src.lay.nb, dst.lay.nb, spikes)
+        await port.send(src.node, 1 << COPY_BIT, body, dst.node)
+        return
+    words = []
+    for k in range(0, n, src.batch):
+        resp = await port.transact(src.node, False, [src_addr + i for i in range(k, min(n, k + src.batch))])
+        words += [r >> src.aw for r in resp]
+    if spikes:
+        words = [(w & ((1 << src.lay.nb) - 1)) | ((w >> src.lay.nb) & 1) << dst.lay.nb for w in words]
+    for k in range(0, n, dst.batch):
+        await port.transact(dst.node, True, [(dst_addr + k + i) | w << dst.aw
+                                             for i, w in enumerate(words[k:k + dst.batch])])
+
+
+class PhaseClock:
+    """Cycles per named phase, from the host port's cycle count."""
+
+    def __init__(self, port: MpHostPort):
+        self.port, self.mark, self.acc = port, port.cycles, {}
+
+    def to(self, name: str) -> None:
+        self.acc[name] = self.acc.get(name, 0) + self.port.cycles - self.mark
+        self.mark = self.port.cycles
+
+
+async def run_and_wait(cores: list[Core], pcs: list[int]) -> None:
+    for c, pc in zip(cores, pcs):
+        await c.launch(pc)
+    for c in cores:
+        await c.wait_done()
+
+
+async def train_model_parallel(port, p, snn, chain: list[Core], samples, check: bool) -> list[dict]:
+    how = p["move"]
+    T = snn.T
+    progs = [compile_segments(c.cfg, snn.rule, T, i == 0, i == len(chain) - 1, snn.k_steps)
+             for i, c in enumerate(chain)]
+    consts = constants_from_snn(snn)
+    for i, c in enumerate(chain):
+        for name, val in consts.items():
+            if name == "mode" and i > 0:
+                val &= ~1  # MODE_DIRECT: only the first core takes the FP16 input; later cores take spikes
+            await c.set_reg(name, val)
+        await c.write_block("prog", 0, progs[i].words)
+    W = init_weights(snn, p["seed"])
+    lo = 0
+    for c in chain:
+        await c.write_weights(W[lo:lo + c.cfg.n_layers])
+        lo += c.cfg.n_layers
+    out = []
+    for si, (pix, label) in enumerate(samples):
+        clk = PhaseClock(port)
+        rec = {"spikes": {}, "gs": {}}
+        for c in chain:
+            c.first_launch = True
+        await chain[-1].set_reg("label", label)
+        await chain[0].load_input(encode(snn, np.asarray(pix), si), snn.encoding == "direct", snn.dense)
+        clk.to("input")
+
+        async def move_spikes(i, t):
+            c, nxt, Lc = chain[i], chain[i + 1], chain[i].cfg.n_layers
+            await move(port, how, c, c.base["spk"] + c.lay.spk_addr(Lc, t, 0), nxt,
+                       nxt.base["spk"] + nxt.lay.spk_addr(0, t, 0), c.cfg.layers[-1], True)
+            await move(port, how, c, c.base["cnt"] + c.lay.cnt_addr(Lc, t), nxt,
+                       nxt.base["cnt"] + nxt.lay.cnt_addr(0, t), 1, False)
+            clk.to("move")
+            if check:
+                rec["spikes"][f"{i}_{t}"] = await nxt.read_events(0, t)
+                clk.to("check")
+
+        async def move_gs(i, t):
+            c, nxt, Lc = chain[i], chain[i + 1], chain[i].cfg.n_layers
+            await move(port, how, nxt, nxt.base["acc"] + nxt.lay.gs0_off, c, c.base["acc"] + c.lay.noff(Lc),
+                       c.cfg.layers[-1], False)
+            clk.to("move")
+            if check:
+                rec["gs"][f"{i}_{t}"] = f16_bits(await c.read_neurons("acc", Lc)).tolist()
+                clk.to("check")
+
+        async def forward(t):
+            for i, c in enumerate(chain):
+                await run_and_wait([c], [progs[i].starts[("fwd", t)]])
+                clk.to("run")
+                if i + 1 < len(chain):
+                    await move_spikes(i, t)
+
+        async def backward(t):
+            if ("bwd", t) in progs[-1].starts:  # BPTT: the last core's backward is a segment of its own
+                await run_and_wait([chain[-1]], [progs[-1].starts[("bwd", t)]])
+                clk.to("run")
+            for i in range(len(chain) - 2, -1, -1):
+                if ("bwd", t) not in progs[i].starts:
+                    continue
+                await move_gs(i, t)
+                await run_and_wait([chain[i]], [progs[i].starts[("bwd", t)]])
+                clk.to("run")
+
+        n = len(chain)
+        if snn.rule == "bptt" and p.get("pipeline"):
+            # wavefront: in forward round r core i runs fwd(r - i); in backward round r core i runs bwd(t),
+            # t = T-1 - (r - (n-1-i)). Each core's own op order is unchanged; a round's moves happen before its
+            # launches (cores idle), so gs_0(t) leaves core i+1 before its bwd(t-1) overwrites it.
+            for r in range(T + n - 1):
+                for i in range(n - 1):
+                    if 0 <= r - 1 - i < T:
+                        await move_spikes(i, r - 1 - i)
+                act = [(c, progs[i].starts[("fwd", r - i)]) for i, c in enumerate(chain) if 0 <= r - i < T]
+                await run_and_wait([c for c, _ in act], [pc for _, pc in act])
+                clk.to("run")
+            for r in range(T + n - 1):
+                def tb(i):
+                    return T - 1 - (r - (n - 1 - i))
+                for i in range(n - 1):
+                    if 0 <= tb(i) < T:
+                        await move_gs(i, tb(i))
+                act = [(c, progs[i].starts[("bwd", tb(i))]) for i, c in enumerate(chain) if 0 <= tb(i) < T]
+                await run_and_wait([c for c, _ in act], [pc for _, pc in act])
+                clk.to("run")
+        elif snn.rule == "bptt":
+            for t in range(T):
+                await forward(t)
+            for t in reversed(range(T)):
+                await backward(t)
+        else:
+            for t in range(T):
+                await forward(t)
+                await backward(t)
+        await run_and_wait(chain, [pr.starts[("upd", 0)] for pr in progs])  # both cores update at once
+        clk.to("run")
+        rec["busy"] = [(await c.counters())["cycles"] for c in chain]
+        rec["weights"] = [f16_bits(await c.read_matrix("w", l)).tolist() for c in chain
+                          for l in range(1, c.cfg.n_layers + 1)]
+        clk.to("check")
+        rec["phases"] = clk.acc
+        out.append(rec)
+    return out
+
+
+async def train_single(port, p, snn, core: Core, samples) -> list[dict]:
+    words = compile_program(core.cfg, snn.rule, snn.T, snn.k_steps)
+    for name, val in constants_from_snn(snn).items():
+        await core.set_reg(name, val)
+    await core.write_block("prog", 0, words)
+    await core.write_weights(init_weights(snn, p["seed"]))
+    out = []
+    for si, (pix, label) in enumerate(samples):
+        clk = PhaseClock(port)
+        core.first_launch = True
+        await core.set_reg("label", label)
+        await core.load_input(encode(snn, np.asarray(pix), si), snn.encoding == "direct", snn.dense)
+        clk.to("input")
+        await run_and_wait([core], [0])
+        clk.to("run")
+        rec = {"busy": [(await core.counters())["cycles"]],
+               "weights": [f16_bits(await core.read_matrix("w", l)).tolist() for l in range(1, core.cfg.n_layers + 1)]}
+        clk.to("check")
+        rec["phases"] = clk.acc
+        out.append(rec)
+    return out
+
+
+@cocotb.test()
+async def model_parallel_cores(dut):
+    p = cocotb_param()
+    mesh = MeshConfig(*p["mesh"])
+
+    def snn_of(run: dict) -> SNNConfig:
+        kw = {**p["snn"], **run.get("snn", {})}
+        return SNNConfig(**{**kw, "sizes": tuple(kw["sizes"]),
+                            "k_steps": tuple(kw["k_steps"]) if kw.get("k_steps") else None})
+
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.host_in__0__valid.value = 0
+    dut.host_out__0__ready.value = 0
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+    port = MpHostPort(dut, mesh)
+
+    def core(node: int) -> Core:
+        c = p["cores"][str(node)]
+        return Core(port, CoreConfig(layers=tuple(c["layers"]), t_max=c["t_max"]), node)
+
+    samples = [(np.asarray(x, np.int64), int(y)) for x, y in p["samples"]]
+    result = {}
+    for run in p["runs"]:  # each run starts from the initial weights; run["n"]: its first n samples
+        snn, use = snn_of(run), samples[:run.get("n", len(samples))]
+        if run["kind"] == "mp":
+            chain = [core(n) for n in run["chain"]]
+            result[run["name"]] = await train_model_parallel(port, {**p, "move": run["move"],
+                                                                    "pipeline": run.get("pipeline", False)},
+                                                             snn, chain, use,
+                                                             run.get("check", True))
+        else:
+            result[run["name"]] = await train_single(port, p, snn, core(run["node"]), use)
+    with open(p["out"], "w") as fh:
+        json.dump(result, fh)
