@@ -3,6 +3,8 @@
   spikemesh bench mesh  [--quick] [--out docs/mesh_bench.json]   latency/throughput vs load, training traffic
   spikemesh mesh synth  [--what router|mesh2x2|both]             ECP5-85F resources + Fmax (yowasp tools)
   spikemesh mesh bench  ...                                      same as `bench mesh`
+  spikemesh mesh cores                                           data parallel on H4 cores (2x2)
+  spikemesh mesh mp     [--samples 6]                            model parallel on H4 cores vs one core (2x2)
 
 `bench` is a group other modules may share: whoever registers first creates it and stores its subparsers
 action on the parser as `_spikemesh_sub`; later modules add their subcommand to that action.
@@ -60,6 +62,8 @@ def register(sub) -> None:
     r = msub.add_parser("reduce", help="data-parallel digits on 1..3 cores of a 2x2 mesh: in-network vs host "
                                        "gradient reduction, cycles per phase, flits, stalls (checked vs golden_mesh)")
     r.add_argument("--steps", type=int, default=2)
+    r.add_argument("--mesh", default="2x2", choices=("2x2", "2x3"), help="host at node 0, a core on every other node")
+    r.add_argument("--modes", default="net,host", help="comma list of net, host")
     r.set_defaults(func=run_reduce_bench)
     s = msub.add_parser("synth", help="ECP5-85F resources and Fmax of a router and a 2x2 mesh")
     s.add_argument("--what", choices=("router", "mesh2x2", "both", "reduce_node", "dp2"), default="both",
@@ -488,10 +492,19 @@ def run_reduce_bench(args) -> int:
 
     if not isinstance(args.steps, int) or args.steps < 1:
         raise ValueError(f"--steps must be an int >= 1, got {args.steps!r}")
+    from spikemesh.firmware.placement import chain_order
+
     workdir = Path(tempfile.mkdtemp(prefix="mesh_reduce_"))
-    exps = [experiment(cores, mode, args.steps) for cores in ((1,), (1, 3), (1, 2, 3)) for mode in ("net", "host")]
+    shape = tuple(int(v) for v in args.mesh.split("x"))
+    mcfg = MeshConfig(*shape)
+    path = [n for n in chain_order(mcfg, tuple(range(mcfg.n_nodes)), "snake") if n != 0]  # one hop per step
+    modes = args.modes.split(",")
+    if not set(modes) <= {"net", "host"}:
+        raise ValueError(f"--modes must be a comma list of net, host, got {args.modes!r}")
+    exps = [experiment(tuple(path[:k]), mode, args.steps, mesh=shape) for k in range(1, len(path) + 1)
+            for mode in modes]
     t0 = time.time()
-    results = run_dp(exps, workdir)
+    results = run_dp(exps, workdir, mesh=shape, nodes=tuple(sorted(path)))
     rows = []
     for r in results:
         check_dp(r)  # every core's W after every step == golden_mesh, else AssertionError
@@ -506,7 +519,7 @@ def run_reduce_bench(args) -> int:
             row["ni_flits"] = round(sum(sum(v["flits"] for v in s["ni"].values()) for s in st) / len(st))
             row["ni_stalls"] = round(sum(sum(v["stalls"] for v in s["ni"].values()) for s in st) / len(st))
         rows.append(row)
-    one = {m: next(r["per_sample"] for r in rows if r["cores"] == 1 and r["mode"] == m) for m in ("net", "host")}
+    one = {m: next(r["per_sample"] for r in rows if r["cores"] == 1 and r["mode"] == m) for m in modes}
     print("| cores | reduction | chain | load_and_start | wait_compute | reduce | update | step | per sample | "
           "speed-up | host flits (reduce / step) | NI flits | NI stall cycles |")
     print("|---" * 13 + "|")
@@ -516,6 +529,6 @@ def run_reduce_bench(args) -> int:
               f"{one[r['mode']] / r['per_sample']:.2f}x | {r['host_flits_reduce']} / {r['host_flits_step']} | "
               f"{r.get('ni_flits', '-')} | {r.get('ni_stalls', '-')} |")
     (REPO / "build").mkdir(exist_ok=True)
-    (REPO / "build" / "mesh_reduce_bench.json").write_text(json.dumps(rows, indent=1))
+    (REPO / "build" / f"mesh_reduce_bench_{args.mesh}.json").write_text(json.dumps(rows, indent=1))
     print(f"bit-exact vs golden_mesh after every step; {time.time() - t0:.0f} s")
     return 0

@@ -1,8 +1,9 @@
 """TrainingCore: memories, a MAC stream unit, a neuron unit and the sequencer that runs a program per sample.
 
-Datapath (one lane; see docs/core.md):
-- MAC stream unit: `dst[a] = fl(acc + fl(m1 * m2))` (or `-`), one element per cycle, issued in passes of
-  `count` elements. Forward accumulation, the error gs, the delta list, weight gradients and the weight
+Datapath (see docs/core.md):
+- MAC stream unit: `dst[a] = fl(acc + fl(m1 * m2))` (or `-`), issued in passes of `count` elements, one per
+  cycle on lane 0 (narrow) or, for contiguous passes (FWD, UPD, clears), one P-element word per cycle on
+  `cfg.lanes` lanes (wide; W, G and acc are P elements wide, rtl/core/lanemem.py). Forward accumulation, the error gs, the delta list, weight gradients and the weight
   update are all such passes; they differ only in which memories feed m1/acc/dst and how addresses step.
   A pass may start before the previous one drains once `SAFE` cycles separate their first elements:
   passes in one phase touch the same addresses in the same order, so that spacing removes every hazard.

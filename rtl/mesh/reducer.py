@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import enum as py_enum
 
-from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -98,7 +98,7 @@ class GradReducer(wiring.Component):
         self.n_blocks = -(-g_size // block)
         last_vals = g_size - (self.n_blocks - 1) * block
         self.last_words = -(-last_vals // k)
-        self.res_depth = add_depth + 3   # results in flight: adder pipeline + bus round trip + slack
+        self.res_depth = add_depth + 4   # results in flight: input register + adder + bus round trip + slack
         self.word_depth = block // k + 2  # one whole packet (store and forward) + slack
         layout = flit_layout(cfg.flit_width)
         cb = coords_bits()
@@ -119,7 +119,6 @@ class GradReducer(wiring.Component):
         cfg, k, n, B = self.cfg, self.k, self.g_size, self.block
         W = cfg.flit_width
         fin = self.net_in.payload
-        in_hdr = data.View(Header, fin.data[:HEADER_BITS])
         in_kind = fin.data[HEADER_BITS:HEADER_BITS + LAYER_BITS]
 
         # ---- pass configuration
@@ -222,11 +221,13 @@ class GradReducer(wiring.Component):
             m.d.sync += rd_pend.eq(0)
         with m.If(issue & p_read & ~(bus.r_valid & ~rd_pend)):  # not answered at once: wait for it
             m.d.sync += rd_pend.eq(1)
+        # adder inputs registered: the core's read data comes straight from its BRAM through its region mux
+        # (the critical path of a 2-core build went BRAM -> bus -> adder alignment without this register)
         with m.If(p_read):
-            m.d.comb += [addu.a.eq(Mux(rd_pend, acc_hold, elem_in)), addu.b.eq(bus.r_data),
+            m.d.sync += [addu.a.eq(Mux(rd_pend, acc_hold, elem_in)), addu.b.eq(bus.r_data),
                          addu.bypass.eq(~p_in), addu.i_valid.eq(answer)]
         with m.Else():
-            m.d.comb += [addu.b.eq(elem_in), addu.bypass.eq(1), addu.i_valid.eq(issue)]
+            m.d.sync += [addu.b.eq(elem_in), addu.bypass.eq(1), addu.i_valid.eq(issue)]
         m.d.sync += occ.eq(occ + issue - pop_res)
 
         # ---- packer: a packet leaves only once all its words are buffered
@@ -234,7 +235,6 @@ class GradReducer(wiring.Component):
         m.d.comb += cur_words.eq(Mux(blk == self.n_blocks - 1, self.last_words, B // k))
         sent_words = Signal(range(B // k + 1))
         out = self.net_out
-        dst_x, dst_y = p_dst[:COORD_BITS], p_dst[COORD_BITS:]
         head = Signal(Header)
         kind_out = Signal(LAYER_BITS)
         hdst = Signal(coords_bits())

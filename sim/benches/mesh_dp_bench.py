@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 
 import cocotb
-import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 

@@ -18,20 +18,24 @@ DP_NODES = (1, 2, 3)  # the cores in the design; node 0 is the host
 
 
 def experiment(cores, mode: str, steps: int, first_sample: int = 0, seed: int = 3, order: str = "snake",
-               gain: float = 1.4) -> dict:
+               gain: float = 1.4, mesh: tuple[int, int] = (2, 2)) -> dict:
     if mode not in ("net", "host"):
         raise ValueError(f"mode must be 'net' or 'host', got {mode!r}")
     return {"cores": list(cores), "mode": mode, "steps": steps, "first_sample": first_sample, "seed": seed,
-            "order": order, "gain": gain}
+            "order": order, "gain": gain, "mesh": list(mesh)}
 
 
-def run_dp(experiments: list[dict], workdir: Path, sim: str = "verilator") -> list[dict]:
+def run_dp(experiments: list[dict], workdir: Path, sim: str = "verilator", mesh: tuple[int, int] = (2, 2),
+           nodes: tuple[int, ...] = DP_NODES) -> list[dict]:
+    """One build of `nodes` TrainingCores on a `mesh` (node 0 = host); every experiment runs through it."""
     from spikemesh.rtl.core import CoreConfig, TrainingCore
     from spikemesh.rtl.core.layout import CoreLayout
     from spikemesh.rtl.mesh.reduce_system import ReduceMeshSystem, ReduceParams
     from spikemesh.sim.cocotb_run import run_cocotb
 
-    mesh = MeshConfig(2, 2)
+    if any(list(e["mesh"]) != list(mesh) or not set(e["cores"]) <= set(nodes) for e in experiments):
+        raise ValueError(f"experiments must use mesh {mesh} and cores among {nodes}")
+    cfg = MeshConfig(*mesh)
     ccfg = CoreConfig(**DP_CORE)
     g = CoreLayout(ccfg).region("g")
     out = Path(workdir) / "mesh_dp.json"
@@ -39,10 +43,11 @@ def run_dp(experiments: list[dict], workdir: Path, sim: str = "verilator") -> li
     # Python per cycle dominates, not the model: -O0 builds the C++ several times faster
     os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
     try:
-        run_cocotb(lambda: ReduceMeshSystem(mesh, {c: (lambda: TrainingCore(ccfg)) for c in DP_NODES},
+        run_cocotb(lambda: ReduceMeshSystem(cfg, {c: (lambda: TrainingCore(ccfg)) for c in nodes},
                                             ReduceParams(g.offset, g.size)),
-                   toplevel="mesh_dp_2x2", test_module="spikemesh.sim.benches.mesh_dp_bench", sim=sim, tag="dp3",
-                   params={"mesh": [2, 2], "core": DP_CORE, "snn": DP_SNN, "experiments": experiments,
+                   toplevel=f"mesh_dp_{mesh[0]}x{mesh[1]}", test_module="spikemesh.sim.benches.mesh_dp_bench",
+                   sim=sim, tag=f"dp{len(nodes)}",
+                   params={"mesh": list(mesh), "core": DP_CORE, "snn": DP_SNN, "experiments": experiments,
                            "out": str(out)})
     finally:
         if saved is None:
@@ -58,7 +63,7 @@ def golden_steps(e: dict) -> list:
     from spikemesh.sim.golden_mesh import data_parallel_step
 
     snn = SNNConfig(**DP_SNN)
-    plan = DataParallelPlan(MeshConfig(2, 2), tuple(e["cores"]), e["order"])
+    plan = DataParallelPlan(MeshConfig(*e.get("mesh", (2, 2))), tuple(e["cores"]), e["order"])
     X, y, _, _ = load_digits_split()
     W = init_weights(snn, e["seed"], gain=e["gain"])
     refs = []
