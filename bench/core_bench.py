@@ -16,18 +16,47 @@ import numpy as np
 PHASES = ("fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles", "cycles")
 
 
-def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1) -> dict:
+def SLTT_K_STEPS(T: int) -> tuple[int, ...]:
+    """The SLTT-K step set the bench uses: the middle and the last step."""
+    return tuple(sorted({T // 2 - 1, T - 1})) if T > 1 else (0,)
+
+
+def overlap_bench(layers, T: int, samples: int, rules: tuple[str, ...], lanes: int,
+                  variants: tuple[str, ...]) -> dict:
+    """Cycles per sample (mean) with and without the forward engine (CoreConfig.overlap), same digits samples,
+    sparse schedule; weights bit-exact with the golden model after each run (checked in the perf bench).
+    variants: "0" (no engine), "1" (engine, the compiler's default order), or an order of OVERLAP_ORDERS."""
+    out = {}
+    for rule in rules:
+        runs = {}
+        for v in variants:
+            ov, order = (False, None) if v == "0" else (True, None if v == "1" else v)
+            res = core_cycles(layers, T, samples, rule, lanes, overlap=ov, overlap_order=order,
+                              schedules=("sparse",))
+            runs[v] = {"sim_wall_s": res["wall_s"], "sparse": summarise(res["sparse"])}
+        base = runs[variants[0]]["sparse"]["cycles"]
+        for v, r in runs.items():
+            r["speedup"] = base / r["sparse"]["cycles"]
+        out[rule] = runs
+    return out
+
+
+def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1, overlap: bool = False,
+                overlap_order: str | None = None, schedules: tuple[str, ...] = ("sparse", "dense")) -> dict:
     from spikemesh.rtl.core import CoreConfig, TrainingCore
     from spikemesh.sim.cocotb_run import run_cocotb
 
-    core = dict(layers=tuple(layers), t_max=T, lanes=lanes)
+    core = dict(layers=tuple(layers), t_max=T, lanes=lanes, overlap=overlap)
     out = Path(tempfile.mkdtemp(prefix="core_bench_")) / "perf.json"
     cfg = CoreConfig(**core)
+    snn = {"sizes": core["layers"], "T": T, "rule": rule}
+    if rule == "sltt_k":
+        snn["k_steps"] = SLTT_K_STEPS(T)
     t0 = time.time()
     run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
-               sim="verilator", tag="bench_" + "_".join(map(str, layers)) + f"_p{lanes}", testcase="perf",
-               params={"core": core, "snn": {"sizes": core["layers"], "T": T, "rule": rule}, "seed": 0,
-                       "samples": samples, "data": "digits", "out": str(out)})
+               sim="verilator", tag="bench_" + "_".join(map(str, layers)) + f"_p{lanes}" + ("_ov" if overlap else ""),
+               testcase="perf", params={"core": core, "snn": snn, "seed": 0, "samples": samples, "data": "digits",
+                                        "out": str(out), "schedules": list(schedules), "overlap_order": overlap_order})
     res = json.loads(out.read_text())
     res["wall_s"] = time.time() - t0
     return res
@@ -138,11 +167,23 @@ def lane_run(layers, T: int, samples: int, rule: str, lanes: int) -> dict:
 
 
 def main(samples: int = 4, quick: bool = False, out: Path | None = None,
-         rules: tuple[str, ...] = ("sltt", "bptt"), synth: bool = False, lanes: tuple[int, ...] = (1,)) -> int:
+         rules: tuple[str, ...] = ("sltt", "bptt"), synth: bool = False, lanes: tuple[int, ...] = (1,),
+         overlap: tuple[str, ...] = ()) -> int:
     layers, T = ((64, 32, 10), 4) if quick else ((64, 128, 128, 10), 8)
     if quick:
         samples = min(samples, 3)
     report = {"layers": layers, "T": T, "samples": samples, "lanes": list(lanes)}
+    if overlap:  # only the engine-overlap comparison (docs/core.md, "Engine overlap")
+        report["overlap"] = overlap_bench(layers, T, samples, rules, lanes[0], overlap)
+        if synth:
+            report["ecp5"] = {f"overlap{int(o)}": synth_ecp5((64, 32, 10), 4, lanes=lanes[0], overlap=o)
+                              for o in (False, True)}
+        text = json.dumps(report, indent=1, default=str)
+        print(text)
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(text)
+        return 0
     for rule in rules:
         runs = {p: lane_run(layers, T, samples, rule, p) for p in lanes}
         base = runs[lanes[0]]

@@ -11,9 +11,11 @@ import numpy as np
 
 from ..rtl.core.config import IMPLEMENTED_RULES, CoreConfig
 from ..rtl.core.isa import Op, encode
-from ..rtl.core.layout import MODE_DENSE, MODE_DIRECT, MODE_HARD_RESET, MODE_PSI_ALL, MODE_TRI
+from ..rtl.core.layout import MODE_DENSE, MODE_DIRECT, MODE_HARD_RESET, MODE_PSI_ALL, MODE_TABLE, MODE_TRI
 
 TEMPORAL_RULES = ("bptt", "tbptt")
+OVERLAP_RULES = ("sltt", "sltt_k", "ottt_a")  # rules whose program interleaves forward t+1 with backward t
+OVERLAP_ORDERS = ("front", "split", "spread")
 
 
 def _f16(x: float, exact: bool = True) -> int:
@@ -24,10 +26,28 @@ def _f16(x: float, exact: bool = True) -> int:
 
 
 def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
-               update: bool = True, window: int | None = None) -> list[tuple[Op, int, int]]:
+               update: bool = True, window: int | None = None,
+               overlap: bool | None = None, overlap_order: str | None = None) -> list[tuple[Op, int, int]]:
     """(op, layer, t) for one training sample: clear v, T forward steps with backward as the rule says,
     then the weight update (omitted with update=False, e.g. to read the gradients G first; ottt_o updates
-    after every step, and update=False omits those too)."""
+    after every step, and update=False omits those too).
+
+    overlap (default: cfg.overlap, needs a core with the forward engine): for sltt / sltt_k the backward of
+    step t runs on the MAC while the forward engine computes `FWD 1,t+1` (OVERLAP_RULES); other rules keep
+    the ordinary order (their FWD still runs on the forward engine). overlap_order (OVERLAP_ORDERS): "front"
+    runs the whole backward of step t under `FWD 1,t+1`; "split" layers L..2 under `FWD 1,t+1` and layer 1
+    under `FWD 2,t+1`; "spread" runs backward layer L+1-l under `FWD l,t+1`. Default (None): "split" (the
+    fastest measured, docs/core.md), "front" for ottt_a (the only order its trace allows)."""
+    if overlap is None:
+        overlap = cfg.overlap
+    if overlap and not cfg.overlap:
+        raise ValueError("overlap: an interleaved program needs a core generated with CoreConfig.overlap=True")
+    if overlap_order is None:
+        overlap_order = "front" if rule == "ottt_a" else "split"
+    if overlap_order not in OVERLAP_ORDERS:
+        raise ValueError(f"overlap_order must be one of {OVERLAP_ORDERS}, got {overlap_order!r}")
+    if overlap and rule == "ottt_a" and overlap_order != "front":
+        raise ValueError("overlap_order: ottt_a supports only 'front' (TRACE l,t+1 must follow WGA l,t)")
     if rule not in cfg.rules:
         raise ValueError(f"rule {rule!r} is not compiled into this core; allowed: {cfg.rules} "
                          f"(implemented: {IMPLEMENTED_RULES})")
@@ -47,6 +67,8 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
         raise ValueError(f"k_steps is only used by rule sltt_k, not {rule!r}")
     else:
         back = set(range(T))
+    if overlap and rule in OVERLAP_RULES:
+        return _overlap_ops(L, T, back, update, overlap_order, trace)
     ops: list[tuple[Op, int, int]] = [(Op.CLRV, 0, 0)]
     for t in range(T):
         for l in range(1, L + 1):
@@ -61,6 +83,76 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
     if update and rule != "ottt_o":
         ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
     return ops
+
+
+def _overlap_ops(L: int, T: int, back: set[int], update: bool, order: str = "front",
+                 trace: bool = False) -> list[tuple[Op, int, int]]:
+    """SLTT / SLTT-K for a core with the forward engine: `FWD l,t+1` is kicked, backward work of step t
+    (DELTA, WG, GS of one layer, L..1) runs on the MAC meanwhile, then NEUR l,t+1 waits for the engine.
+    front: all of step t's backward under `FWD 1,t+1`; split: layers L..2 under `FWD 1,t+1`, layer 1 under
+    `FWD 2,t+1`; spread: layer L+1-l's under `FWD l,t+1`. The
+    backward of step t needs every NEUR of step t (done before) and is done before NEUR L,t+1 overwrites
+    gs_L in acc (its first piece is layer L) and before NEUR l,t+2 reuses psi_cnt of step t's parity.
+    OTTT_A (trace, front only): TRACE l,t+1 runs on the MAC under FWD l,t+1, after the whole backward of step
+    t (its WGA l,t read the trace of step t, which TRACE l,t+1 overwrites) and after NEUR l-1,t+1."""
+    wg = Op.WGA if trace else Op.WG
+
+    def bwd(t: int, l: int) -> list[tuple[Op, int, int]]:
+        return [(Op.DELTA, l, t), (wg, l, t)] + ([(Op.GS, l, t)] if l > 1 else []) if t in back else []
+
+    def layer(l: int, t: int, hidden: list) -> list[tuple[Op, int, int]]:
+        return [(Op.FWD, l, t)] + hidden + ([(Op.TRACE, l, t)] if trace else []) + [(Op.NEUR, l, t)]
+
+    ops: list[tuple[Op, int, int]] = [(Op.CLRV, 0, 0)]
+    for l in range(1, L + 1):
+        ops += layer(l, 0, [])
+    for t in range(T):
+        pieces = [bwd(t, l) for l in range(L, 0, -1)]  # layer L first: DELTA L,t precedes NEUR L,t+1
+        if order == "spread":
+            under = pieces
+        elif order == "split" and L > 1:
+            under = [sum(pieces[:-1], []), pieces[-1]] + [[]] * (L - 2)
+        else:
+            under = [sum(pieces, [])] + [[]] * (L - 1)
+        if t + 1 < T:
+            for l in range(1, L + 1):
+                ops += layer(l, t + 1, under[l - 1])
+        else:
+            ops += sum(pieces, [])
+    if update:
+        ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
+    check_overlap_order(ops, L)
+    return ops
+
+
+def check_overlap_order(ops: list[tuple[Op, int, int]], L: int) -> None:
+    """The hazards a core with the forward engine does not interlock (docs/core.md, "Engine overlap"):
+    raises AssertionError naming the first one an interleaved program violates."""
+    pos = {o: k for k, o in enumerate(ops)}
+
+    def before(a, b, why: str) -> None:
+        if a in pos and b in pos and not pos[a] < pos[b]:
+            raise AssertionError(f"overlap program: {a} must come before {b} ({why})")
+
+    for op, l, t in ops:
+        if op == Op.FWD:
+            before((Op.FWD, l, t), (Op.NEUR, l, t), "NEUR reads I")
+            before((Op.NEUR, l - 1, t), (Op.FWD, l, t), "FWD reads the spike list below")
+            before((Op.NEUR, l, t - 1), (Op.FWD, l, t), "NEUR reads the I that FWD overwrites")
+        if op == Op.DELTA:
+            for k in range(1, L + 1):
+                before((Op.NEUR, k, t), (Op.DELTA, l, t), "backward of step t needs every NEUR of step t")
+            before((Op.DELTA, l, t), (Op.NEUR, l, t + 2), "psi_cnt is kept per t parity")
+            if l == L:
+                before((Op.DELTA, L, t), (Op.NEUR, L, t + 1), "NEUR L writes gs_L into acc")
+        if op == Op.TRACE:
+            before((Op.NEUR, l - 1, t), (Op.TRACE, l, t), "TRACE reads the spike list below")
+            before((Op.TRACE, l, t), (Op.WGA, l, t), "WGA reads the trace of step t")
+            before((Op.WGA, l, t - 1), (Op.TRACE, l, t), "TRACE overwrites the trace WGA of step t-1 reads")
+        if op == Op.UPD:
+            for o in ops:
+                if o[0] in (Op.FWD, Op.GS, Op.WG, Op.WGA):
+                    before(o, (Op.UPD, l, t), "UPD changes W / clears G")
 
 
 def _temporal_ops(L: int, T: int, window: int | None, update: bool) -> list[tuple[Op, int, int]]:
@@ -99,17 +191,19 @@ def compile_program(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...]
     return assemble(sample_ops(cfg, rule, T, k_steps, update, window), cfg)
 
 
-def snn_ops(cfg: CoreConfig, snn, update: bool = True) -> list[tuple[Op, int, int]]:
+def snn_ops(cfg: CoreConfig, snn, update: bool = True, overlap: bool | None = None,
+            overlap_order: str | None = None) -> list[tuple[Op, int, int]]:
     """sample_ops for a `spikemesh.sim.golden.SNNConfig`."""
-    return sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update, snn.window if snn.rule == "tbptt" else None)
+    return sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update, snn.window if snn.rule == "tbptt" else None,
+                      overlap, overlap_order)
 
 
 def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: float, surrogate: str,
                    surrogate_width: float, reset: str, direct: bool, dense: bool = False,
                    temporal: bool = False, detach_reset: bool = True) -> dict[str, int]:
     """The control-register values (FP16 bits or mode bits) for one training setup."""
-    if surrogate not in ("rect", "tri"):
-        raise ValueError(f"surrogate must be 'rect' or 'tri' in the core, got {surrogate!r}")
+    if surrogate not in ("rect", "tri", "sigmoid", "atan"):  # sigmoid/atan: the host also writes the table
+        raise ValueError(f"surrogate must be 'rect', 'tri', 'sigmoid' or 'atan' in the core, got {surrogate!r}")
     if reset not in ("soft", "hard"):
         raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
     if temporal and (reset != "soft" or not detach_reset):
@@ -119,7 +213,7 @@ def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: flo
     a = surrogate_width
     mode = (MODE_DIRECT if direct else 0) | (MODE_HARD_RESET if reset == "hard" else 0) | \
            (MODE_TRI if surrogate == "tri" else 0) | (MODE_DENSE if dense else 0) | \
-           (MODE_PSI_ALL if temporal else 0)
+           (MODE_PSI_ALL if temporal else 0) | (MODE_TABLE if surrogate in ("sigmoid", "atan") else 0)
     return {
         "mode": mode,
         "lam": _f16(lam),

@@ -23,6 +23,7 @@ from .dataset import encode_records
 from .driver import Board
 from .link import LinkError
 from .program import compile_program, constants_from_snn
+from .surrogate_table import TABLE_SURROGATES, surrogate_window
 
 
 def f16_bits(a) -> np.ndarray:
@@ -48,6 +49,15 @@ class CoreClient:
         got = {r["name"]: r["offset"] for r in tgt["regions"]}
         if expect != got:
             raise LinkError("the core configuration does not match the board's memory map")
+
+    def set_surrogate(self, kind: str, width: float) -> None:
+        """Refuse a surrogate the core was not generated with; write a table surrogate's window (sgt/sgr)."""
+        if kind not in self.cfg.surrogates:
+            raise ValueError(f"surrogate {kind!r} is not built into this core; allowed: {self.cfg.surrogates}")
+        if kind in TABLE_SURROGATES:
+            win = surrogate_window(kind, width, self.cfg.sg_table_depth)
+            self.board.write(self.base["sgr"], list(win.regs().values()))
+            self.board.write(self.base["sgt"], win.entries)
 
     def set_reg(self, name: str, value: int) -> None:
         self.board.write(self.base["ctrl"] + CTRL_REGS.index(name), [value & 0xFFFF])
@@ -158,6 +168,7 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     core = CoreClient(board, cfg)
     for name, val in constants_from_snn(snn).items():
         core.set_reg(name, val)
+    core.set_surrogate(snn.surrogate, snn.surrogate_width)
     core.load_program(compile_program(cfg, snn.rule, snn.T, snn.k_steps, update=True))
     core.write_weights(weights)
     history = list(history or [])

@@ -5,6 +5,7 @@
   spikemesh core program --layers ... --rule sltt --T 8 [--k-steps 1,3]  the per-sample program words
   spikemesh bench core [--samples N] [--quick] [--lanes 1,2,4] [--synth] [--out ...]   cycles, sparse vs dense,
                                                        lane speed-up and utilisation, ECP5, PyTorch
+  spikemesh bench core --overlap 0,1[,front,spread] --rules sltt,sltt_k   cycles with / without the forward engine
 """
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ def _core_args(p) -> None:
     p.add_argument("--layers", default="64,128,128,10", help="N_0,...,N_L (default 64,128,128,10)")
     p.add_argument("--t-max", type=int, default=8, help="largest T the state memories hold (default 8)")
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (1, 2, 4 or 8; default 1)")
+    p.add_argument("--overlap", action="store_true", help="with the forward engine (FWD under BP/WG)")
 
 
 def _cfg(args):
     from spikemesh.rtl.core import CoreConfig
 
-    return CoreConfig(layers=_ints(args.layers), t_max=args.t_max, lanes=args.lanes)
+    return CoreConfig(layers=_ints(args.layers), t_max=args.t_max, lanes=args.lanes, overlap=args.overlap)
 
 
 def register(sub) -> None:
@@ -68,6 +70,9 @@ def register(sub) -> None:
     b.add_argument("--synth", action="store_true", help="also place and route the core for ECP5-85F (slow)")
     b.add_argument("--lanes", default="1", help="MAC lane counts to measure, e.g. 1,2,4 (default 1); speed-ups are "
                    "against the first")
+    b.add_argument("--overlap", default="", help="compare the forward engine: variants 0 (off), 1 (on, default "
+                   "program order), front, split, spread (firmware/program.py OVERLAP_ORDERS), e.g. 0,1,front; "
+                   "sparse schedule only, first lane count")
     b.add_argument("--out", type=Path, default=REPO / "build" / "core_bench.json")
     b.set_defaults(func=run_bench)
 
@@ -111,4 +116,5 @@ def run_bench(args) -> int:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod.main(samples=args.samples, quick=args.quick, out=args.out, rules=tuple(args.rules.split(",")),
-                    synth=args.synth, lanes=_ints(args.lanes))
+                    synth=args.synth, lanes=_ints(args.lanes),
+                    overlap=tuple(v.strip() for v in args.overlap.split(",") if v.strip()))

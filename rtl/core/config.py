@@ -7,7 +7,9 @@ from ...gen.formats import FP16, FPFormat
 
 #: rules whose programs the core can run (the sequencer ops they need are compiled in)
 IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o")
-SURROGATES = ("rect", "tri")
+SURROGATES = ("rect", "tri", "sigmoid", "atan")
+TABLE_SURROGATES = ("sigmoid", "atan")  # need the surrogate table memory (sg_table_depth > 0)
+SG_TABLE_DEPTHS = (0,) + tuple(1 << k for k in range(10, 16))  # 0: no table; else 1024..32768 entries
 MAX_LAYERS = 7  # 3-bit layer field in an instruction
 MAX_T = 64  # 6-bit step field in an instruction
 MAX_NEURONS = 1024
@@ -31,6 +33,11 @@ class CoreConfig:
     prog_depth: int = 256
     fmt: FPFormat = FP16
     lanes: int = 1  # P parallel MAC lanes: W, G and acc are P FP16 words wide (docs/core.md, "Lanes")
+    # a separate forward engine runs FWD while the sequencer runs BP/WG ops (docs/core.md, "Engine overlap")
+    overlap: bool = False
+    # entries of the table-surrogate window (firmware/surrogate_table.py; docs/core.md, "Table surrogates");
+    # 0 = no table memory. sigmoid needs 16384, atan 32768 for an exact golden table.
+    sg_table_depth: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -51,6 +58,13 @@ class CoreConfig:
         for s in self.surrogates:
             if s not in SURROGATES:
                 raise ValueError(f"surrogates: {s!r} not supported; allowed: {SURROGATES}")
+        if self.sg_table_depth not in SG_TABLE_DEPTHS or not isinstance(self.sg_table_depth, int):
+            raise ValueError(f"sg_table_depth must be 0 (no table) or a power of two in 1024..32768, "
+                             f"got {self.sg_table_depth!r}")
+        for s in self.surrogates:
+            if s in TABLE_SURROGATES and self.sg_table_depth == 0:
+                raise ValueError(f"surrogates: {s!r} needs the surrogate table (sg_table_depth > 0, a power of "
+                                 f"two in 1024..32768)")
         if "rect" not in self.surrogates:
             raise ValueError("surrogates must include 'rect' (the default surrogate)")
         for name in ("add_depth", "mul_depth"):
@@ -61,6 +75,8 @@ class CoreConfig:
             raise ValueError(f"prog_depth must be an int in 16..4096, got {self.prog_depth!r}")
         if not isinstance(self.lanes, int) or self.lanes not in LANES:
             raise ValueError(f"lanes must be one of {LANES}, got {self.lanes!r}")
+        if not isinstance(self.overlap, bool):
+            raise ValueError(f"overlap must be a bool (True: separate forward engine), got {self.overlap!r}")
         if self.fmt != FP16:
             raise ValueError(f"fmt must be FP16 (the only format the core is verified for), got {self.fmt!r}")
 

@@ -14,6 +14,7 @@ Datapath (see docs/core.md):
 from __future__ import annotations
 
 import zlib
+from contextlib import nullcontext
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
@@ -23,9 +24,11 @@ from amaranth.lib.wiring import In, Out
 from ..bus import BusSignature, Region
 from .config import CoreConfig
 from .isa import LAYER_BITS, OP_BITS, T_BITS, Op
-from .lanemem import lane_memory
+from .fwd_engine import ForwardEngine
+from .lanemem import extra_read_port, lane_memory
+from .pipes import _delay, _delay_valid, _times_const
 from .layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, MODE_DIRECT, MODE_HARD_RESET,
-                     MODE_TRI, STATUS_BUSY, STATUS_DONE, CoreLayout)
+                     MODE_TRI, SGR_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout)
 
 ONE = 0x3C00  # fp16 1.0
 SIGN = 0x8000
@@ -36,39 +39,13 @@ M1_ZERO, M1_W, M1_G, M1_LIST, M1_DP, M1_A, M1_ONE = 0, 1, 2, 3, 4, 5, 6
 LIST_NONE, LIST_PSI, LIST_DLT = 0, 1, 2
 
 
-def _delay(m: Module, sig, n: int, name: str):
-    """`sig` delayed by n clock cycles (a register chain)."""
-    cur = sig
-    for k in range(n):
-        reg = Signal(cur.shape(), name=f"{name}_d{k}")
-        m.d.sync += reg.eq(cur)
-        cur = reg
-    return cur
-
-
-def _delay_valid(m: Module, sig, n: int, name: str, busy: list):
-    cur = sig
-    for k in range(n):
-        reg = Signal(name=f"{name}_d{k}")
-        m.d.sync += reg.eq(cur)
-        busy.append(reg)
-        cur = reg
-    return cur
-
-
-def _times_const(x, c: int):
-    """x * c as shifts and adds: yosys would map a `*` to a MULT18X18D with constant-0 inputs, a net
-    nextpnr-ecp5 fails to route (`$PACKER_GND_NET`, docs/boards.md); the DSPs stay for the FP multipliers."""
-    terms = [x << b for b in range(c.bit_length()) if (c >> b) & 1]
-    out = Const(0, 1)
-    for t in terms:
-        out = out + t
-    return out
-
-
 def config_id(cfg: CoreConfig) -> int:
     """16-bit identity of the generated configuration (the host checks it before loading a map)."""
-    return zlib.crc32(repr(cfg).encode()) & 0xFFFF
+    text = repr(cfg)
+    if not cfg.overlap:  # a core without the forward engine keeps the identity it had before the field existed
+        text = text.replace(", overlap=False", "")
+    text = text.replace(", sg_table_depth=0", "")  # likewise a core without the surrogate table
+    return zlib.crc32(text.encode()) & 0xFFFF
 
 
 class TrainingCore(wiring.Component):
@@ -116,9 +93,13 @@ class TrainingCore(wiring.Component):
         SAFE = LM + LA + 4
 
         # ---------------- memories (one sync read port, one write port each) ----------------
+        mem_objs = {}
+        self.memories = mem_objs  # the last elaboration's Memory objects by name (simulation backdoor for tests)
+
         def mem(name, width, depth):
             mm = Memory(shape=width, depth=depth, init=[])
             m.submodules[f"mem_{name}"] = mm
+            mem_objs[name] = mm
             return mm.read_port(), mm.write_port()
 
         # W, G and acc are P lanes wide (element addresses for narrow users, see lanemem)
@@ -134,6 +115,13 @@ class TrainingCore(wiring.Component):
         dlt_rp, dlt_wp = mem("dlt", 16 + NB, lay.list_depth)
         a_rp, a_wp = mem("a", 16, lay.adepth)  # OTTT presynaptic traces, one per input of each layer
         prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
+        if cfg.sg_table_depth:  # table surrogates: psi for |x| bits in [lo, lo + depth) (surrogate_table.py)
+            sgt_rp, sgt_wp = mem("sgt", 16, cfg.sg_table_depth)
+        if cfg.overlap:  # the forward engine's accumulator (I) and its own read ports on spk, cnt, x and W
+            accf_rp, accf_wp = lane_memory(m, "accf", lay.ndepth, P)
+            fe_ports = dict(spk_rp=mem_objs["spk"].read_port(), cnt_rp=mem_objs["cnt"].read_port(),
+                            x_rp=mem_objs["x"].read_port(), w_rp=extra_read_port(m, w_rp, "w_fe", P),
+                            accf_rp=accf_rp, accf_wp=accf_wp)
 
         # ---------------- control registers ----------------
         regs = {name: Signal(16, name=f"reg_{name}") for name in CTRL_REGS}
@@ -150,6 +138,7 @@ class TrainingCore(wiring.Component):
         m.d.comb += psi_all.eq(dense | mode[4])
         tri = Signal()
         m.d.comb += tri.eq(mode[2] if "tri" in cfg.surrogates else 0)
+        sgr = {name: Signal(16, name=f"sgr_{name}") for name in SGR_REGS} if cfg.sg_table_depth else None
 
         # per-layer constants (index 0 unused for layer-of-neurons tables)
         N = Array([Const(n, 11) for n in sizes] + [Const(0, 11)])
@@ -157,7 +146,10 @@ class TrainingCore(wiring.Component):
         ABASE = Array([Const(lay.abase(l) if l >= 1 else 0, 16) for l in range(L + 2)])
         # NOFF[0]: gs_0 (the input's error, `GS 1`) lives in acc after the neurons; v/dp never use layer 0
         NOFF = Array([Const(lay.noff(l) if l >= 1 else lay.gs0_off, 16) for l in range(L + 2)])
-        psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
+        if cfg.overlap:  # per (layer, t parity): NEUR l,t+1 runs before DELTA l,t reads the count of step t
+            psi_cnt2 = Array([Array([Signal(NB + 1, name=f"psi_cnt{l}_{q}") for l in range(L + 1)]) for q in (0, 1)])
+        else:
+            psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
         dlt_cnt = Array([Signal(NB + 1, name=f"dlt_cnt{l}") for l in range(L + 1)])
 
         # wide passes count P-lane words: a layer's neurons (NW) and its W/G block (WWORDS, padding included)
@@ -366,6 +358,14 @@ class TrainingCore(wiring.Component):
         mac_busy = Signal()
         m.d.comb += mac_busy.eq(issuing | Cat(*mac_busy_regs).any())
 
+        # ================= forward engine (overlap) =================
+        if cfg.overlap:
+            fe = ForwardEngine(cfg, lay)
+            fe.build(m, mul_pipe=mul_pipe, add_pipe=add_pipe, direct=direct, **fe_ports)
+            cur_rp = accf_rp  # the neuron unit reads I from the forward engine's accumulator
+        else:
+            cur_rp = acc_rp
+
         # ================= neuron unit =================
         nu_busy_regs: list = []
         n_i = Signal(NB + 1)
@@ -380,7 +380,7 @@ class TrainingCore(wiring.Component):
         m.d.comb += n_issue.eq(n_i < n_count)
         with m.If(n_issue):
             m.d.sync += n_i.eq(n_i + 1)
-            m.d.comb += [v_rp.addr.eq(n_voff + n_i), acc_rp.addr.eq(n_voff + n_i)]
+            m.d.comb += [v_rp.addr.eq(n_voff + n_i), cur_rp.addr.eq(n_voff + n_i)]
         nv1 = _delay_valid(m, n_issue, 1, "nu_v1", nu_busy_regs)
         ni1 = _delay(m, n_i[:NB], 1, "nu_i1")
         # lam * v, then + I
@@ -388,7 +388,7 @@ class TrainingCore(wiring.Component):
         m.d.comb += [nmul.a.eq(regs["lam"]), nmul.b.eq(v_rp.data), nmul.i_valid.eq(nv1)]
         nv2 = _delay_valid(m, nv1, LM, "nu_v2", nu_busy_regs)
         ni2 = _delay(m, ni1, LM, "nu_i2")
-        cur2 = _delay(m, acc_rp.data, LM, "nu_cur2")
+        cur2 = _delay(m, cur_rp.data, LM, "nu_cur2")
         nadd1 = add_pipe("nu_add_h")
         m.d.comb += [nadd1.a.eq(nmul.result), nadd1.b.eq(cur2), nadd1.sub.eq(0), nadd1.i_valid.eq(nv2)]
         nv3 = _delay_valid(m, nv2, LA, "nu_v3", nu_busy_regs)
@@ -431,6 +431,31 @@ class TrainingCore(wiring.Component):
         else:
             nv_e, ni_e, sp_e, vnew_e = nv4, ni4, sp4, vnew4
             psi_e = psi_rect4
+        if cfg.sg_table_depth:
+            # table surrogate: |x| bits - lo address the window at stage 4, the BRAM answers one cycle later;
+            # the rect/tri result waits for it when its own path is shorter (tri at depth 0)
+            dl = LM + LA if "tri" in cfg.surrogates else 0
+            kb = cfg.sg_table_depth.bit_length() - 1
+            below4, above4 = Signal(), Signal()
+            dif4 = Signal(16)
+            m.d.comb += [below4.eq(ax4 < sgr["lo"][:15]), dif4.eq(ax4 - sgr["lo"][:15])]
+            m.d.comb += above4.eq(dif4[kb:] != 0)  # NaN/inf: past every window the host accepts (+0)
+            with m.If(nv4):
+                m.d.comb += sgt_rp.addr.eq(dif4[:kb])
+            tsel = Signal(2)
+            m.d.comb += tsel.eq(Cat(below4, above4))
+            tsel5 = _delay(m, tsel, 1, "nu_tsel5")
+            psi_t5 = Signal(16)
+            m.d.comb += psi_t5.eq(Mux(tsel5[0], sgr["below"], Mux(tsel5[1], sgr["above"], sgt_rp.data)))
+            extra = max(0, 1 - dl)
+            if extra:
+                nv_e = _delay_valid(m, nv_e, extra, "nu_vt", nu_busy_regs)
+                ni_e, sp_e, vnew_e, psi_e = (_delay(m, sig, extra, f"nu_{nm}t") for sig, nm in
+                                             ((ni_e, "i"), (sp_e, "s"), (vnew_e, "vnew"), (psi_e, "psi")))
+            psi_te = _delay(m, psi_t5, dl + extra - 1, "nu_psite")
+            psi_ee = Signal(16)
+            m.d.comb += psi_ee.eq(Mux(mode[5], psi_te, psi_e))  # MODE_TABLE (mode is constant during a run)
+            psi_e = psi_ee
         with m.If(nv_e):
             m.d.comb += [v_wp.addr.eq(n_voff + ni_e), v_wp.data.eq(vnew_e), v_wp.en.eq(1)]
             with m.If(sp_e | dense):
@@ -496,12 +521,17 @@ class TrainingCore(wiring.Component):
                            elems=elems, **kw)
 
         # phase counters
-        ctr = {name: Signal(32, name=f"ctr_{name}") for name in COUNTERS}
+        ctr = {name: Signal(32, name=f"ctr_{name}") for name in lay.counters}
         phase_fp = Signal()
         phase_bp = Signal()
         phase_wg = Signal()
         phase_upd = Signal()
         stall = Signal()
+
+        if cfg.overlap:
+            # FWD waits for a free engine; NEUR for its I; UPD must not change W under its reads; END for idle
+            fe_hold = Signal()
+            m.d.comb += fe_hold.eq(~fe.idle & ((op == Op.FWD) | (op == Op.NEUR) | (op == Op.UPD) | (op == Op.END)))
 
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
@@ -517,7 +547,7 @@ class TrainingCore(wiring.Component):
                              tt.eq(word[OP_BITS + LAYER_BITS:OP_BITS + LAYER_BITS + T_BITS]), pc.eq(pc + 1),
                              e.eq(0)]
                 m.next = "DISPATCH"
-            with m.State("DISPATCH"):
+            with m.State("DISPATCH"), (m.If(~fe_hold) if cfg.overlap else nullcontext()):
                 with m.Switch(op):
                     with m.Case(Op.END):
                         m.d.sync += done.eq(1)
@@ -526,15 +556,20 @@ class TrainingCore(wiring.Component):
                         m.d.sync += vclr.eq(0)
                         m.next = "CLRV"
                     with m.Case(Op.FWD):
-                        start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 1, M1_ZERO, 0)  # I := +0
-                        m.next = "EV_CNT"
+                        if cfg.overlap:  # kick the forward engine (idle: fe_hold) and go on at once
+                            m.d.comb += [fe.start.eq(1), fe.layer.eq(ly), fe.t.eq(tt)]
+                            m.next = "FETCH"
+                        else:
+                            start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 1, M1_ZERO, 0)  # I := +0
+                            m.next = "EV_CNT"
                     with m.Case(Op.NEUR):
                         m.d.sync += [n_i.eq(0), n_count.eq(N[ly]), n_layer.eq(ly), n_t.eq(tt),
                                      n_out.eq(ly == L), n_voff.eq(NOFF[ly]), spk_cnt.eq(0), n_psi_cnt.eq(0)]
                         m.next = "NEUR"
                     with m.Case(Op.DELTA):
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
-                        start_pass(psi_cnt[ly], DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
+                        n_psi = psi_cnt2[tt[0]][ly] if cfg.overlap else psi_cnt[ly]  # the count of step tt
+                        start_pass(n_psi, DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
                                    lst=LIST_PSI, lseg=ly, lt=tt)
                         m.next = "DRAIN"
                     with m.Case(Op.DELTAT):
@@ -693,7 +728,10 @@ class TrainingCore(wiring.Component):
                 with m.If(~nu_busy):
                     m.d.comb += cnt_wp.addr.eq(Cat(ly[:LB], tt[:TB]))
                     m.d.comb += [cnt_wp.data.eq(spk_cnt), cnt_wp.en.eq(1)]
-                    m.d.sync += psi_cnt[ly].eq(n_psi_cnt)
+                    if cfg.overlap:
+                        m.d.sync += psi_cnt2[tt[0]][ly].eq(n_psi_cnt)
+                    else:
+                        m.d.sync += psi_cnt[ly].eq(n_psi_cnt)
                     m.next = "FETCH"
             with m.State("DRAIN"):
                 with m.If(~mac_busy):
@@ -718,23 +756,33 @@ class TrainingCore(wiring.Component):
             "mac_issues": issuing, "neuron_ops": n_issue,
             "psi_nonzero": psi_wp.en, "delta_nonzero": dlt_wp.en & busy, "stall_cycles": stall,
         }
+        if cfg.overlap:
+            fwd_op = (op == Op.FWD) | (op == Op.NEUR) | (op == Op.TRACE)
+            del incs["mac_issues"]
+            incs.update({"fwd_events": fe.event, "fwd_busy": ~fe.idle, "overlap_cycles": ~fe.idle & busy & ~fwd_op})
         with m.If(clear_counters):
             m.d.sync += [c.eq(0) for c in ctr.values()]
         with m.Else():
             for name, inc in incs.items():
                 with m.If(inc):
                     m.d.sync += ctr[name].eq(ctr[name] + 1)
-            with m.If(pass_go):  # element operations of the pass (P per issued word of a wide pass, padding not)
-                m.d.sync += ctr["mac_ops"].eq(ctr["mac_ops"] + pass_elems)
+            if cfg.overlap:  # both engines issue and count element operations (the sum is the one-engine total)
+                m.d.sync += [
+                    ctr["mac_issues"].eq(ctr["mac_issues"] + issuing + fe.issued),
+                    ctr["mac_ops"].eq(ctr["mac_ops"] + Mux(pass_go, pass_elems, 0) + Mux(fe.go, fe.elems, 0))]
+            else:
+                with m.If(pass_go):  # element operations of the pass (P per issued word of a wide pass, padding not)
+                    m.d.sync += ctr["mac_ops"].eq(ctr["mac_ops"] + pass_elems)
 
         # ---------------- bus target ----------------
         self._bus(m, regs, ctr, busy, done, start, clear_counters, dict(
             w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
             spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
-            a=(a_rp, a_wp), prog=(prog_rp, prog_wp)))
+            a=(a_rp, a_wp), prog=(prog_rp, prog_wp), **({"accf": (accf_rp, None)} if cfg.overlap else {}),
+            **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {})), sgr=sgr)
         return m
 
-    def _bus(self, m, regs, ctr, busy, done, start, clear_counters, mems):
+    def _bus(self, m, regs, ctr, busy, done, start, clear_counters, mems, sgr=None):
         bus, lay = self.bus, self.layout
         regions = {r.name: r for r in lay.regions()}
         r_sel = Signal(range(len(regions) + 1))
@@ -782,10 +830,18 @@ class TrainingCore(wiring.Component):
                                                      clear_counters.eq(bus.w_data[1])]
                                     elif reg != "config_id":
                                         m.d.sync += regs[reg].eq(bus.w_data)
+                elif name == "sgr":  # table-surrogate window registers, always reachable like ctrl
+                    with m.Switch(off):
+                        for k, reg in enumerate(SGR_REGS):
+                            with m.Case(k):
+                                with m.If(bus.we):
+                                    m.d.sync += sgr[reg].eq(bus.w_data)
+                                with m.Else():
+                                    m.d.sync += r_data.eq(sgr[reg])
                 elif name == "counters":
                     with m.If(~bus.we):
                         with m.Switch(off):
-                            for k, cname in enumerate(COUNTERS):
+                            for k, cname in enumerate(lay.counters):
                                 with m.Case(2 * k):
                                     m.d.sync += r_data.eq(ctr[cname][:16])
                                 with m.Case(2 * k + 1):
@@ -802,7 +858,7 @@ class TrainingCore(wiring.Component):
         with m.Switch(r_sel):
             for idx, name in enumerate(names):
                 with m.Case(idx):
-                    if name in ("ctrl", "counters"):
+                    if name in ("ctrl", "counters", "sgr"):
                         m.d.comb += bus.r_data.eq(r_data)
                     elif name in ("psi", "dlt"):
                         data = mems[name][0].data

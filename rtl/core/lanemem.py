@@ -41,6 +41,7 @@ def lane_memory(m: Module, name: str, depth: int, lanes: int) -> tuple[LaneReadP
     rp = mem.read_port()
     wp = mem.write_port(granularity=16 if lanes > 1 else None)
     r, w = LaneReadPort(name, words * lanes, lanes), LaneWritePort(name, words * lanes, lanes)
+    r.mem = mem  # more read ports: extra_read_port (the forward engine's own W port)
     m.d.comb += r.word.eq(rp.data)
     if lanes == 1:
         m.d.comb += [rp.addr.eq(r.addr), r.data.eq(rp.data),
@@ -55,3 +56,18 @@ def lane_memory(m: Module, name: str, depth: int, lanes: int) -> tuple[LaneReadP
                  wp.data.eq(Mux(w.wide, w.wdata, Cat(*([w.data] * lanes)))),
                  wp.en.eq(Mux(w.en, Mux(w.wide, Const((1 << lanes) - 1, lanes), one_lane), 0))]
     return r, w
+
+
+def extra_read_port(m: Module, primary: LaneReadPort, name: str, lanes: int) -> LaneReadPort:
+    """A second sync read port on the memory behind `primary` (yosys duplicates the BRAM for it)."""
+    lg = lanes.bit_length() - 1
+    rp = primary.mem.read_port()
+    r = LaneReadPort(name, primary.mem.depth * lanes, lanes)
+    m.d.comb += r.word.eq(rp.data)
+    if lanes == 1:
+        m.d.comb += [rp.addr.eq(r.addr), r.data.eq(rp.data)]
+        return r
+    lane_r = Signal(lg, name=f"{name}_rlane")
+    m.d.sync += lane_r.eq(r.addr[:lg])
+    m.d.comb += [rp.addr.eq(r.addr[lg:]), r.data.eq(rp.data.word_select(lane_r, 16))]
+    return r

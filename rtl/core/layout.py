@@ -16,12 +16,18 @@ CTRL_REGS = ("ctrl", "start_pc", "label", "mode", "lam", "theta", "loss_c", "eta
              "sg_w", "sg_inv", "sg_inv2", "config_id")
 #: MODE register bits
 MODE_DIRECT, MODE_HARD_RESET, MODE_TRI, MODE_DENSE, MODE_PSI_ALL = 1, 2, 4, 8, 16
+MODE_TABLE = 32  # psi from the surrogate table (sigmoid/atan; needs CoreConfig.sg_table_depth > 0)
+#: table-surrogate window registers (word offsets inside the `sgr` region, firmware/surrogate_table.py)
+SGR_REGS = ("lo", "below", "above")
 #: CTRL write bits / STATUS read bits
 CTRL_START, CTRL_CLEAR_COUNTERS = 1, 2
 STATUS_BUSY, STATUS_DONE = 1, 2
 #: 32-bit performance counters, two words each (low word first)
 COUNTERS = ("cycles", "fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles",
             "fwd_events", "mac_ops", "neuron_ops", "psi_nonzero", "delta_nonzero", "stall_cycles", "mac_issues")
+#: extra counters of a core with the forward engine (CoreConfig.overlap): engine busy cycles, and the cycles
+#: it is busy while the sequencer works on a non-forward op (the work the overlap hides)
+OVERLAP_COUNTERS = ("fwd_busy", "overlap_cycles")
 
 
 def _bits(n: int) -> int:
@@ -48,6 +54,11 @@ class CoreLayout:
     @property
     def tb(self) -> int:
         return _bits(self.cfg.t_max)
+
+    @property
+    def counters(self) -> tuple[str, ...]:
+        """The counters this core has, in bus order (COUNTERS, then OVERLAP_COUNTERS with the forward engine)."""
+        return COUNTERS + (OVERLAP_COUNTERS if self.cfg.overlap else ())
 
     @property
     def lanes(self) -> int:
@@ -147,9 +158,12 @@ class CoreLayout:
 
     def region_sizes(self) -> list[tuple[str, int, str, str]]:
         c = self.cfg
+        sgt = [("sgt", c.sg_table_depth, "rw", "surrogate table: psi for |x| bits lo + k (firmware/surrogate_table.py)"),
+               ("sgr", len(SGR_REGS), "rw", "surrogate table window registers: " + ", ".join(SGR_REGS))]
+        fwd = [("accf", self.ndepth, "r", "forward engine's input current I per neuron (overlap), layer l at noff_l")]
         return [
             ("ctrl", len(CTRL_REGS), "rw", "control, status and FP16 constants: " + ", ".join(CTRL_REGS)),
-            ("counters", 2 * len(COUNTERS), "r", "32-bit counters, low word first: " + ", ".join(COUNTERS)),
+            ("counters", 2 * len(self.counters), "r", "32-bit counters, low word first: " + ", ".join(self.counters)),
             ("prog", c.prog_depth, "rw", "program words (spikemesh.rtl.core.isa)"),
             ("w", self.wdepth, "rw", "weights, W_l[i,j] at wbase_l + j*stride_l + i (stride_l = N_l padded to lanes)"),
             ("g", self.wdepth, "rw", "weight gradients, same layout as w"),
@@ -162,7 +176,7 @@ class CoreLayout:
             ("dp", self.ndepth, "rw", "BPTT temporal term: delta of the later step, per neuron"),
             ("a", self.adepth, "rw", "OTTT presynaptic traces: input j of layer l at abase_l + j"),
             ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta (dense: all)"),
-        ]
+        ] + (fwd if c.overlap else []) + (sgt if c.sg_table_depth else [])
 
     def regions(self) -> list[Region]:
         """Each region aligned to its own power-of-two span (largest first), so decoding is cheap."""
@@ -178,7 +192,7 @@ class CoreLayout:
                 fields["lanes"] = self.cfg.lanes
             if name == "a":
                 fields["abase"] = [self.abase(l) for l in range(1, self.L + 2)]
-            if name in ("v", "acc"):
+            if name in ("v", "acc", "accf"):
                 fields["noff"] = [self.noff(l) for l in range(1, self.L + 2)]
             if name == "acc":
                 fields["gs0_off"] = self.gs0_off

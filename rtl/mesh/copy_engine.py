@@ -23,7 +23,6 @@ from amaranth.lib.wiring import In, Out
 from ..bus import BusSignature
 from .bus_bridge import BusBridge
 from .flit import HEADER_BITS, Header, MeshConfig, PacketType, flit_layout
-from .mesh import Mesh
 from .system import MeshSystem
 
 COPY_BIT = 1  # head extra bit (bit 0 is the bridge's write bit)
@@ -176,31 +175,19 @@ class CopyEngine(wiring.Component):
         return m
 
 
+def copy_interface(m: Module, cfg: MeshConfig, node: int, target: wiring.Component):
+    """`MeshSystem` interface: a `CopyEngine` (`copy_<node>`) in front of a `BusBridge` (`bridge_<node>`)."""
+    x, y = cfg.coords(node)
+    aw, dw = target.bus.signature.addr_width, target.bus.signature.data_width
+    bridge = m.submodules[f"bridge_{node}"] = BusBridge(cfg, x, y, aw, dw)
+    copier = m.submodules[f"copy_{node}"] = CopyEngine(cfg, x, y, aw, dw)
+    return copier.net_in, copier.net_out, [(copier.to_bridge, bridge.net_in), (bridge.net_out, copier.from_bridge),
+                                           (bridge.bus, copier.bridge_bus), (copier.bus, target.bus)]
+
+
 class CopyMeshSystem(MeshSystem):
     """`MeshSystem` with a `CopyEngine` in front of every target's `BusBridge` (same ports and nodes)."""
 
     def __init__(self, cfg: MeshConfig, targets):
         check_copy_cfg(cfg)
-        super().__init__(cfg, targets)
-
-    def elaborate(self, platform):
-        m = Module()
-        cfg = self.cfg
-        mesh = m.submodules.mesh = Mesh(cfg)
-        for k, node in enumerate(self.free_nodes):
-            wiring.connect(m, wiring.flipped(self.host_in[k]), mesh.local_in[node])
-            wiring.connect(m, mesh.local_out[node], wiring.flipped(self.host_out[k]))
-        for node, make in self.targets.items():
-            target = make()
-            x, y = cfg.coords(node)
-            aw, dw = target.bus.signature.addr_width, target.bus.signature.data_width
-            bridge = m.submodules[f"bridge_{node}"] = BusBridge(cfg, x, y, aw, dw)
-            copier = m.submodules[f"copy_{node}"] = CopyEngine(cfg, x, y, aw, dw)
-            m.submodules[f"target_{node}"] = target
-            wiring.connect(m, mesh.local_out[node], copier.net_in)
-            wiring.connect(m, copier.net_out, mesh.local_in[node])
-            wiring.connect(m, copier.to_bridge, bridge.net_in)
-            wiring.connect(m, bridge.net_out, copier.from_bridge)
-            wiring.connect(m, bridge.bus, copier.bridge_bus)
-            wiring.connect(m, copier.bus, target.bus)
-        return m
+        super().__init__(cfg, targets, copy_interface)

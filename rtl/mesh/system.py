@@ -1,8 +1,14 @@
-"""A mesh with bus targets (training cores, memories) attached behind `BusBridge`s.
+"""A mesh with bus targets (training cores, memories) attached behind per-node interfaces.
 
 `MeshSystem(cfg, targets)` puts `targets[node]()` (a component with a flipped-`BusSignature` port named
-`bus`) behind a bridge at each listed node; the other nodes' local ports stay outside as
-`host_in[k]` / `host_out[k]` for node `free_nodes[k]` (hosts, traffic endpoints).
+`bus`) behind an interface at each listed node; the other nodes' local ports stay outside as
+`host_in[k]` / `host_out[k]` for node `free_nodes[k]` (hosts, traffic endpoints). The interface is made per
+node by `interface(m, cfg, node, target)`: it adds its submodules to `m` and returns its (network input,
+network output) streams, which the system joins to the node's local port, and the (a, b) pairs of its inner
+wiring (to the target's bus, between its parts), which the system connects after them.
+The default, `bridge_interface`, is a plain `BusBridge`; `CopyMeshSystem` and `ReduceMeshSystem` pass theirs.
+`overflow_port=True` adds the mesh's sticky `overflow` output (off by default: the Verilog of the existing
+systems stays byte for byte what it was, so their simulator builds stay valid).
 """
 from __future__ import annotations
 
@@ -16,37 +22,53 @@ from .bus_bridge import BusBridge
 from .flit import MeshConfig, flit_layout
 from .mesh import Mesh
 
+#: (module, mesh config, node, target) -> (stream the mesh's local_out feeds, stream that feeds local_in,
+#: [(a, b) interfaces to wiring.connect, in order])
+Wiring = tuple[object, object, list[tuple[object, object]]]
+NodeInterface = Callable[[Module, MeshConfig, int, wiring.Component], Wiring]
+
+
+def bridge_interface(m: Module, cfg: MeshConfig, node: int, target: wiring.Component) -> Wiring:
+    """A `BusBridge` (submodule `bridge_<node>`) between the node's local port and the target's bus."""
+    x, y = cfg.coords(node)
+    bridge = m.submodules[f"bridge_{node}"] = BusBridge(cfg, x, y, target.bus.signature.addr_width,
+                                                        target.bus.signature.data_width)
+    return bridge.net_in, bridge.net_out, [(bridge.bus, target.bus)]
+
 
 class MeshSystem(wiring.Component):
-    def __init__(self, cfg: MeshConfig, targets: dict[int, Callable[[], wiring.Component]]):
+    def __init__(self, cfg: MeshConfig, targets: dict[int, Callable[[], wiring.Component]],
+                 interface: NodeInterface = bridge_interface, overflow_port: bool = False):
         for node in targets:
             if not isinstance(node, int) or not 0 <= node < cfg.n_nodes:
                 raise ValueError(f"targets keys must be node indices in 0..{cfg.n_nodes - 1}, got {node!r}")
-        self.cfg = cfg
+        self.cfg, self.interface = cfg, interface
         self.targets = {n: targets[n] for n in sorted(targets)}
         self.free_nodes = [n for n in range(cfg.n_nodes) if n not in targets]
         if not self.free_nodes:
             raise ValueError("at least one node must stay free for a host or endpoint (targets cover all nodes)")
         layout = flit_layout(cfg.flit_width)
-        super().__init__({
-            "host_in": In(stream.Signature(layout)).array(len(self.free_nodes)),
-            "host_out": Out(stream.Signature(layout)).array(len(self.free_nodes)),
-        })
+        ports = {"host_in": In(stream.Signature(layout)).array(len(self.free_nodes)),
+                 "host_out": Out(stream.Signature(layout)).array(len(self.free_nodes))}
+        if overflow_port:
+            ports["overflow"] = Out(1)  # sticky router credit error (must stay 0)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         mesh = m.submodules.mesh = Mesh(cfg)
+        if "overflow" in self.signature.members:
+            m.d.comb += self.overflow.eq(mesh.overflow)
         for k, node in enumerate(self.free_nodes):
             wiring.connect(m, wiring.flipped(self.host_in[k]), mesh.local_in[node])
             wiring.connect(m, mesh.local_out[node], wiring.flipped(self.host_out[k]))
         for node, make in self.targets.items():
             target = make()
-            x, y = cfg.coords(node)
-            bridge = BusBridge(cfg, x, y, target.bus.signature.addr_width, target.bus.signature.data_width)
-            m.submodules[f"bridge_{node}"] = bridge
+            net_in, net_out, links = self.interface(m, cfg, node, target)
             m.submodules[f"target_{node}"] = target
-            wiring.connect(m, mesh.local_out[node], bridge.net_in)
-            wiring.connect(m, bridge.net_out, mesh.local_in[node])
-            wiring.connect(m, bridge.bus, target.bus)
+            wiring.connect(m, mesh.local_out[node], net_in)
+            wiring.connect(m, net_out, mesh.local_in[node])
+            for a, b in links:
+                wiring.connect(m, a, b)
         return m

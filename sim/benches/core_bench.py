@@ -123,6 +123,54 @@ async def check_stepwise(host: CoreHost, snn: SNNConfig, tr) -> None:
                 assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
 
 
+async def check_whole_sample(host: CoreHost, snn: SNNConfig, tr, order: str | None = None) -> dict:
+    """A core with the forward engine runs an interleaved program (forward t+1 under backward t), which
+    cannot be split at forward steps: run the whole sample (no update) and compare what it keeps: every
+    layer's spike list and psi list of every step, v and the forward engine's I (accf) of the last step, the
+    delta list and gs of the last backward step, and the counters (psi/delta != 0, forward events)."""
+    cfg, L, T = host.cfg, host.cfg.n_layers, snn.T
+    keep_all_psi = snn.dense or snn.rule in TEMPORAL_RULES
+    ottt = snn.rule in ("ottt_a", "ottt_o")
+    ops = snn_ops(cfg, snn, update=snn.rule == "ottt_o", overlap_order=order)
+    await host.run(assemble(ops, cfg))
+    ctr = await host.counters()
+    psi_steps = tr_keys(tr, "psi")
+    for t in range(T):
+        for l in range(1, L + 1):
+            got = await host.read_events(l, t)
+            assert got == np.flatnonzero(tr.get("s", t, l)).tolist(), f"spikes l={l} t={t}: {got}"
+            if (t, l) in psi_steps:  # the golden model has psi only at backward steps (SLTT-K: steps in K)
+                psi = tr.get("psi", t, l)
+                exp_psi = all_list(psi) if keep_all_psi else nz_list(psi)
+                assert await host.read_list("psi", l, len(exp_psi), t) == exp_psi, f"psi l={l} t={t}"
+    for l in range(1, L + 1):
+        assert bits(await host.read_neurons("v", l)) == bits(tr.get("v", T - 1, l)), f"v l={l} (end of sample)"
+        if ottt:
+            assert bits(await host.read_trace(l)) == bits(tr.get("a", T - 1, l)), f"trace a l={l}"
+        if cfg.overlap:
+            assert bits(await host.read_neurons("accf", l)) == bits(tr.get("I", T - 1, l)), f"I l={l} (accf)"
+    back = [o[2] for o in ops if o[0] in (Op.DELTA, Op.DELTAT) and o[1] == 1]
+    if back and snn.rule in ("sltt", "sltt_k"):  # BPTT's last backward step is t = 0: gs_L there is LOSS's
+        t = back[-1]
+        for l in range(1, L + 1):
+            d = tr.get("delta", t, l)
+            exp_d = all_list(d) if snn.dense else nz_list(d)
+            assert await host.read_list("dlt", l, len(exp_d)) == exp_d, f"delta l={l} t={t}"
+            assert bits(await host.read_neurons("acc", l)) == bits(tr.get("gs", t, l)), f"gs l={l} t={t}"
+    n_dlt = sum(len(all_list(tr.get("delta", t, l)) if snn.dense else nz_list(tr.get("delta", t, l)))
+                for t in back for l in range(1, L + 1))
+    assert ctr["delta_nonzero"] == n_dlt, (ctr, n_dlt)
+    if not keep_all_psi and len(psi_steps) == T * L:  # NEUR writes a psi list at every step
+        n_psi = sum(len(nz_list(tr.get("psi", t, l))) for t, l in psi_steps)
+        assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
+    return ctr
+
+
+def tr_keys(tr, name: str) -> set:
+    """(t, layer) pairs the golden trace recorded `name` for (SLTT-K records psi only at steps in K)."""
+    return {(e.t, e.layer) for e in tr.select(name)}
+
+
 async def check_training(host: CoreHost, p: dict) -> str:
     """Train p["samples"] samples; the first p["stepwise"] step by step with every phase's state checked."""
     cfg = host.cfg
@@ -137,6 +185,8 @@ async def check_training(host: CoreHost, p: dict) -> str:
     await host.write_weights(weights)
     step_checks = p.get("stepwise", 1)
     totals: dict[str, int] = {}
+    ctrs: list[dict] = []  # counters of the whole-sample checks (overlap)
+    order = p.get("overlap_order")  # program order of a core with the forward engine (None: the default)
 
     W = weights
     for n, (pix, label) in enumerate(samples):
@@ -146,7 +196,10 @@ async def check_training(host: CoreHost, p: dict) -> str:
         if n < step_checks:
             res = train_sample(snn, W, pix, label, record=True, sample_index=n)
             G = sample_gradients(snn, W, pix, label, sample_index=n) if rule != "ottt_o" else None
-            await check_stepwise(host, snn, res.trace)
+            if cfg.overlap:
+                ctrs.append(await check_whole_sample(host, snn, res.trace, order))
+            else:
+                await check_stepwise(host, snn, res.trace)
             for l in range(1, L + 1 if rule != "ottt_o" else 1):  # ottt_o: G is cleared every step
                 got = await host.read_matrix("g", l)
                 assert bits(got) == bits(G[l - 1]), f"G l={l}\n{got}\n{G[l - 1]}"
@@ -156,7 +209,7 @@ async def check_training(host: CoreHost, p: dict) -> str:
                 assert not gz.any(), f"G not cleared: {gz}"
         else:
             res = train_sample(snn, W, pix, label, record=False, sample_index=n)
-            await host.run(assemble(snn_ops(cfg, snn, update=True), cfg), poll_gap=64)
+            await host.run(assemble(snn_ops(cfg, snn, update=True, overlap_order=order), cfg), poll_gap=64)
             ctr = await host.counters()
             for k, v in ctr.items():
                 totals[k] = totals.get(k, 0) + v
@@ -166,6 +219,9 @@ async def check_training(host: CoreHost, p: dict) -> str:
                 got = await host.read_matrix("w", l)
                 assert bits(got) == bits(Wn[l - 1]), f"sample {n}: W l={l}"
         W = Wn
+    if cfg.overlap and rule in ("sltt", "sltt_k", "ottt_a") and p.get("require_overlap", True):
+        # the forward engine really ran while the sequencer worked on backward ops
+        assert all(c["overlap_cycles"] > 0 for c in ctrs) and totals.get("overlap_cycles", 1) > 0, (ctrs, totals)
     return f"{len(samples)} samples bit-exact; summed counters (full-program samples) {totals}"
 
 
@@ -180,13 +236,14 @@ async def perf(dut):
     host = CoreHost(dut, cfg)
     await setup(dut)
     result = {}
-    for dense in (False, True):
+    order = p.get("overlap_order")
+    for dense in [{"sparse": False, "dense": True}[k] for k in p.get("schedules", ["sparse", "dense"])]:
         snn = SNNConfig(**{**p["snn"], "dense": dense})
         weights, samples = make_case(p, snn)
         for name, val in constants_from_snn(snn).items():
             await host.set_reg(name, val)
         await host.write_weights(weights)
-        words = assemble(snn_ops(cfg, snn, update=True), cfg)
+        words = assemble(snn_ops(cfg, snn, update=True, overlap_order=order), cfg)
         W, per = weights, []
         for n, (pix, label) in enumerate(samples):
             await host.set_reg("label", label)

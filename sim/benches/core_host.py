@@ -8,7 +8,7 @@ import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import COUNTERS, CTRL_REGS, CoreLayout, STATUS_BUSY, STATUS_DONE
+from spikemesh.rtl.core.layout import CTRL_REGS, CoreLayout, STATUS_BUSY, STATUS_DONE
 
 
 def f16_bits(a) -> np.ndarray:
@@ -142,9 +142,21 @@ class CoreHost:
         if cycles:
             await ClockCycles(self.dut.clk, cycles)
 
+    async def write_surrogate_table(self, kind: str, width: float) -> None:
+        """sigmoid/atan: the golden table as this core's window (`sgt` entries, `sgr` lo/below/above);
+        ValueError (from surrogate_window) when the core's sg_table_depth cannot hold it exactly."""
+        from spikemesh.firmware.surrogate_table import surrogate_window
+
+        if not self.cfg.sg_table_depth:
+            raise ValueError(f"surrogate {kind!r} needs a core with sg_table_depth > 0")
+        win = surrogate_window(kind, width, self.cfg.sg_table_depth)
+        for k, val in enumerate(win.regs().values()):
+            await self.write(self.base["sgr"] + k, val)
+        await self.write_block("sgt", 0, win.entries)
+
     async def counters(self) -> dict[str, int]:
         out = {}
-        for k, name in enumerate(COUNTERS):
+        for k, name in enumerate(self.lay.counters):
             lo = await self.read(self.base["counters"] + 2 * k)
             hi = await self.read(self.base["counters"] + 2 * k + 1)
             out[name] = lo | (hi << 16)

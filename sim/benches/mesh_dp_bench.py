@@ -17,21 +17,21 @@ from __future__ import annotations
 import json
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from spikemesh.firmware.placement import DataParallelPlan, PacketType, packet, parse_packet
 from spikemesh.firmware.program import assemble, compile_program, constants_from_snn
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
-from spikemesh.rtl.core.layout import STATUS_BUSY, STATUS_DONE, CoreLayout
+from spikemesh.rtl.core.layout import CoreLayout
 from spikemesh.rtl.mesh.flit import MeshConfig, unpack_flit
 from spikemesh.rtl.mesh.reduce_node import REGS, chain_registers
 from spikemesh.rtl.mesh.reducer import Kind
 from spikemesh.sim.benches.core_host import f16_bits
-from spikemesh.sim.benches.mesh_core_bench import MeshCoreHost
+from spikemesh.sim.benches.mesh_dp_run import dp_data
+from spikemesh.sim.benches.mesh_host import MeshCoreHost, reset_mesh
 from spikemesh.sim.cocotb_run import cocotb_param
-from spikemesh.sim.golden import SNNConfig, encode, init_weights, load_digits_split
+from spikemesh.sim.golden import SNNConfig, encode, init_weights
 from spikemesh.sim.golden_mesh import chain_add
 
 
@@ -106,13 +106,6 @@ class NodeHost(MeshCoreHost):
         await self.set_reg("start_pc", pc)
         await self.write(self.base["ctrl"], 3)
 
-    async def wait_idle(self, max_polls: int = 100000) -> int:
-        for k in range(max_polls):
-            st = await self.get_reg("ctrl")
-            if not st & STATUS_BUSY and st & STATUS_DONE:
-                return k
-        raise AssertionError(f"core at node {self.node} did not finish")
-
 
 async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, snn: SNNConfig, e: dict) -> dict:
     plan = DataParallelPlan(mesh, tuple(e["cores"]), e["order"])
@@ -120,7 +113,7 @@ async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, s
     hosts = {c: NodeHost(port, ccfg, c) for c in plan.cores}
     L = ccfg.n_layers
     W = init_weights(snn, e["seed"], gain=e.get("gain", 1.0))
-    X, y, _, _ = load_digits_split()
+    X, y = dp_data(snn.sizes)
     prog = compile_program(ccfg, snn.rule, snn.T, snn.k_steps, update=False)
     upd_pc = len(prog)
     prog = prog + assemble([(Op.UPD, l, 0) for l in range(1, L + 1)], ccfg)
@@ -152,7 +145,7 @@ async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, s
             await h.run_from(0)
         phase("load_and_start")
         for c in plan.cores:
-            await hosts[c].wait_idle()
+            await hosts[c].wait_done()
         phase("wait_compute")
         if e["mode"] == "net":
             await hosts[chain[0]].write_ni({"ctrl": 3})
@@ -170,7 +163,7 @@ async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, s
         for c in plan.cores:
             await hosts[c].run_from(upd_pc)
         for c in plan.cores:
-            await hosts[c].wait_idle()
+            await hosts[c].wait_done()
         phase("update")
         rec = {"phases": phases, "host_flits": host_flits, "total": sum(phases.values())}
         rec["weights"] = {str(c): [f16_bits(await hosts[c].read_matrix("w", l)).tolist() for l in range(1, L + 1)]
@@ -191,14 +184,7 @@ async def data_parallel_reduce(dut):
     mesh = MeshConfig(*p["mesh"])
     ccfg = CoreConfig(**{**p["core"], "layers": tuple(p["core"]["layers"])})
     snn = SNNConfig(**{**p["snn"], "sizes": tuple(p["snn"]["sizes"])})
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.host_in__0__valid.value = 0
-    dut.host_out__0__ready.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
+    await reset_mesh(dut)
     port = PacketPort(dut, mesh)
     results = [await run_experiment(port, mesh, ccfg, snn, e) for e in p["experiments"]]
     with open(p["out"], "w") as fh:

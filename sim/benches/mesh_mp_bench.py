@@ -20,66 +20,22 @@ import json
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
 
-from spikemesh.firmware.placement import PacketType, packet, parse_packet
 from spikemesh.firmware.program import compile_program, compile_segments, constants_from_snn
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.layout import CTRL_REGS, CoreLayout
 from spikemesh.rtl.mesh.copy_engine import COPY_BIT, copy_request_body
-from spikemesh.rtl.mesh.flit import MeshConfig, unpack_flit
+from spikemesh.rtl.mesh.flit import MeshConfig
 from spikemesh.sim.benches.core_host import f16_bits
-from spikemesh.sim.benches.mesh_core_bench import MeshCoreHost
+from spikemesh.sim.benches.mesh_host import HostPort, MeshCoreHost, reset_mesh
 from spikemesh.sim.cocotb_run import cocotb_param
 from spikemesh.sim.golden import SNNConfig, encode, init_weights
-
-
-class MpHostPort:
-    """Node 0's port: send a packet to `dst`, wait for the response packet from `resp_from`."""
-
-    def __init__(self, dut, cfg: MeshConfig):
-        self.dut, self.cfg = dut, cfg
-        self.seq, self.cycles, self.flits_sent = 0, 0, 0
-
-    async def send(self, dst: int, extra: int, body: list[int], resp_from: int) -> list[int]:
-        d, W = self.dut, self.cfg.flit_width
-        self.seq = (self.seq + 1) & 0xFF
-        flits = packet(self.cfg, 0, dst, PacketType.CONTROL, self.seq, extra, body)
-        pos, rx = 0, []
-        d.host_out__0__ready.value = 1
-        while True:
-            if pos < len(flits):
-                d.host_in__0__valid.value = 1
-                d.host_in__0__payload.value = flits[pos]
-            else:
-                d.host_in__0__valid.value = 0
-            await ReadOnly()
-            if pos < len(flits) and d.host_in__0__ready.value:
-                pos += 1
-            done = False
-            if d.host_out__0__valid.value:
-                v = d.host_out__0__payload.value.to_unsigned()
-                rx.append(v)
-                done = unpack_flit(W, v)[2]
-            await RisingEdge(d.clk)
-            self.cycles += 1
-            if done:
-                break
-        self.flits_sent += len(flits)
-        p = parse_packet(self.cfg, rx)
-        assert p["src"] == resp_from and p["seq"] == self.seq, \
-            f"response {p['src']}/{p['seq']}, expected {resp_from}/{self.seq}"
-        return p["body"]
-
-    async def transact(self, node: int, write: bool, body: list[int]) -> list[int]:  # MeshCoreHost's port API
-        return await self.send(node, int(write), body, node)
 
 
 class Core(MeshCoreHost):
     """One core of the chain: its slice, its segmented program, segment launch and the moves."""
 
-    def __init__(self, port: MpHostPort, cfg: CoreConfig, node: int):
+    def __init__(self, port: HostPort, cfg: CoreConfig, node: int):
         lay = CoreLayout(cfg)
         super().__init__(port, cfg, node, lay.addr_width)
         self.first_launch = True
@@ -102,7 +58,7 @@ class Core(MeshCoreHost):
         await self.write(self.base["cnt"] + self.lay.cnt_addr(layer, t), len(idx))
 
 
-async def move(port: MpHostPort, how: str, src: Core, src_addr: int, dst: Core, dst_addr: int, n: int,
+async def move(port: HostPort, how: str, src: Core, src_addr: int, dst: Core, dst_addr: int, n: int,
                spikes: bool) -> None:
     """n words from src's bus address to dst's; spike entries re-packed (index | fired << nb per core)."""
     if how == "copy":
@@ -123,7 +79,7 @@ async def move(port: MpHostPort, how: str, src: Core, src_addr: int, dst: Core, 
 class PhaseClock:
     """Cycles per named phase, from the host port's cycle count."""
 
-    def __init__(self, port: MpHostPort):
+    def __init__(self, port: HostPort):
         self.port, self.mark, self.acc = port, port.cycles, {}
 
     def to(self, name: str) -> None:
@@ -277,15 +233,8 @@ async def model_parallel_cores(dut):
         return SNNConfig(**{**kw, "sizes": tuple(kw["sizes"]),
                             "k_steps": tuple(kw["k_steps"]) if kw.get("k_steps") else None})
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.host_in__0__valid.value = 0
-    dut.host_out__0__ready.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
-    port = MpHostPort(dut, mesh)
+    await reset_mesh(dut)
+    port = HostPort(dut, mesh)
 
     def core(node: int) -> Core:
         c = p["cores"][str(node)]

@@ -1,0 +1,116 @@
+"""The host node of the mesh benches (node 0's port driven from cocotb) and H4's core protocol over it.
+
+`reset_mesh(dut)` starts the clock and resets a `MeshSystem` (host port 0 idle); `HostPort` sends a CONTROL
+packet and waits for its response; `MeshCoreHost` is H4's `CoreHost` with every bus access carried over the
+mesh to one core (up to `batch` transfers per request packet).
+"""
+from __future__ import annotations
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from spikemesh.firmware.placement import PacketType, packet, parse_packet
+from spikemesh.rtl.core.config import CoreConfig
+from spikemesh.rtl.core.layout import STATUS_BUSY, STATUS_DONE
+from spikemesh.rtl.mesh.flit import MeshConfig, unpack_flit
+from spikemesh.sim.benches.core_host import CoreHost
+
+
+async def reset_mesh(dut) -> None:
+    """Start a 10 ns clock, hold reset 3 cycles with node 0's port idle, release it."""
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.host_in__0__valid.value = 0
+    dut.host_out__0__ready.value = 0
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+
+class HostPort:
+    """Node 0's mesh port driven from cocotb: send one packet, wait for its response packet."""
+
+    def __init__(self, dut, cfg: MeshConfig):
+        self.dut, self.cfg = dut, cfg
+        self.seq = 0
+        self.flits_sent = 0
+        self.cycles = 0
+
+    async def transact(self, node: int, write: bool, body: list[int]) -> list[int]:
+        """A bus-bridge request to `node` (head extra bit 0 = write); its response body."""
+        return await self.send(node, int(write), body, node)
+
+    async def send(self, dst: int, extra: int, body: list[int], resp_from: int) -> list[int]:
+        """A CONTROL packet to `dst` with head `extra`; the body of the response, which must come from
+        `resp_from` (a copy request's acknowledgement comes from the copy's destination)."""
+        d, W = self.dut, self.cfg.flit_width
+        self.seq = (self.seq + 1) & 0xFF
+        flits = packet(self.cfg, 0, dst, PacketType.CONTROL, self.seq, extra, body)
+        pos, rx = 0, []
+        d.host_out__0__ready.value = 1
+        while True:
+            if pos < len(flits):
+                d.host_in__0__valid.value = 1
+                d.host_in__0__payload.value = flits[pos]
+            else:
+                d.host_in__0__valid.value = 0
+            await ReadOnly()
+            if pos < len(flits) and d.host_in__0__ready.value:
+                pos += 1
+            done = False
+            if d.host_out__0__valid.value:
+                v = d.host_out__0__payload.value.to_unsigned()
+                rx.append(v)
+                done = unpack_flit(W, v)[2]
+            await RisingEdge(d.clk)
+            self.cycles += 1
+            if done:
+                break
+        self.flits_sent += len(flits)
+        p = parse_packet(self.cfg, rx)
+        assert p["src"] == resp_from and p["seq"] == self.seq, \
+            f"response {p['src']}/{p['seq']}, expected {resp_from}/{self.seq}"
+        return p["body"]
+
+
+class MeshCoreHost(CoreHost):
+    """H4's CoreHost with every bus access carried over the mesh to the core at `node`."""
+
+    def __init__(self, port: HostPort, cfg: CoreConfig, node: int, aw: int, batch: int = 32):
+        super().__init__(None, cfg)
+        self.port, self.node, self.aw, self.batch = port, node, aw, batch
+
+    async def write(self, addr: int, data: int) -> None:
+        await self.port.transact(self.node, True, [addr | (int(data) & 0xFFFF) << self.aw])
+
+    async def read(self, addr: int) -> int:
+        return (await self.port.transact(self.node, False, [addr]))[0] >> self.aw
+
+    async def write_block(self, region: str, offset: int, words) -> None:
+        b = self.base[region] + offset
+        words = [int(w) & 0xFFFF for w in words]
+        for k in range(0, len(words), self.batch):
+            await self.port.transact(self.node, True,
+                                     [(b + k + i) | w << self.aw for i, w in enumerate(words[k:k + self.batch])])
+
+    async def read_block(self, region: str, offset: int, n: int) -> list[int]:
+        b = self.base[region] + offset
+        out = []
+        for k in range(0, n, self.batch):
+            resp = await self.port.transact(self.node, False, [b + i for i in range(k, min(n, k + self.batch))])
+            out += [r >> self.aw for r in resp]
+        return out
+
+    async def start(self, words: list[int]) -> None:
+        await self.write_block("prog", 0, words)
+        await self.set_reg("start_pc", 0)
+        await self.write(self.base["ctrl"], 3)  # start + clear counters
+
+    async def wait_done(self, max_polls: int = 100000) -> int:
+        for k in range(max_polls):
+            st = await self.get_reg("ctrl")
+            if not st & STATUS_BUSY and st & STATUS_DONE:
+                return k
+        raise AssertionError(f"core at node {self.node} did not finish")
