@@ -83,7 +83,9 @@ def test_core_overlap_pysim(lanes, rule, enc, extra, order):
 
 
 # ---- generated Verilog (Verilator): one build of 10-7-6-4 with the forward engine at P = 2 lanes ----
-SMALL_OV = dict(layers=(10, 7, 6, 4), t_max=5, lanes=2, overlap=True)
+# the same build also carries the table surrogates (sg_table_depth 32768 holds atan's window, the larger one)
+SMALL_OV = dict(layers=(10, 7, 6, 4), t_max=5, lanes=2, overlap=True, surrogates=("rect", "tri", "sigmoid", "atan"),
+                sg_table_depth=32768)
 OV_CASES = {
     "sltt_rate_tri_hard": dict(snn=dict(T=5, rule="sltt", encoding="rate", surrogate="tri", reset="hard",
                                         surrogate_width=2.0), seed=2, samples=4, stepwise=2, gain=1.6),
@@ -97,6 +99,10 @@ OV_CASES = {
                             seed=10, samples=3, stepwise=1, gain=1.4),
     "bptt_rate_tri": dict(snn=dict(T=5, rule="bptt", encoding="rate", surrogate="tri", surrogate_width=2.0),
                           seed=6, samples=3, stepwise=1, gain=1.5),
+    "sltt_rate_sigmoid": dict(snn=dict(T=5, rule="sltt", encoding="rate", surrogate="sigmoid", surrogate_width=1.0),
+                              seed=7, samples=3, stepwise=1, gain=1.6),
+    "bptt_direct_atan": dict(snn=dict(T=5, rule="bptt", surrogate="atan", surrogate_width=2.0), seed=8, samples=3,
+                             stepwise=1, gain=1.4),
 }
 
 

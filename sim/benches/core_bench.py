@@ -7,7 +7,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
-from spikemesh.firmware.program import TEMPORAL_RULES, assemble, constants_from_snn, sample_ops, snn_ops
+from spikemesh.firmware.program import TEMPORAL_RULES, assemble, sample_ops, snn_ops
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
 from spikemesh.sim.benches.core_host import CoreHost, f16_bits
@@ -179,8 +179,7 @@ async def check_training(host: CoreHost, p: dict) -> str:
     T, L, rule = snn.T, cfg.n_layers, snn.rule
     direct = snn.encoding == "direct"
     k_steps = snn.k_steps
-    for name, val in constants_from_snn(snn).items():
-        await host.set_reg(name, val)
+    await host.set_constants(snn)
     assert await host.get_reg("theta") == int(f16_bits(np.float16(snn.theta)))
     await host.write_weights(weights)
     step_checks = p.get("stepwise", 1)
@@ -240,8 +239,7 @@ async def perf(dut):
     for dense in [{"sparse": False, "dense": True}[k] for k in p.get("schedules", ["sparse", "dense"])]:
         snn = SNNConfig(**{**p["snn"], "dense": dense})
         weights, samples = make_case(p, snn)
-        for name, val in constants_from_snn(snn).items():
-            await host.set_reg(name, val)
+        await host.set_constants(snn)
         await host.write_weights(weights)
         words = assemble(snn_ops(cfg, snn, update=True, overlap_order=order), cfg)
         W, per = weights, []
