@@ -44,11 +44,12 @@ def experiment(cores, mode: str, steps: int, first_sample: int = 0, seed: int = 
 
 
 @contextmanager
-def cxx_o0():
+def cxx_o0(fast: str = "-O0"):
     """Verilator's C++ built at -O0 inside the block: Python per cycle dominates the small multi-core runs, not
-    the model, and -O0 builds the C++ several times faster."""
+    the model, and -O0 builds the C++ several times faster. `fast`: the level for the model's eval code
+    (OPT_FAST); -O1 pays off for a large model (19 cores: 70 s instead of 630 s of simulation)."""
     saved = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((saved or "") + " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
+    os.environ["MAKEFLAGS"] = ((saved or "") + f" OPT_FAST={fast} OPT_SLOW=-O0 OPT_GLOBAL=-O0").strip()
     try:
         yield
     finally:
@@ -78,13 +79,13 @@ def run_dp(experiments: list[dict], workdir: Path, sim: str = "verilator", mesh:
     ccfg = CoreConfig(**core)
     g = CoreLayout(ccfg).region("g")
     out = Path(workdir) / "mesh_dp.json"
-    tag = f"dp{len(nodes)}" + ("" if core == DP_CORE else "_" + core_tag(core)) + ("_shared" if shared else "")
+    tag = f"dp{len(nodes)}" + ("" if core == DP_CORE else "_" + core_tag(core)) + ("_shared_o1" if shared else "")
     make_core, extra = (lambda: TrainingCore(ccfg)), []
     if shared:
         name = "core_" + core_tag(core).replace("-", "_")
         extra = [emit_shared(make_core, name, DEFAULT_BUILD_ROOT / "shared" / f"{name}.v")]
         make_core = (lambda: SharedModule(lambda: TrainingCore(ccfg), name))
-    with cxx_o0():
+    with cxx_o0("-O1" if shared else "-O0"):  # shared: the many-core builds, where simulation dominates
         run_cocotb(lambda: ReduceMeshSystem(cfg, {c: make_core for c in nodes}, ReduceParams(g.offset, g.size)),
                    toplevel=f"mesh_dp_{mesh[0]}x{mesh[1]}", test_module="spikemesh.sim.benches.mesh_dp_bench",
                    sim=sim, tag=tag, extra_sources=extra,
