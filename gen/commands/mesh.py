@@ -65,6 +65,9 @@ def register(sub) -> None:
     r.add_argument("--steps", type=int, default=2)
     r.add_argument("--mesh", default="2x2", choices=("2x2", "2x3"), help="host at node 0, a core on every other node")
     r.add_argument("--modes", default="net,host", help="comma list of net, host")
+    r.add_argument("--overlap", action="store_true",
+                   help="cores with the forward engine (CoreConfig.overlap): core-level on top of engine-level "
+                        "parallelism")
     r.set_defaults(func=run_reduce_bench)
     s = msub.add_parser("synth", help="ECP5-85F resources and Fmax of a router and a 2x2 mesh")
     s.add_argument("--what", choices=("router", "mesh2x2", "both", "reduce_node", "dp2", "dp"), default="both",
@@ -75,6 +78,8 @@ def register(sub) -> None:
     s.add_argument("--cores", type=int, default=2, help="cores for --what dp (1..19)")
     s.add_argument("--yosys-only", action="store_true", help="stop after yosys: cell counts, no place and route")
     s.add_argument("--bitstream", action="store_true", help="end with ecppack: build/mesh_synth/<name>.bit")
+    s.add_argument("--freq", type=float, default=100.0,
+                   help="nextpnr target MHz (reduce_node / dp2 / dp; a target near the design's Fmax routes faster)")
     s.add_argument("--flit-width", type=int, default=32)
     s.add_argument("--depth", type=int, default=5)
     s.set_defaults(func=run_synth)
@@ -348,7 +353,7 @@ def run_synth(args) -> int:
     results = []
     for comp, name in jobs:
         print(f"synthesising {name} ...", flush=True)
-        res = synth_ecp5(comp, name, workdir, pnr=not args.yosys_only, bitstream=args.bitstream)
+        res = synth_ecp5(comp, name, workdir, freq_mhz=args.freq, pnr=not args.yosys_only, bitstream=args.bitstream)
         results.append(res)
         print(json.dumps(res), flush=True)
         (workdir / f"results_{name}.json").write_text(json.dumps(res, indent=1))
@@ -511,7 +516,7 @@ def run_mp_bench(args) -> int:
 # ---------------------------------------------------------------- in-network reduction on H4's cores
 
 def run_reduce_bench(args) -> int:
-    from spikemesh.sim.benches.mesh_dp_run import check_dp, experiment, run_dp
+    from spikemesh.sim.benches.mesh_dp_run import DP_CORE, check_dp, experiment, run_dp
 
     if not isinstance(args.steps, int) or args.steps < 1:
         raise ValueError(f"--steps must be an int >= 1, got {args.steps!r}")
@@ -527,7 +532,8 @@ def run_reduce_bench(args) -> int:
     exps = [experiment(tuple(path[:k]), mode, args.steps, mesh=shape) for k in range(1, len(path) + 1)
             for mode in modes]
     t0 = time.time()
-    results = run_dp(exps, workdir, mesh=shape, nodes=tuple(sorted(path)))
+    core = dict(DP_CORE, overlap=True) if args.overlap else None
+    results = run_dp(exps, workdir, mesh=shape, nodes=tuple(sorted(path)), core=core)
     rows = []
     for r in results:
         check_dp(r)  # every core's W after every step == golden_mesh, else AssertionError
@@ -552,6 +558,7 @@ def run_reduce_bench(args) -> int:
               f"{one[r['mode']] / r['per_sample']:.2f}x | {r['host_flits_reduce']} / {r['host_flits_step']} | "
               f"{r.get('ni_flits', '-')} | {r.get('ni_stalls', '-')} |")
     (REPO / "build").mkdir(exist_ok=True)
-    (REPO / "build" / f"mesh_reduce_bench_{args.mesh}.json").write_text(json.dumps(rows, indent=1))
+    suffix = "_overlap" if args.overlap else ""
+    (REPO / "build" / f"mesh_reduce_bench_{args.mesh}{suffix}.json").write_text(json.dumps(rows, indent=1))
     print(f"bit-exact vs golden_mesh after every step; {time.time() - t0:.0f} s")
     return 0

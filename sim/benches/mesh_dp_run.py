@@ -95,8 +95,9 @@ def run_dp(experiments: list[dict], workdir: Path, sim: str = "verilator", mesh:
 
 
 def core_tag(core: dict) -> str:
-    """A short build-directory tag for a core config other than DP_CORE (layers, t_max, rules)."""
-    return "-".join(map(str, core["layers"])) + f"_t{core.get('t_max', 8)}_" + "_".join(core.get("rules", ("all",)))
+    """A short build-directory tag for a core config other than DP_CORE (layers, t_max, rules, forward engine)."""
+    return ("-".join(map(str, core["layers"])) + f"_t{core.get('t_max', 8)}_" + "_".join(core.get("rules", ("all",)))
+            + ("_ov" if core.get("overlap") else ""))
 
 
 def golden_steps(e: dict, snn_kw: dict | None = None) -> list:
