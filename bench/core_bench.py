@@ -178,12 +178,7 @@ def main(samples: int = 4, quick: bool = False, out: Path | None = None,
         if synth:
             report["ecp5"] = {f"overlap{int(o)}": synth_ecp5((64, 32, 10), 4, lanes=lanes[0], overlap=o)
                               for o in (False, True)}
-        text = json.dumps(report, indent=1, default=str)
-        print(text)
-        if out:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            Path(out).write_text(text)
-        return 0
+        return _emit(report, out)
     for rule in rules:
         runs = {p: lane_run(layers, T, samples, rule, p) for p in lanes}
         base = runs[lanes[0]]
@@ -200,6 +195,11 @@ def main(samples: int = 4, quick: bool = False, out: Path | None = None,
         report["state_bytes"] = state_table(layers)
     except Exception as exc:  # the golden model's accounting is optional here
         report["state_bytes"] = f"unavailable: {exc}"
+    return _emit(report, out)
+
+
+def _emit(report: dict, out) -> int:
+    """Print the report as JSON and write it to `out` (if given)."""
     text = json.dumps(report, indent=1, default=str)
     print(text)
     if out:

@@ -160,26 +160,12 @@ def test_lane_strides_and_padding():
 def test_core_pysim_lanes(lanes, rule, enc, seed):
     """P-lane core in Amaranth's simulator on sizes that are not multiples of P (padded columns and neuron
     blocks, gs_0 included): bit-exact with the golden model step by step, then one full-program sample."""
-    from spikemesh.sim.benches.core_bench import check_training
-    from spikemesh.sim.benches.core_host import PysimCoreHost
+    from spikemesh.sim.benches.core_pysim import run_pysim
 
     core = dict(layers=(7, 5, 3), t_max=3, lanes=lanes)
     p = {"core": core, "snn": dict(sizes=(7, 5, 3), T=3, rule=rule, encoding=enc), "seed": seed, "samples": 2,
          "gain": 1.5}
-    dut = TrainingCore(CoreConfig(**core))
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    out = []
-
-    async def tb(ctx):
-        host = PysimCoreHost(ctx, dut)
-        out.append(await check_training(host, p))
-        ctr = await host.counters()
-        out.append(ctr)
-
-    sim.add_testbench(tb)
-    sim.run()
+    out, ctr = run_pysim(p)
     assert out and "bit-exact" in out[0]
-    ctr = out[1]
     # the UPD passes ran wide: fewer issues than element operations
     assert ctr["mac_issues"] < ctr["mac_ops"], ctr

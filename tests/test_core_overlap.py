@@ -1,7 +1,6 @@
 """Engine overlap (CoreConfig.overlap, issue #4): a forward engine runs FWD of step t+1 while the sequencer
 runs the backward of step t on the MAC. Bit-exact with the golden model; the engines really overlap."""
 import pytest
-from amaranth.sim import Simulator
 
 from spikemesh.firmware.program import check_overlap_order, sample_ops
 from spikemesh.rtl.core import CoreConfig, CoreLayout, Op, TrainingCore
@@ -55,26 +54,13 @@ def test_core_overlap_pysim(lanes, rule, enc, extra, order):
     """7-5-3, T=4 in Amaranth's simulator with the forward engine: one sample checked whole (spike and psi
     lists of every step, v, accf, delta/gs, G, W), then two full samples; weights bit-exact with the golden
     model, and the engine busy while the sequencer ran backward ops (SLTT family)."""
-    from spikemesh.sim.benches.core_bench import check_training
-    from spikemesh.sim.benches.core_host import PysimCoreHost
+    from spikemesh.sim.benches.core_pysim import run_pysim
 
     core = dict(layers=(7, 5, 3), t_max=4, lanes=lanes, overlap=True)
     p = {"core": core, "snn": dict(sizes=(7, 5, 3), T=4, rule=rule, encoding=enc, **extra), "seed": 3,
          "samples": 3, "gain": 1.6, "check_every": True, "overlap_order": order}
-    dut = TrainingCore(CoreConfig(**core))
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    out = []
-
-    async def tb(ctx):
-        host = PysimCoreHost(ctx, dut)
-        out.append(await check_training(host, p))
-        out.append(await host.counters())
-
-    sim.add_testbench(tb)
-    sim.run()
+    out, ctr = run_pysim(p)
     assert out and "bit-exact" in out[0]
-    ctr = out[1]
     assert ctr["fwd_busy"] > 0 and ctr["fwd_events"] > 0
     if rule in ("sltt", "sltt_k", "ottt_a"):
         assert ctr["overlap_cycles"] > 0, ctr

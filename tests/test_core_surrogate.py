@@ -2,11 +2,10 @@
 configuration refusals, and whole-core pysim runs bit-exact with the golden model."""
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from spikemesh.firmware.program import constants_from_snn
 from spikemesh.firmware.surrogate_table import min_depth, needed_span, reconstruct, surrogate_window
-from spikemesh.rtl.core import CoreConfig, CoreLayout, TrainingCore, config_id
+from spikemesh.rtl.core import CoreConfig, CoreLayout, config_id
 from spikemesh.rtl.core.layout import MODE_TABLE
 from spikemesh.sim.golden.surrogates import surrogate_table
 
@@ -64,22 +63,18 @@ def test_layout_and_identity():
 
 def _run(rule: str, kind: str, width: float, depth: int, seed: int, backdoor: bool, tri: bool):
     from spikemesh.sim.benches.core_bench import check_training
-    from spikemesh.sim.benches.core_host import PysimCoreHost
+    from spikemesh.sim.benches.core_pysim import run_pysim
     from spikemesh.sim.golden import SNNConfig
 
     core = dict(layers=(7, 5, 3), t_max=4, surrogates=("rect", "tri", kind) if tri else ("rect", kind),
                 sg_table_depth=depth)
     snn = dict(sizes=(7, 5, 3), T=4, rule=rule, encoding="direct", surrogate=kind, surrogate_width=width)
-    p = {"core": core, "snn": snn, "seed": seed, "samples": 3, "gain": 1.5}
+    # the table is loaded here (bus or backdoor), not again by check_training
+    p = {"core": core, "snn": snn, "seed": seed, "samples": 3, "gain": 1.5, "table_loaded": True}
     assert constants_from_snn(SNNConfig(**snn))["mode"] & MODE_TABLE
     win = surrogate_window(kind, width, depth)
-    dut = TrainingCore(CoreConfig(**core))
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    out = []
 
-    async def tb(ctx):
-        host = PysimCoreHost(ctx, dut)
+    async def load_table(ctx, host, dut):
         if backdoor:  # entries straight into the simulated BRAM (a bus write costs ~1.7 ms per word in pysim)
             data = dut.memories["sgt"].data
             for k, val in enumerate(win.entries):
@@ -87,20 +82,19 @@ def _run(rule: str, kind: str, width: float, depth: int, seed: int, backdoor: bo
             for k, val in enumerate(win.regs().values()):
                 await host.write(host.base["sgr"] + k, val)
             probe = np.linspace(0, depth - 1, 9).astype(int)  # the bus sees what the lookup sees
-            out.append([await host.read(host.base["sgt"] + int(k)) for k in probe] == win.entries[probe].tolist())
+            seen = [await host.read(host.base["sgt"] + int(k)) for k in probe] == win.entries[probe].tolist()
         else:
             await host.write_surrogate_table(kind, width)
-            out.append(True)
-        out.append(await host.read_block("sgr", 0, 3))
-        out.append(await check_training(host, p))
-        if not tri:  # the same table-built core with MODE_TABLE off: rect, through the one-cycle alignment
-            rect = dict(p, snn=dict(snn, surrogate="rect"), samples=2)
-            out.append(await check_training(host, rect))
+            seen = True
+        return seen, await host.read_block("sgr", 0, 3)
 
-    sim.add_testbench(tb)
-    sim.run()
-    assert out[0] and out[1] == [win.lo, win.below, win.above]
-    assert all("bit-exact" in o for o in out[2:]) and len(out) == (3 if tri else 4)
+    async def rect_after(host):  # the same table-built core with MODE_TABLE off: rect, through the alignment
+        return await check_training(host, dict(p, snn=dict(snn, surrogate="rect"), samples=2))
+
+    out, _ = run_pysim(p, before=load_table, after=None if tri else rect_after)
+    (seen, regs), results = out[0], out[1:]
+    assert seen and regs == [win.lo, win.below, win.above]
+    assert all("bit-exact" in o for o in results) and len(results) == (1 if tri else 2)
     return SNNConfig(**snn), p
 
 

@@ -179,7 +179,7 @@ async def check_training(host: CoreHost, p: dict) -> str:
     T, L, rule = snn.T, cfg.n_layers, snn.rule
     direct = snn.encoding == "direct"
     k_steps = snn.k_steps
-    await host.set_constants(snn)
+    await host.set_constants(snn, table=not p.get("table_loaded", False))
     assert await host.get_reg("theta") == int(f16_bits(np.float16(snn.theta)))
     await host.write_weights(weights)
     step_checks = p.get("stepwise", 1)

@@ -61,15 +61,15 @@ class CoreHost:
     async def set_reg(self, name: str, value: int) -> None:
         await self.write(self.base["ctrl"] + CTRL_REGS.index(name), value)
 
-    async def set_constants(self, snn) -> None:
-        """Every constant register for `snn` (firmware.program.constants_from_snn) and, for a table surrogate,
-        the table window."""
+    async def set_constants(self, snn, table: bool = True) -> None:
+        """Every constant register for `snn` (firmware.program.constants_from_snn) and, for a table surrogate
+        (unless `table` is False: already loaded), the table window."""
         from spikemesh.firmware.program import constants_from_snn
         from spikemesh.firmware.surrogate_table import TABLE_SURROGATES
 
         for name, val in constants_from_snn(snn).items():
             await self.set_reg(name, val)
-        if snn.surrogate in TABLE_SURROGATES:
+        if table and snn.surrogate in TABLE_SURROGATES:
             await self.write_surrogate_table(snn.surrogate, snn.surrogate_width)
 
     async def get_reg(self, name: str) -> int:
