@@ -5,6 +5,7 @@ Test inputs reach the cocotb module through environment variables (JSON), see `c
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -53,13 +54,23 @@ def run_cocotb(
     `test_module` is a dotted module name importable in the test process (e.g. "spikemesh.sim.benches.fp_bench").
     `tag` distinguishes builds of the same toplevel with different generator parameters.
     """
-    from cocotb_tools.runner import get_runner
-
     setup_simulator_path(sim)
     params = params or {}
     key = hashlib.sha1(json.dumps([toplevel, tag], sort_keys=True).encode()).hexdigest()[:10]
     build_dir = (build_root or DEFAULT_BUILD_ROOT) / f"{toplevel}_{tag}_{key}" / sim
     build_dir.mkdir(parents=True, exist_ok=True)
+    # one run per build directory at a time: pytest-xdist workers share builds, and a build, its results.xml
+    # and test.log must not be rewritten under a concurrent run (a rebuild race failed a case once)
+    with open(build_dir / ".run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_and_test(make_component, toplevel, build_dir, sim, test_module, testcase, params,
+                               extra_sources, timeout_env)
+
+
+def _build_and_test(make_component, toplevel, build_dir, sim, test_module, testcase, params, extra_sources,
+                    timeout_env) -> Path:
+    from cocotb_tools.runner import get_runner
+
     vpath = emit_verilog(make_component(), toplevel, build_dir / f"{toplevel}.v")
     sources = [vpath, *(extra_sources or [])]
 

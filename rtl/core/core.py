@@ -26,7 +26,7 @@ from .config import CoreConfig
 from .isa import LAYER_BITS, OP_BITS, T_BITS, Op
 from .fwd_engine import ForwardEngine
 from .lanemem import extra_read_port, lane_memory
-from .pipes import _delay, _delay_valid, _times_const
+from .pipes import _delay, _delay_valid, _times_const, event_walk_states
 from .layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, MODE_DIRECT, MODE_HARD_RESET,
                      MODE_TRI, SGR_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout)
 
@@ -652,21 +652,9 @@ class TrainingCore(wiring.Component):
                     m.next = "DRAIN"  # nothing to accumulate: no delta != 0
                 with m.Else():
                     m.next = "EV"
-            with m.State("EV"):
-                with m.If(e == ecount):
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.d.comb += spk_rp.addr.eq(Cat(e[:NB], lin[:LB], tin[:TB]))
-                    m.next = "EV_J"
-            with m.State("EV_J"):
-                m.d.sync += [j.eq(spk_rp.data[:NB]), fired.eq(spk_rp.data[NB])]
-                m.d.comb += x_rp.addr.eq(spk_rp.data[:NB])
-                m.next = "EV_GO"
-            with m.State("EV_GO"):
-                xj = Signal(16)
-                m.d.comb += xj.eq(Mux(isdirect, x_rp.data, Mux(fired, ONE, 0)))
-                m.d.sync += m2next.eq(xj)
-                m.next = "EV_WAIT"
+            event_walk_states(m, e=e, ecount=ecount, spk_rp=spk_rp, x_rp=x_rp, j=j, fired=fired, m2next=m2next,
+                              isdirect=isdirect, lin=lin, tin=tin, nb=NB, lb=LB, tb=TB, one=ONE, done="DRAIN",
+                              issue="EV_WAIT")
             with m.State("EV_WAIT"):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):

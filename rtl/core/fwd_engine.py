@@ -15,7 +15,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from .config import CoreConfig
 from .isa import LAYER_BITS, T_BITS
 from .layout import CoreLayout
-from .pipes import _delay, _delay_valid, _times_const
+from .pipes import _delay, _delay_valid, _times_const, event_walk_states
 
 ONE = 0x3C00  # fp16 1.0
 
@@ -140,19 +140,10 @@ class ForwardEngine:
             with m.State("CNT2"):
                 m.d.sync += ecount.eq(cnt_rp.data)
                 m.next = "EV"
-            with m.State("EV"):  # the next event is fetched while the previous pass still issues
-                with m.If(e == ecount):
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.d.comb += spk_rp.addr.eq(Cat(e[:NB], lin[:LB], tin[:TB]))
-                    m.next = "EV_J"
-            with m.State("EV_J"):
-                m.d.sync += [j.eq(spk_rp.data[:NB]), fired.eq(spk_rp.data[NB])]
-                m.d.comb += x_rp.addr.eq(spk_rp.data[:NB])
-                m.next = "EV_GO"
-            with m.State("EV_GO"):
-                m.d.sync += m2next.eq(Mux(isdirect, x_rp.data, Mux(fired, ONE, 0)))
-                m.next = "EV_WAIT"
+            # the next event is fetched while the previous pass still issues
+            event_walk_states(m, e=e, ecount=ecount, spk_rp=spk_rp, x_rp=x_rp, j=j, fired=fired, m2next=m2next,
+                              isdirect=isdirect, lin=lin, tin=tin, nb=NB, lb=LB, tb=TB, one=ONE, done="DRAIN",
+                              issue="EV_WAIT")
             with m.State("EV_WAIT"):
                 with m.If(can_start):
                     start_pass(m2next)

@@ -1,7 +1,8 @@
-"""Register chains and constant multiplies shared by the core's engines (MAC stream unit, forward engine)."""
+"""Register chains, constant multiplies and the input-event walk shared by the core's engines (sequencer/MAC
+stream unit, forward engine)."""
 from __future__ import annotations
 
-from amaranth import Const, Module, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 
 
 def _delay(m: Module, sig, n: int, name: str):
@@ -32,3 +33,23 @@ def _times_const(x, c: int):
     for t in terms:
         out = out + t
     return out
+
+
+def event_walk_states(m: Module, *, e, ecount, spk_rp, x_rp, j, fired, m2next, isdirect, lin, tin, nb: int, lb: int,
+                      tb: int, one: int, done: str, issue: str) -> None:
+    """FSM states EV, EV_J, EV_GO (call inside `with m.FSM()`): fetch input event e of layer `lin` at step `tin`
+    (-> `done` when all `ecount` are taken), latch its index j and fired bit, then m2 = x_j (direct input),
+    1.0 (fired) or +0 (a dense list's silent entry) -> state `issue`, which starts the pass and bumps e."""
+    with m.State("EV"):
+        with m.If(e == ecount):
+            m.next = done
+        with m.Else():
+            m.d.comb += spk_rp.addr.eq(Cat(e[:nb], lin[:lb], tin[:tb]))
+            m.next = "EV_J"
+    with m.State("EV_J"):
+        m.d.sync += [j.eq(spk_rp.data[:nb]), fired.eq(spk_rp.data[nb])]
+        m.d.comb += x_rp.addr.eq(spk_rp.data[:nb])
+        m.next = "EV_GO"
+    with m.State("EV_GO"):
+        m.d.sync += m2next.eq(Mux(isdirect, x_rp.data, Mux(fired, one, 0)))
+        m.next = issue
