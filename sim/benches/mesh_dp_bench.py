@@ -95,12 +95,11 @@ class NodeHost(MeshCoreHost):
 
     async def write_ni(self, values: dict[str, int]) -> None:
         base = 1 << self.core_aw
-        await self.port.transact(self.node, True, [(base + REGS.index(k)) | v << self.aw for k, v in values.items()])
+        await self._write_words([(base + REGS.index(k)) | v << self.aw for k, v in values.items()])
 
     async def read_ni(self, names: list[str]) -> dict[str, int]:
         base = 1 << self.core_aw
-        resp = await self.port.transact(self.node, False, [base + REGS.index(k) for k in names])
-        return {k: r >> self.aw for k, r in zip(names, resp)}
+        return dict(zip(names, await self.read_words([base + REGS.index(k) for k in names])))
 
     async def run_from(self, pc: int) -> None:
         await self.set_reg("start_pc", pc)
@@ -140,9 +139,10 @@ async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, s
         for k, c in enumerate(plan.cores):
             i = e["first_sample"] + s * len(plan.cores) + k
             h = hosts[c]
-            await h.set_reg("label", int(y[i]))
-            await h.load_input(encode(snn, X[i], i), snn.encoding == "direct", snn.dense)
-            await h.run_from(0)
+            async with h.batched():  # label, input, events and start: ~4 request packets for 64 inputs
+                await h.set_reg("label", int(y[i]))
+                await h.load_input(encode(snn, X[i], i), snn.encoding == "direct", snn.dense)
+                await h.run_from(0)
         phase("load_and_start")
         for c in plan.cores:
             await hosts[c].wait_done()

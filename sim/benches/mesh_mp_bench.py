@@ -48,15 +48,6 @@ class Core(MeshCoreHost):
         await self.port.transact(self.node, True, [(c + CTRL_REGS.index("start_pc")) | pc << self.aw,
                                                    (c + CTRL_REGS.index("ctrl")) | ctrl << self.aw])
 
-    async def write_events(self, layer: int, t: int, idx, fired=None) -> None:
-        """CoreHost.write_events with the entries in one block (they are contiguous): fewer packets."""
-        idx = [int(i) for i in idx]
-        fired = [1] * len(idx) if fired is None else [int(f) for f in fired]
-        if idx:
-            await self.write_block("spk", self.lay.spk_addr(layer, t, 0),
-                                   [i | (f << self.lay.nb) for i, f in zip(idx, fired)])
-        await self.write(self.base["cnt"] + self.lay.cnt_addr(layer, t), len(idx))
-
 
 async def move(port: HostPort, how: str, src: Core, src_addr: int, dst: Core, dst_addr: int, n: int,
                spikes: bool) -> None:
