@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
 
-from spikemesh.firmware.program import TEMPORAL_RULES, assemble, sample_ops, snn_ops
+from spikemesh.firmware.program import TEMPORAL_RULES, assemble, snn_ops
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
-from spikemesh.sim.benches.core_host import CoreHost, f16_bits
+from spikemesh.sim.benches.core_host import CoreHost, clock_and_reset, f16_bits
 from spikemesh.sim.golden import (SNNConfig, encode, init_weights, load_digits_split, sample_gradients,
                                    train_sample)
 from spikemesh.sim.cocotb_run import cocotb_param
@@ -43,13 +41,7 @@ def bits(a):
 
 
 async def setup(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.bus__req_valid.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
+    await clock_and_reset(dut, ("bus__req_valid",))
 
 
 def nz_list(vec) -> list[tuple[int, int]]:
@@ -176,9 +168,8 @@ async def check_training(host: CoreHost, p: dict) -> str:
     cfg = host.cfg
     snn = SNNConfig(**p["snn"])
     weights, samples = make_case(p, snn)
-    T, L, rule = snn.T, cfg.n_layers, snn.rule
+    L, rule = cfg.n_layers, snn.rule
     direct = snn.encoding == "direct"
-    k_steps = snn.k_steps
     await host.set_constants(snn, table=not p.get("table_loaded", False))
     assert await host.get_reg("theta") == int(f16_bits(np.float16(snn.theta)))
     await host.write_weights(weights)

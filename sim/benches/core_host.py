@@ -4,11 +4,25 @@ Addresses come from the core's own regions (CoreLayout), never from constants wr
 """
 from __future__ import annotations
 
+import cocotb
 import numpy as np
+from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.layout import CTRL_REGS, CoreLayout, STATUS_BUSY, STATUS_DONE
+
+
+async def clock_and_reset(dut, idle: tuple[str, ...]) -> None:
+    """Start a 10 ns clock, hold reset 3 cycles with the `idle` inputs at 0, release it, one more edge."""
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    for name in idle:
+        getattr(dut, name).value = 0
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
 
 
 def f16_bits(a) -> np.ndarray:

@@ -8,27 +8,18 @@ from __future__ import annotations
 
 import contextlib
 
-import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from spikemesh.firmware.placement import PacketType, packet, parse_packet
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.layout import STATUS_BUSY, STATUS_DONE
 from spikemesh.rtl.mesh.flit import MeshConfig, unpack_flit
-from spikemesh.sim.benches.core_host import CoreHost
+from spikemesh.sim.benches.core_host import CoreHost, clock_and_reset
 
 
 async def reset_mesh(dut) -> None:
     """Start a 10 ns clock, hold reset 3 cycles with node 0's port idle, release it."""
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.host_in__0__valid.value = 0
-    dut.host_out__0__ready.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
+    await clock_and_reset(dut, ("host_in__0__valid", "host_out__0__ready"))
 
 
 class HostPort:
