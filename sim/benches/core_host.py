@@ -114,8 +114,9 @@ class CoreHost:
         """Event list entries: index | fired << nb (sparse lists hold only fired entries)."""
         idx = [int(i) for i in idx]
         fired = [1] * len(idx) if fired is None else [int(f) for f in fired]
-        for e, (i, f) in enumerate(zip(idx, fired)):
-            await self.write(self.base["spk"] + self.lay.spk_addr(layer, t, e), i | (f << self.lay.nb))
+        # the entries of one (layer, t) are contiguous: one block (one request per packet over the mesh)
+        await self.write_block("spk", self.lay.spk_addr(layer, t, 0),
+                               [i | (f << self.lay.nb) for i, f in zip(idx, fired)])
         await self.write(self.base["cnt"] + self.lay.cnt_addr(layer, t), len(idx))
 
     async def read_events(self, layer: int, t: int) -> list[int]:

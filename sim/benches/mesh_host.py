@@ -113,16 +113,6 @@ class MeshCoreHost(CoreHost):
         b = self.base[region] + offset
         await self._write_words([(b + k) | (int(w) & 0xFFFF) << self.aw for k, w in enumerate(words)])
 
-    async def write_events(self, layer: int, t: int, idx, fired=None) -> None:
-        """CoreHost.write_events with the entries in one block (they are contiguous): fewer packets
-        (one request per `batch` entries instead of one per entry)."""
-        idx = [int(i) for i in idx]
-        fired = [1] * len(idx) if fired is None else [int(f) for f in fired]
-        if idx:
-            await self.write_block("spk", self.lay.spk_addr(layer, t, 0),
-                                   [i | (f << self.lay.nb) for i, f in zip(idx, fired)])
-        await self.write(self.base["cnt"] + self.lay.cnt_addr(layer, t), len(idx))
-
     async def read_block(self, region: str, offset: int, n: int) -> list[int]:
         b = self.base[region] + offset
         out = []
