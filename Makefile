@@ -4,13 +4,14 @@ export PYTHONUNBUFFERED=1
 
 .PHONY: setup demo test bench report clean
 
+# System tools (Icarus, the programmers, a C++ compiler for Verilator) are checked on every run and installed
+# from Debian's packages when missing (sim/toolchain.py lists them); the pip step is redone when its inputs change.
 setup: build/.setup-done
+	@$(PY) sim/toolchain.py install
 
 build/.setup-done: pyproject.toml setup.py
 	@mkdir -p build
-	@if ! command -v iverilog >/dev/null 2>&1; then \
-	  (apt-get update -qq && apt-get install -y -qq iverilog) || \
-	  (sudo apt-get update -qq && sudo apt-get install -y -qq iverilog); fi
+	@$(PY) sim/toolchain.py install
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
 	@touch $@
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spikemesh.rtl.soc import SoC
+from spikemesh.sim.toolchain import install_hint
 
+from .bitstream import BadBitstream, BitstreamInfo, check_bitstream
 from .profiles import BoardProfile, board_profile
 from .top import BoardTop
 
@@ -36,6 +38,7 @@ class BuildResult:
     target_hz: float
     fmax_hz: dict = field(default_factory=dict)      # clock name -> achieved Fmax (Hz)
     utilisation: dict = field(default_factory=dict)  # cell type -> (used, available)
+    bitstream_info: BitstreamInfo | None = None
 
     @property
     def timing_met(self) -> bool:
@@ -43,6 +46,10 @@ class BuildResult:
 
     def summary(self) -> str:
         lines = [f"{self.board} ({self.config}): {self.bitstream} in {self.seconds:.0f} s"]
+        if self.bitstream_info is not None:
+            i = self.bitstream_info
+            lines.append(f"  bitstream: {i.size} bytes for {i.device}"
+                         + (f" (IDCODE {i.idcode:#010x})" if i.idcode is not None else ""))
         for cell, (used, avail) in sorted(self.utilisation.items()):
             if used:
                 lines.append(f"  {cell:<14} {used:>7} / {avail:<7} ({100 * used / max(avail, 1):.1f}%)")
@@ -58,6 +65,20 @@ def parse_report(path: Path) -> tuple[dict, dict]:
     fmax = {clk: float(v["achieved"]) * 1e6 for clk, v in rep.get("fmax", {}).items()}
     util = {cell: (int(v["used"]), int(v["available"])) for cell, v in rep.get("utilization", {}).items()}
     return fmax, util
+
+
+def without_programmer(platform, programmer: str):
+    """`platform` with the programmer dropped from the tools a build requires.
+
+    amaranth-boards' ULX3S platform lists openFPGALoader among its `required_tools`, and Amaranth checks those
+    before any build, although only `do_program=True` runs it: building must not need the programmer.
+    """
+    base = type(platform)
+    tools = [t for t in platform.required_tools if t != programmer]
+    if len(tools) == len(platform.required_tools):
+        return platform
+    platform.__class__ = type(base.__name__, (base,), {"required_tools": property(lambda self: tools)})
+    return platform
 
 
 def build_board(board: str, config: str = "default", out_dir: Path | str = "build/boards", *,
@@ -87,7 +108,7 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
     for k, v in YOWASP_ENV.items():
         env.setdefault(k, v)
     os.environ.update({k: env[k] for k in YOWASP_ENV})
-    platform = prof.platform()
+    platform = without_programmer(prof.platform(), prof.flash_tool)
     report = out / "report.json"
     # --freq: the target for every clock (Amaranth's per-net constraint names do not always survive synthesis)
     # the report path is relative to the gateware folder: YoWASP's sandbox may not see every absolute path
@@ -113,7 +134,11 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
     shutil.copyfile(out / "gateware" / f"top.{ext}", bit)
     shutil.copyfile(out / "gateware" / "report.json", report)
     fmax, util = parse_report(report)
-    return BuildResult(board, config, out, bit, seconds, prof.clk_hz, fmax, util)
+    try:
+        info = check_bitstream(bit, prof.family, platform.device)
+    except BadBitstream as exc:
+        raise BuildFailed(f"build of {board}/{config} wrote a bad bitstream {bit}: {exc}") from None
+    return BuildResult(board, config, out, bit, seconds, prof.clk_hz, fmax, util, info)
 
 
 def flash(board: str, bitstream: Path | str, *, to_flash: bool = False) -> None:
@@ -129,8 +154,10 @@ def flash(board: str, bitstream: Path | str, *, to_flash: bool = False) -> None:
         tool = os.environ.get("ICEPROG", "iceprog")
         cmd = [tool] + ([] if to_flash else ["-S"]) + [str(bitstream)]
     if shutil.which(cmd[0]) is None:
-        raise RuntimeError(f"{cmd[0]} not found on PATH: install it (Debian: "
-                           f"{'openfpgaloader' if prof.family == 'ecp5' else 'fpga-icestorm'})")
+        env_var = "OPENFPGALOADER" if prof.flash_tool == "openFPGALoader" else "ICEPROG"
+        raise RuntimeError(f"{cmd[0]} not found on PATH: flashing {board} needs {prof.flash_tool}; "
+                           f"{install_hint(prof.flash_tool)}, or set {env_var} to the program's path "
+                           f"(building a bitstream does not need it)")
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:
