@@ -6,6 +6,7 @@ from constants in this file.  `Board.connect` checks the board's build ID agains
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,14 @@ class BuildMismatch(LinkError):
     """The board runs a different build than the memory map / build info the host loaded."""
 
 
+class BoardReset(LinkError):
+    """The board was reset (or power-cycled) since the host last set it up: its session token is gone."""
+
+
 class Board:
     def __init__(self, link: Link, memory_map: MemoryMap, ident: P.Ident):
         self.link, self.map, self.ident = link, memory_map, ident
+        self.session_token = 0  # 0: no session begun (the register's value after a reset)
 
     @classmethod
     def connect(cls, port: str, build_dir: str | Path, *, baud: int = 3_000_000, timeout: float = 0.5,
@@ -102,11 +108,32 @@ class Board:
             if t["name"] != "status":
                 continue
             for r in t["regions"]:
-                if r["name"] in ("build_id", "scratch", "leds"):
+                if r["name"] in ("build_id", "scratch", "leds", "session"):
                     continue
                 v = self.read(t["base"] + r["offset"], r["size"])
                 out[r["name"]] = int(v[0]) | (int(v[1]) << 16 if r["size"] == 2 else 0)
         return out
+
+    # ---- session: proof that the board kept what the host set up ----
+    def begin_session(self) -> int:
+        """Write a fresh nonzero token into the status block's `session` register (0 after any reset)."""
+        self.session_token = random.randrange(1, 0x10000)  # never 0, unrelated to any earlier host's token
+        self.write_region("status", "session", [self.session_token])
+        return self.session_token
+
+    def check_session(self) -> None:
+        """Raise `BoardReset` when the board no longer holds the token of the last `begin_session`."""
+        got = int(self.read_region("status", "session")[0])
+        if not self.session_token or got != self.session_token:
+            raise BoardReset(f"the board was reset since it was set up (session token {got:#06x}, "
+                             f"expected {self.session_token:#06x})")
+
+    def reidentify(self) -> None:
+        """IDENTIFY again and check the build (after a reset the board may run another bitstream)."""
+        ident = identify(self.link)
+        if ident.build_id != self.ident.build_id or ident.map_hash != self.ident.map_hash:
+            raise BuildMismatch(f"after a reset the board runs build {ident.build_id.hex()}, "
+                                f"not {self.ident.build_id.hex()}")
 
     def load_dataset(self, words, offset: int = 0) -> None:
         """Put (packed) samples into the on-board dataset buffer once; epochs then read them on the board."""
@@ -114,7 +141,14 @@ class Board:
 
 
 def identify(link: Link) -> P.Ident:
-    return P.Ident.unpack(link.transact(bytes([P.Cmd.IDENTIFY])))
+    """IDENTIFY; the first request of a connection.  The board remembers the sequence number of the last
+    request it executed (of an earlier host, too) and answers a request with that number from its stored
+    response: if this host's random first number happens to equal it (1 in 256), the answer is that stale
+    response.  It cannot be an IDENTIFY answer's length, and the next number is executed, so ask again."""
+    data = link.transact(bytes([P.Cmd.IDENTIFY]))
+    if len(data) != P.IDENT_BYTES:
+        data = link.transact(bytes([P.Cmd.IDENTIFY]))
+    return P.Ident.unpack(data)
 
 
 def check_build(ident: P.Ident, info: dict, map_json: str) -> None:

@@ -10,17 +10,20 @@ with the core's forward pass, see docs/golden-contract.md); the core has no infe
 from __future__ import annotations
 
 import json
+import os
 import signal
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import COUNTERS, CTRL_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout
+from spikemesh.rtl.core.layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, STATUS_BUSY,
+                                      STATUS_DONE, CoreLayout)
 
 from .dataset import encode_records
-from .driver import Board
+from .driver import Board, BoardReset
 from .link import LinkError
 from .program import compile_program, constants_from_snn
 from .surrogate_table import TABLE_SURROGATES, surrogate_window
@@ -45,6 +48,7 @@ class CoreClient:
         if tgt is None:
             raise LinkError("this build has no training core (memory map has no 'core' target)")
         self.base = {r["name"]: tgt["base"] + r["offset"] for r in tgt["regions"]}
+        self.size = {r["name"]: r["size"] for r in tgt["regions"]}
         expect = {r.name: r.offset for r in self.lay.regions()}
         got = {r["name"]: r["offset"] for r in tgt["regions"]}
         if expect != got:
@@ -75,6 +79,16 @@ class CoreClient:
             words = self.board.read(self.base["w"] + self.lay.wbase(l), self.lay.wsize(l))
             out.append(self.lay.unpack_matrix(l, words))
         return out
+
+    # State a sample's program expects to find cleared by the previous sample (G after UPD, traces, the
+    # temporal terms): a sample cut short by a reset, or a host killed mid-sample, leaves it dirty.
+    STATE_REGIONS = ("g", "v", "acc", "dp", "a")
+
+    def clear_state(self) -> None:
+        """Zero the core's state memories, as after power-on (the weights are written separately)."""
+        for name in self.STATE_REGIONS:
+            if name in self.base:
+                self.board.write(self.base[name], np.zeros(self.size[name], np.uint16))
 
     def load_program(self, words: list[int]) -> None:
         self.board.write(self.base["prog"], words)
@@ -108,22 +122,38 @@ class CoreClient:
         w = self.board.read(self.base["counters"], 2 * len(COUNTERS)).astype(np.uint32)
         return {name: int(w[2 * k] | (w[2 * k + 1] << 16)) for k, name in enumerate(COUNTERS)}
 
-    def run(self, max_polls: int = 100_000) -> None:
-        self.board.write(self.base["ctrl"], [3])  # start + clear counters
-        for _ in range(max_polls):
+    def run(self, timeout: float = 30.0) -> None:
+        """Start the loaded sample and wait until the core is done (wall-clock `timeout` seconds).
+
+        Idle without done means the sample never ran to its end: with a session begun, the board is asked
+        whether it was reset (`BoardReset`)."""
+        self.board.write(self.base["ctrl"], [CTRL_START | CTRL_CLEAR_COUNTERS])
+        deadline = time.monotonic() + timeout
+        while True:
             st = self.get_reg("ctrl")
             if not st & STATUS_BUSY and st & STATUS_DONE:
                 return
-        raise LinkError("the core did not finish the sample")
+            if not st & STATUS_BUSY and self.board.session_token:
+                self.board.check_session()
+            if time.monotonic() > deadline:
+                if self.board.session_token:
+                    self.board.check_session()
+                raise LinkError(f"the core did not finish the sample within {timeout:g} s "
+                                f"(status {st:#06x}): a wrong program, or a hung core")
 
 
 def save_checkpoint(path, weights, *, epoch: int, history: list[dict], snn_json: dict, build_id: str,
-                    sample: int = 0) -> None:
-    """`epoch` epochs completed plus `sample` samples of the next one (a stop between samples)."""
+                    sample: int = 0, samples: int | None = None) -> None:
+    """`epoch` epochs completed plus `sample` samples of the next one (a stop between samples); `samples`:
+    the samples per epoch.  Written to a temporary file and renamed, so an interrupted save leaves the
+    previous checkpoint intact."""
     arrays = {f"w{l}": f16_bits(w) for l, w in enumerate(weights, start=1)}
-    meta = {"epoch": epoch, "sample": sample, "history": history, "snn": snn_json, "build_id": build_id,
-            "format": 1}
-    np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    meta = {"epoch": epoch, "sample": sample, "samples": samples, "history": history, "snn": snn_json,
+            "build_id": build_id, "format": 1}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    os.replace(tmp, path)
 
 
 def load_checkpoint(path) -> tuple[list[np.ndarray], dict]:
@@ -150,63 +180,140 @@ def evaluate(snn, weights, pixels, labels) -> tuple[float, float]:
     return correct / max(len(labels), 1), loss / max(len(labels), 1)
 
 
+@dataclass
+class Snapshot:
+    """The host's last consistent state: `weights` as read back (and checked) before sample `sample` of
+    epoch `epoch` (0-based).  A board reset rolls training back to it."""
+    epoch: int
+    sample: int
+    weights: list
+
+
 def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs: int, start_epoch: int = 0,
           start_sample: int = 0, history: list | None = None, progress: bool = True, on_epoch=None,
-          onboard: bool | None = None, should_stop=None, on_stop=None) -> tuple[list[np.ndarray], list]:
-    """Train `epochs` epochs sample by sample on the board; returns (weights read back, history).
+          onboard: bool | None = None, should_stop=None, on_stop=None, snapshot_every: int = 64,
+          sample_timeout: float = 30.0, max_resets: int = 8, on_reset=None) -> tuple[list[np.ndarray], list]:
+    """Train on the board sample by sample until `epochs` epochs are complete; returns (weights read back,
+    history).  `epochs` is the total: resuming at `start_epoch`/`start_sample` trains the rest of it.
 
     `onboard` (None: when it fits): the encoded samples go into the dataset BRAM once and each sample is
     "loader: sample n; core: start" (`rtl/link/loader.py`); else every sample's inputs are streamed.
     `should_stop(epoch, n)` is asked before each sample: the core cannot be stopped mid-sample, so a stop
     lands between samples; then the weights are read back, `on_stop(epoch, n, weights, history)` called
     (epoch = epochs completed, n = samples of the next epoch done) and train returns.  Resume with
-    `start_epoch=epoch, start_sample=n`: bit-identical to an uninterrupted run."""
+    `start_epoch=epoch, start_sample=n`: bit-identical to an uninterrupted run.
+
+    Board resets: setting up the board writes a session token into the status block, and every read-back
+    of the weights (each `snapshot_every` samples and at each epoch's end) checks that the board still
+    holds it.  A board that lost it was reset: its core constants are back at their reset values and a
+    sample may have been cut short.  The host then sets the board up again from the last snapshot
+    (constants, surrogate, program, weights, dataset) and re-runs the samples since, so the run ends
+    bit-identical to an undisturbed one.  `on_reset(exc, snapshot)` is told each time."""
     from tqdm import tqdm
 
     from spikemesh.sim.golden import encode
 
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0 (the total number of epochs), got {epochs!r}")
+    if not 0 <= start_sample <= len(labels):
+        raise ValueError(f"start_sample must be in 0..{len(labels)}, got {start_sample}")
+    if not isinstance(snapshot_every, int) or snapshot_every < 1:
+        raise ValueError(f"snapshot_every must be an int >= 1 (samples), got {snapshot_every!r}")
     core = CoreClient(board, cfg)
-    for name, val in constants_from_snn(snn).items():
-        core.set_reg(name, val)
-    core.set_surrogate(snn.surrogate, snn.surrogate_width)
-    core.load_program(compile_program(cfg, snn.rule, snn.T, snn.k_steps, update=True))
-    core.write_weights(weights)
+    program = compile_program(cfg, snn.rule, snn.T, snn.k_steps, update=True)
     history = list(history or [])
     direct = snn.encoding == "direct"
     writes = (lambda n: core.input_writes(encode(snn, pixels[n], n), direct, int(labels[n])))
-    loader = None
+    loader, records = None, None
     if onboard is not False:
         try:
-            words = encode_records([writes(n) for n in range(len(labels))], board.region("dataset", "data")[1])
-            board.load_dataset(words)
+            records = encode_records([writes(n) for n in range(len(labels))], board.region("dataset", "data")[1])
             loader = board.region("loader", "sample")[0]
         except (ValueError, KeyError):
             if onboard:
                 raise
-    for epoch in range(start_epoch, start_epoch + epochs):
-        first = start_sample if epoch == start_epoch else 0
-        bar = tqdm(range(first, len(labels)), desc=f"epoch {epoch + 1}", disable=not progress, unit="sample")
-        for n in bar:
-            if should_stop is not None and should_stop(epoch, n):
-                weights = core.read_weights()
-                if on_stop:
-                    on_stop(epoch, n, weights, history)
-                return weights, history
-            if loader is not None:
-                board.write(loader, [n])  # the link's next transfer waits until the copy is done
-            else:
-                for addr, words in writes(n):
-                    board.write(addr, words)
-            core.run()
-        weights = core.read_weights()
-        acc, loss = evaluate(snn, weights, pixels, labels)
-        history.append({"epoch": epoch + 1, "train_acc": acc, "train_loss": loss,
-                        "link_retries": board.link.stats.retries, "onboard": loader is not None})
-        if progress:
-            bar.write(f"epoch {epoch + 1}: loss {loss:.4f}  accuracy {acc * 100:.1f}%")
-        if on_epoch:
-            on_epoch(epoch + 1, weights, history)
-    return weights, history
+
+    def set_up(w) -> None:
+        """Everything the core needs, then a check that no reset came in between."""
+        board.begin_session()
+        for name, val in constants_from_snn(snn).items():
+            core.set_reg(name, val)
+        core.set_surrogate(snn.surrogate, snn.surrogate_width)
+        core.load_program(program)
+        core.clear_state()
+        core.write_weights(w)
+        if records is not None:
+            board.load_dataset(records)
+        board.check_session()
+
+    def read_back() -> list[np.ndarray]:
+        w = core.read_weights()
+        board.check_session()  # weights read after a reset may hold a cut-short sample's partial update
+        return w
+
+    snap = Snapshot(start_epoch, start_sample, [np.array(w, np.float16) for w in weights])
+    resets = 0
+    epoch, n, ready, bar = start_epoch, start_sample, False, None
+    try:
+        while epoch < epochs:
+            try:
+                if not ready:
+                    set_up(snap.weights)
+                    ready = True
+                if bar is None:
+                    bar = tqdm(total=len(labels), initial=n, desc=f"epoch {epoch + 1}", disable=not progress,
+                               unit="sample")
+                while n < len(labels):
+                    if should_stop is not None and should_stop(epoch, n):
+                        w = read_back()
+                        if on_stop:
+                            on_stop(epoch, n, w, history)
+                        return w, history
+                    if loader is not None:
+                        board.write(loader, [n])  # the link's next transfer waits until the copy is done
+                    else:
+                        for addr, words in writes(n):
+                            board.write(addr, words)
+                    core.run(timeout=sample_timeout)
+                    n += 1
+                    bar.update(1)
+                    if n % snapshot_every == 0 and n < len(labels):
+                        snap = Snapshot(epoch, n, read_back())
+                w = read_back()
+                snap = Snapshot(epoch + 1, 0, w)
+                acc, loss = evaluate(snn, w, pixels, labels)
+                history.append({"epoch": epoch + 1, "train_acc": acc, "train_loss": loss,
+                                "link_retries": board.link.stats.retries, "board_resets": resets,
+                                "onboard": loader is not None})
+                if progress:
+                    bar.write(f"epoch {epoch + 1}: loss {loss:.4f}  accuracy {acc * 100:.1f}%")
+                bar.close()
+                bar = None
+                if on_epoch:
+                    on_epoch(epoch + 1, w, history)
+                epoch, n = epoch + 1, 0
+            except BoardReset as exc:
+                resets += 1
+                if resets > max_resets:
+                    raise LinkError(f"the board was reset {resets} times; giving up ({exc})") from None
+                if on_reset:
+                    on_reset(exc, snap)
+                if progress:
+                    tqdm.write(f"board reset detected ({exc}); setting it up again and re-running from "
+                               f"epoch {snap.epoch + 1}, sample {snap.sample}")
+                board.reidentify()
+                ready = False
+                if bar is not None and snap.epoch != epoch:
+                    bar.close()
+                    bar = None
+                epoch, n = snap.epoch, snap.sample
+                if bar is not None:
+                    bar.n = n
+                    bar.refresh()
+    finally:
+        if bar is not None:
+            bar.close()
+    return snap.weights, history
 
 
 def plot_history(history: list[dict], path) -> None:
@@ -231,75 +338,139 @@ def plot_history(history: list[dict], path) -> None:
 
 def stop_on_sigint() -> tuple[list, object]:
     """Ctrl-C sets a flag (train's `should_stop`: finish the sample, checkpoint, return); a second Ctrl-C
-    raises KeyboardInterrupt at once.  Returns (flag list, previous handler to restore)."""
+    raises KeyboardInterrupt at once (the last checkpoint written stays intact).  Returns (flag list,
+    previous handler to restore)."""
     stop: list = []
 
     def on_sigint(signum, frame):
         if stop:
             raise KeyboardInterrupt
         stop.append(1)
-        print("\nstopping after this sample (Ctrl-C again to abort without a checkpoint)", flush=True)
+        print("\nstopping after this sample (Ctrl-C again to abort; the last checkpoint stays)", flush=True)
 
     return stop, signal.signal(signal.SIGINT, on_sigint)
 
 
-def cli_train(args) -> int:
-    """`spikemesh train`: see gen/commands/board.py for the options."""
-    from spikemesh.sim.golden import SNNConfig, init_weights, load_digits_split
+def snn_for_core(cfg: CoreConfig, rule: str, *, k_steps=None, window=None):
+    """The network `spikemesh train` trains on a core: the core's layers, T = min(t_max, 4), digits recipe."""
+    from spikemesh.sim.golden import SNNConfig
 
-    build_dir = Path(args.build_dir) if args.build_dir else None
-    sim = None
+    if rule not in cfg.rules:
+        raise ValueError(f"rule must be one of {cfg.rules} for this core, got {rule!r}")
+    if k_steps is not None and rule != "sltt_k":
+        raise ValueError("--k-steps is for --rule sltt_k only")
+    if window is not None and rule != "tbptt":
+        raise ValueError("--window is for --rule tbptt only")
+    T = min(cfg.t_max, 4)
+    if k_steps is not None and not all(0 <= k < T for k in k_steps):
+        raise ValueError(f"--k-steps must be steps in 0..{T - 1} (T = {T}), got {','.join(map(str, k_steps))}")
+    if window is not None and not 1 <= window <= T:
+        raise ValueError(f"--window must be in 1..{T} (T = {T}), got {window}")
+    extra = {}
+    if rule == "sltt_k":
+        extra["k_steps"] = tuple(sorted(set(k_steps))) if k_steps else (T - 1,)
+    if rule == "tbptt":
+        extra["window"] = window or T
+    return SNNConfig(sizes=cfg.layers, T=T, rule=rule, **extra)
+
+
+def check_resume(meta: dict, snn, build_id: str, samples: int, path) -> None:
+    """A checkpoint continues only the run that wrote it: same network and rule, build and sample count."""
+    want = json.loads(json.dumps(asdict(snn)))
+    got = meta.get("snn") or {}
+    for key in ("sizes", "rule", "T", "k_steps", "window", "encoding", "surrogate", "lr"):
+        if got.get(key) != want.get(key):
+            raise ValueError(f"--resume {path}: the checkpoint's {key} is {got.get(key)!r}, this run's is "
+                             f"{want.get(key)!r}")
+    if meta.get("build_id") != build_id:
+        raise ValueError(f"--resume {path}: written for build {meta.get('build_id')}, this board runs {build_id}")
+    if meta.get("samples") != samples:
+        raise ValueError(f"--resume {path}: the checkpoint trained on {meta.get('samples')} samples per epoch, "
+                         f"this run on {samples} (--samples)")
+
+
+def cli_train(args) -> int:
+    """`spikemesh train`: see gen/commands/board.py for the options.  Every check on the user's input runs
+    before the simulated board is built or the board touched."""
+    from spikemesh.gen.args import check_folder, check_readable, check_writable
+    from spikemesh.sim.golden import init_weights, load_digits_split
+
+    check_writable(args.checkpoint, "--checkpoint")
+    check_writable(args.plot, "--plot")
+    check_readable(args.resume, "--resume")
+    soc = None
     if args.sim:
         from spikemesh.rtl.core import TrainingCore
         from spikemesh.rtl.soc import SoC
-        from spikemesh.sim.board import SimBoard, build_sim_board
 
-        cfg = SIM_CORE
-        build_dir = build_sim_board(SoC(SIM_SOC, core=TrainingCore(cfg), sim_io=True))
-        sim = SimBoard(build_dir, mode=args.sim_mode)
-        port = sim.url
+        soc = SoC(SIM_SOC, core=TrainingCore(SIM_CORE), sim_io=True)
+        info = soc.build_info()
     else:
-        if build_dir is None:
+        if args.build_dir is None:
             raise ValueError("--build-dir is required with --port (the build's memory_map.json/build.json)")
-        port = args.port
-    try:
-        info = json.loads((build_dir / "build.json").read_text())
-        if "core" not in info:
-            raise LinkError("this build has no training core: nothing to train")
-        cfg = CoreConfig(**info["core"])
-        if args.rule not in cfg.rules:
-            raise ValueError(f"rule must be one of {cfg.rules} for this core, got {args.rule!r}")
-        snn = SNNConfig(sizes=cfg.layers, T=min(cfg.t_max, 4), rule=args.rule)
-        X, y, _, _ = load_digits_split()
-        if args.samples:
-            X, y = X[:args.samples], y[:args.samples]
-        if args.resume:
-            weights, meta = load_checkpoint(args.resume)
-            start, history, first = meta["epoch"], meta["history"], meta.get("sample", 0)
-        else:
-            weights, start, history, first = init_weights(snn, 0), 0, [], 0
-        stop, old_handler = stop_on_sigint()
+        check_folder(args.build_dir, "--build-dir")
+        check_readable(Path(args.build_dir) / "build.json", "--build-dir")
+        info = json.loads((Path(args.build_dir) / "build.json").read_text())
+    if "core" not in info:
+        raise LinkError("this build has no training core: nothing to train")
+    cfg = CoreConfig(**info["core"])
+    snn = snn_for_core(cfg, args.rule, k_steps=args.k_steps, window=args.window)
+    X, y, _, _ = load_digits_split()
+    if args.samples:
+        if args.samples > len(y):
+            raise ValueError(f"--samples must be in 0..{len(y)} (the training split), got {args.samples}")
+        X, y = X[:args.samples], y[:args.samples]
+    if args.resume:
         try:
-            with Board.connect(port, build_dir, baud=args.baud) as board:
-                def save(epoch, w, hist, sample=0):
-                    save_checkpoint(args.checkpoint, w, epoch=epoch, history=hist, snn_json=asdict(snn),
-                                    build_id=board.ident.build_id.hex(), sample=sample)
+            weights, meta = load_checkpoint(args.resume)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"--resume {args.resume}: not a spikemesh train checkpoint ({exc})") from None
+        check_resume(meta, snn, info["build_id"], len(y), args.resume)
+        start, history, first = meta["epoch"], meta["history"], meta.get("sample", 0)
+        if start >= args.epochs:
+            print(f"{args.resume} already holds {start} epochs (--epochs {args.epochs}): nothing to train")
+            return 0
+    else:
+        weights, start, history, first = init_weights(snn, 0), 0, [], 0
 
-                weights, history = train(board, cfg, snn, weights, X, y, epochs=args.epochs, start_epoch=start,
-                                         start_sample=first, history=history, on_epoch=save,
-                                         onboard=getattr(args, "onboard", None), should_stop=lambda e, n: bool(stop),
-                                         on_stop=lambda e, n, w, h: save(e, w, h, n))
-        finally:
-            signal.signal(signal.SIGINT, old_handler)
-        if stop:
-            print("stopped: resume with --resume")
-        print(f"checkpoint: {args.checkpoint}")
-        if args.plot:
-            plot_history(history, args.plot)
-            print(f"plot: {args.plot}")
+    sim, stop, old_handler = None, [], None
+    try:  # Ctrl-C while building or connecting: KeyboardInterrupt (the CLI says "interrupted")
+        if soc is not None:
+            from spikemesh.sim.board import SimBoard, build_sim_board
+
+            print("building the simulated board (Verilator; cached after the first build) ...", flush=True)
+            build_dir = build_sim_board(soc)
+            sim = SimBoard(build_dir, mode=args.sim_mode)
+            port = sim.url
+        else:
+            build_dir, port = Path(args.build_dir), args.port
+        with Board.connect(port, build_dir, baud=args.baud) as board:
+            stop, old_handler = stop_on_sigint()  # from here the first Ctrl-C stops between samples
+
+            def save(epoch, w, hist, sample=0):
+                save_checkpoint(args.checkpoint, w, epoch=epoch, history=hist, snn_json=asdict(snn),
+                                build_id=board.ident.build_id.hex(), sample=sample, samples=len(y))
+
+            weights, history = train(board, cfg, snn, weights, X, y, epochs=args.epochs, start_epoch=start,
+                                     start_sample=first, history=history, on_epoch=save,
+                                     onboard=getattr(args, "onboard", None), should_stop=lambda e, n: bool(stop),
+                                     on_stop=lambda e, n, w, h: save(e, w, h, n), sample_timeout=args.sample_timeout,
+                                     snapshot_every=args.snapshot_every)
     finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
         if sim is not None:
             sim.close()
+    if stop:
+        print(f"stopped: checkpoint {args.checkpoint}; continue with --resume {args.checkpoint}")
+    else:
+        print(f"checkpoint: {args.checkpoint}")
+    if args.plot:
+        if history:
+            plot_history(history, args.plot)
+            print(f"plot: {args.plot}")
+        else:
+            print("plot: no complete epoch to plot yet")
     return 0
 
 

@@ -145,3 +145,25 @@ def test_cli_errors_are_one_line(build_dir, tmp_path):
     assert r.returncode == 2 and "--build-dir is required" in r.stderr
     r = cli("train", "--port", "loop://", "--build-dir", str(build_dir))  # a build without a core
     assert r.returncode == 2 and "no training core" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_new_host_whose_first_seq_equals_the_last_one_still_identifies(board, build_dir):
+    """The board answers a repeated sequence number from its stored response, even across hosts: a new
+    host starting at the number of the last executed request gets a stale WRITE answer to its IDENTIFY."""
+    from spikemesh.firmware.driver import identify
+    from spikemesh.firmware.link import Link, open_transport
+    from spikemesh.rtl.link import protocol as P
+
+    link = Link(open_transport(board.url), seq=41)
+    b0 = identify(link)  # seq 41
+    link.transact(P.request_write(0, 0, [7])[1:])  # seq 42: the board's last executed number
+    link.close()
+    link = Link(open_transport(board.url), seq=42)
+    try:
+        stale = link.transact(bytes([P.Cmd.IDENTIFY]))
+        assert len(stale) == 0  # the stored answer to the WRITE: what identify() must not take
+        link.seq = 42
+        link2_ident = identify(link)  # seq 42 again (stale), then 43
+        assert link2_ident.build_id == b0.build_id
+    finally:
+        link.close()

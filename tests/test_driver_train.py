@@ -41,7 +41,7 @@ def test_train_digits_bit_exact_and_resume(core_build, tmp_path):
     wl, meta = load_checkpoint(ck)
     assert meta["epoch"] == 1 and len(meta["history"]) == 1
     with SimBoard(core_build) as sb, Board.connect(sb.url, core_build) as b:
-        w2, hist2 = train(b, SIM_CORE, snn, wl, X, y, epochs=1, start_epoch=1, history=meta["history"],
+        w2, hist2 = train(b, SIM_CORE, snn, wl, X, y, epochs=2, start_epoch=1, history=meta["history"],
                           progress=False, onboard=False)  # the streamed path continues it bit-exactly
         assert int(b.read_region("loader", "loads")[0]) == 0
     for got, exp in zip(w2, ref2):

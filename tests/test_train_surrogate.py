@@ -18,7 +18,7 @@ class RecordingBoard:
     """Just enough of `Board` for CoreClient: a memory map with the core at `base`, and a write log."""
 
     def __init__(self, cfg: CoreConfig, base: int = 0x10000):
-        regions = [{"name": r.name, "offset": r.offset} for r in CoreLayout(cfg).regions()]
+        regions = [{"name": r.name, "offset": r.offset, "size": r.size} for r in CoreLayout(cfg).regions()]
         self.map = SimpleNamespace(targets=[{"name": "core", "base": base, "regions": regions}])
         self.mem: dict[int, int] = {}
 

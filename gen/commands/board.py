@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spikemesh.gen.args import int_range, ints_arg, layers_arg
+
 
 def register(sub) -> None:
     from spikemesh.boards.profiles import BOARDS
@@ -15,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--nextpnr-opts", default="", help="extra nextpnr options, e.g. '--router router2'")
     p.add_argument("--synth-opts", default="", help="extra synth_ecp5/synth_ice40 options, e.g. '-nodsp'")
-    p.add_argument("--layers", type=_layers, help="other training-core layer sizes for a core configuration, "
+    p.add_argument("--layers", type=layers_arg, help="other training-core layer sizes for a core configuration, "
                    "e.g. 64-64-10 (output folder <board>_<config>_<layers>)")
     p.set_defaults(func=_build)
 
@@ -27,22 +29,34 @@ def register(sub) -> None:
     p.add_argument("--to-flash", action="store_true", help="write SPI flash instead of SRAM")
     p.set_defaults(func=_flash)
 
+    from spikemesh.rtl.core.config import IMPLEMENTED_RULES
+
     p = sub.add_parser("train", help="train on a board over its USB-UART, or on the simulated board")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial port or pyserial URL (e.g. /dev/ttyUSB0, socket://host:port)")
     where.add_argument("--sim", action="store_true", help="build and run the simulated board (Verilator)")
-    p.add_argument("--sim-mode", default="bytes", choices=("bytes", "bits"))
+    p.add_argument("--sim-mode", default="bytes", choices=("bytes", "bits"),
+                   help="simulated board: bytes straight into the link, or through the UART pins")
     p.add_argument("--build-dir", help="folder with memory_map.json + build.json of the board's build")
-    p.add_argument("--baud", type=int, default=3_000_000)
-    p.add_argument("--dataset", default="digits", choices=("digits",))
-    p.add_argument("--rule", default="sltt")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--samples", type=int, default=0, help="train on the first N samples only (0: all)")
-    p.add_argument("--checkpoint", default="checkpoint.npz", help="where to save weights + history")
-    p.add_argument("--resume", help="checkpoint to resume from")
+    p.add_argument("--baud", type=int_range(300, 12_000_000), default=3_000_000, help="serial baud rate")
+    p.add_argument("--dataset", default="digits", choices=("digits",), help="training data")
+    p.add_argument("--rule", default="sltt", choices=IMPLEMENTED_RULES, help="training rule")
+    p.add_argument("--k-steps", dest="k_steps", type=ints_arg,
+                   help="sltt_k: the time steps with a backward pass, e.g. 1,3 (default: the last step)")
+    p.add_argument("--window", type=int_range(1, 64), help="tbptt: truncation window k (default: T)")
+    p.add_argument("--epochs", type=int_range(1), default=1,
+                   help="total epochs; with --resume, training continues until this many are complete")
+    p.add_argument("--samples", type=int_range(0), default=0, help="train on the first N samples only (0: all)")
+    p.add_argument("--checkpoint", default="checkpoint.npz",
+                   help="where to save weights + history (after every epoch and on Ctrl-C)")
+    p.add_argument("--resume", help="checkpoint to resume from (same rule, network, build and --samples)")
     p.add_argument("--plot", help="save a loss/accuracy PNG here")
     p.add_argument("--onboard", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the encoded samples in the board's dataset BRAM (default: when they fit)")
+    p.add_argument("--sample-timeout", type=float, default=30.0,
+                   help="seconds a sample may take before the core counts as hung")
+    p.add_argument("--snapshot-every", type=int_range(1), default=64,
+                   help="read the weights back (the state a board reset rolls back to) every N samples")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("linkbench", help="measure host-link throughput on the simulated board")
@@ -50,17 +64,11 @@ def register(sub) -> None:
     p.add_argument("--bits-words", type=int, default=512, help="words moved in the (slow) bit-level mode")
     p.add_argument("--epoch-samples", type=int, default=30,
                    help="also time one training epoch of N samples, on-board vs streamed (0: skip)")
+    p.add_argument("--faults", action="store_true",
+                   help="instead: the fault-injection matrix (frame faults, a board reset at every frame of a "
+                        "short training run); writes docs/link.md and docs/measured.json")
+    p.add_argument("--fault-samples", type=int_range(1, 16), default=2, help="digits in the --faults run")
     p.set_defaults(func=_linkbench)
-
-
-def _layers(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(x) for x in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"layers must look like 64-32-10, got {text!r}") from None
-    if len(sizes) < 2:
-        raise argparse.ArgumentTypeError(f"layers must list at least 2 sizes (e.g. 64-32-10), got {text!r}")
-    return sizes
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -96,6 +104,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _linkbench(args: argparse.Namespace) -> int:
+    if args.faults:
+        from spikemesh.sim.benches.link_faults import main as faults
+
+        return faults(samples=args.fault_samples)
     from spikemesh.sim.benches.link_throughput import main
 
     return main(words=args.words, bits_words=args.bits_words, epoch_samples=args.epoch_samples)

@@ -1,6 +1,6 @@
 """`spikemesh` subcommands for the training core:
 
-  spikemesh emit core --layers 64,128,128,10 --t-max 8 [-o core.v]       Verilog of one core
+  spikemesh emit core --layers 64-128-128-10 --t-max 8 [-o core.v]       Verilog of one core
   spikemesh core map --layers ...                                      the core's memory map (JSON regions)
   spikemesh core program --layers ... --rule sltt --T 8 [--k-steps 1,3]  the per-sample program words
   spikemesh bench core [--samples N] [--quick] [--lanes 1,2,4] [--synth] [--out ...]   cycles, sparse vs dense,
@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from spikemesh.gen.args import layers_arg
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +33,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _core_args(p) -> None:
-    p.add_argument("--layers", default="64,128,128,10", help="N_0,...,N_L (default 64,128,128,10)")
+    p.add_argument("--layers", type=layers_arg, default="64-128-128-10", help="layer sizes N_0-...-N_L")
     p.add_argument("--t-max", type=int, default=8, help="largest T the state memories hold (default 8)")
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (1, 2, 4 or 8; default 1)")
     p.add_argument("--overlap", action="store_true", help="with the forward engine (FWD under BP/WG)")
@@ -40,7 +42,7 @@ def _core_args(p) -> None:
 def _cfg(args):
     from spikemesh.rtl.core import CoreConfig
 
-    return CoreConfig(layers=_ints(args.layers), t_max=args.t_max, lanes=args.lanes, overlap=args.overlap)
+    return CoreConfig(layers=tuple(args.layers), t_max=args.t_max, lanes=args.lanes, overlap=args.overlap)
 
 
 def register(sub) -> None:
@@ -78,9 +80,11 @@ def register(sub) -> None:
 
 
 def run_emit(args) -> int:
-    from spikemesh.rtl.core import TrainingCore
     from amaranth.back import verilog
 
+    from spikemesh.rtl.core import TrainingCore
+
+    # a core too big for every supported board is refused here, by CoreConfig (ValueError: one line, exit 2)
     text = verilog.convert(TrainingCore(_cfg(args)), name="spikemesh_core", emit_src=False)
     if args.output:
         args.output.write_text(text)

@@ -56,7 +56,10 @@ def _train(args) -> int:
     from spikemesh.sim.golden.data import load_digits_split
     from spikemesh.sim.golden.recipes import FULL_LR_EPOCHS, RULE_FULL_LR_EPOCHS, train_digits
 
+    from spikemesh.gen.args import check_writable
+
     cfg = _config_from_args(args)
+    check_writable(args.save, "--save")  # before training, so a bad path does not lose the result
     if args.epochs is None:
         from spikemesh.sim.golden.recipes import recipe_epochs
 

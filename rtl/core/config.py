@@ -79,6 +79,27 @@ class CoreConfig:
             raise ValueError(f"overlap must be a bool (True: separate forward engine), got {self.overlap!r}")
         if self.fmt != FP16:
             raise ValueError(f"fmt must be FP16 (the only format the core is verified for), got {self.fmt!r}")
+        self._check_fits()
+
+    def _check_fits(self) -> None:
+        """Refuse, before any hardware is built, a core whose memories need more block RAMs than the largest
+        supported device has (`CoreLayout.bram_blocks`, the DP16KD yosys maps them to): emitting one takes time
+        and memory in proportion to its memory bits (docs/core.md, "Generation time") for nothing."""
+        from .layout import LARGEST_DEVICE, LARGEST_DEVICE_BRAMS, CoreLayout
+
+        lay = CoreLayout(self)
+        need = lay.bram_blocks()
+        total = sum(need.values())
+        if total <= LARGEST_DEVICE_BRAMS:
+            return
+        top = ", ".join(f"{k} {v}" for k, v in sorted(need.items(), key=lambda kv: -kv[1]) if v)
+        sizing = "".join(f", {k}={getattr(self, k)!r}" for k, d in
+                         (("lanes", 1), ("overlap", False), ("sg_table_depth", 0)) if getattr(self, k) != d)
+        raise ValueError(
+            f"layers={self.layers} (t_max={self.t_max}{sizing}) do not fit any supported board: block RAMs "
+            f"needed {total} DP16KD ({top}; W and G hold {lay.wdepth:,} FP16 words each), available "
+            f"{LARGEST_DEVICE_BRAMS} on the largest device ({LARGEST_DEVICE}, 1024 x 18 bits each); use smaller "
+            f"layers, a lower t_max, or split the network over several cores (model parallel, docs/mesh.md)")
 
     @property
     def n_layers(self) -> int:

@@ -93,6 +93,7 @@ class TrainingCore(wiring.Component):
         SAFE = LM + LA + 4
 
         # ---------------- memories (one sync read port, one write port each) ----------------
+        # their shapes are CoreLayout.memories(), which CoreConfig checks against the largest device's BRAMs
         mem_objs = {}
         self.memories = mem_objs  # the last elaboration's Memory objects by name (simulation backdoor for tests)
 
@@ -107,6 +108,7 @@ class TrainingCore(wiring.Component):
         g_rp, g_wp = lane_memory(m, "g", lay.wdepth, P)
         v_rp, v_wp = mem("v", 16, lay.ndepth)
         acc_rp, acc_wp = lane_memory(m, "acc", lay.acc_depth, P)
+        mem_objs.update(w=w_rp.mem, g=g_rp.mem, acc=acc_rp.mem)
         x_rp, x_wp = mem("x", 16, sizes[0])
         spk_rp, spk_wp = mem("spk", NB + 1, lay.spk_depth)  # index | fired << NB
         cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
@@ -119,6 +121,7 @@ class TrainingCore(wiring.Component):
             sgt_rp, sgt_wp = mem("sgt", 16, cfg.sg_table_depth)
         if cfg.overlap:  # the forward engine's accumulator (I) and its own read ports on spk, cnt, x and W
             accf_rp, accf_wp = lane_memory(m, "accf", lay.ndepth, P)
+            mem_objs["accf"] = accf_rp.mem
             fe_ports = dict(spk_rp=mem_objs["spk"].read_port(), cnt_rp=mem_objs["cnt"].read_port(),
                             x_rp=mem_objs["x"].read_port(), w_rp=extra_read_port(m, w_rp, "w_fe", P),
                             accf_rp=accf_rp, accf_wp=accf_wp)

@@ -29,6 +29,48 @@ COUNTERS = ("cycles", "fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles",
 #: it is busy while the sequencer works on a non-forward op (the work the overlap hides)
 OVERLAP_COUNTERS = ("fwd_busy", "overlap_cycles")
 
+#: Block RAMs of the largest supported device, the LFE5U-85F on ULX3S-85F (boards/profiles.py ECP5_DP16KD):
+#: every core must fit it (CoreConfig refuses the rest before any hardware is generated)
+LARGEST_DEVICE, LARGEST_DEVICE_BRAMS = "ECP5-85F", 208
+#: DP16KD geometries (words, data bits per port): 1..18 bits on DP16KD, 36 on its PDPW16KD form (yosys
+#: lattice/brams_16kd.txt; both cost 128 in yosys' memory_libmap, 9-bit bytes)
+DP16KD_MODES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+#: what memory_libmap adds to a block-RAM mapping beyond the LUT-RAM one (port emulation), fitted to yosys'
+#: choices on the cores of tests/test_core_generation.py (96 x 16 -> LUT RAM, 106 x 16 -> one DP16KD, ...):
+#: any value in 14..34 reproduces all of them
+BRAM_EXTRA_COST = 24
+
+
+def _libmap_cost(width: int, depth: int, ports: int, lanes: int, words: int, bits: int, unit_cost: int,
+                 byte: int) -> tuple[float, int]:
+    """(cost, cells) of one memory_libmap geometry (yosys passes/memory/memory_libmap.cc, handle_geom): every
+    lane (or the whole word) is padded to whole bytes, address blocks share cells bit-wise, the read ports
+    duplicate the array and mux the address blocks, the write port demuxes its enables."""
+    eb = min(byte, bits) if byte else bits
+    lane = width // lanes
+    swz = lanes * (-(-lane // eb) * eb)
+    blocks = -(-depth // words)
+    cells = -(-blocks * swz // bits)
+    cost = unit_cost * cells * ports + 0.5 * ports * (blocks - 1) * width
+    if blocks > 1:
+        cost += 0.5 * blocks * lanes
+    return cost, cells
+
+
+def dp16kd_blocks(width: int, depth: int, lanes: int = 1, ports: int = 1) -> int:
+    """DP16KD blocks yosys maps one memory to (0: LUT RAM, TRELLIS_DPR16X4): `depth` words of `width` bits,
+    `lanes` 16-bit lanes with their own write enables (lanemem), one write port and `ports` read ports (each
+    read port past the first duplicates the array). The cheaper of LUT RAM and the best block geometry in
+    memory_libmap's cost model, so e.g. W of 784-100-10 takes 80 blocks of 16384 x 1, not 78 of 1024 x 18:
+    the x1 geometry needs a 5-way read mux instead of a 78-way one."""
+    lut, _ = _libmap_cost(width, depth, ports, lanes, 16, 4, 4, 0)
+    best = None
+    for words, bits in DP16KD_MODES:
+        cost, cells = _libmap_cost(width, depth, ports, lanes, words, bits, 128, 9)
+        if best is None or cost < best[0]:
+            best = (cost, cells * ports)
+    return 0 if lut < best[0] + BRAM_EXTRA_COST else best[1]
+
 
 def _bits(n: int) -> int:
     """Bits to hold 0..n-1 (at least 1)."""
@@ -155,6 +197,31 @@ class CoreLayout:
 
     def psi_addr(self, layer: int, t: int, e: int) -> int:
         return (((t << self.lb) | layer) << self.nb) | e
+
+    def memories(self) -> list[tuple[str, int, int, int, int]]:
+        """Every block-RAM-like memory the core instantiates (rtl/core/core.py, lanemem.py), as
+        (name, width in bits, depth in words, read ports, lanes); each has one write port. A second read port
+        makes yosys duplicate the memory (the forward engine's ports on w, spk, cnt and x)."""
+        c, P, nb = self.cfg, self.cfg.lanes, self.nb
+        ov = 2 if c.overlap else 1
+        words = lambda n: max(1, -(-n // P))  # P-lane memories: element depth -> words (lanemem.lane_memory)
+        out = [("w", 16 * P, words(self.wdepth), ov, P), ("g", 16 * P, words(self.wdepth), 1, P),
+               ("v", 16, self.ndepth, 1, 1), ("acc", 16 * P, words(self.acc_depth), 1, P),
+               ("x", 16, c.layers[0], ov, 1), ("spk", nb + 1, self.spk_depth, ov, 1),
+               ("cnt", nb + 1, self.cnt_depth, ov, 1), ("psi", 16 + nb, self.psi_depth, 1, 1),
+               ("dp", 16, self.ndepth, 1, 1), ("dlt", 16 + nb, self.list_depth, 1, 1),
+               ("a", 16, self.adepth, 1, 1), ("prog", 16, c.prog_depth, 1, 1)]
+        if c.sg_table_depth:
+            out.append(("sgt", 16, c.sg_table_depth, 1, 1))
+        if c.overlap:
+            out.append(("accf", 16 * P, words(self.ndepth), 1, P))
+        return out
+
+    def bram_blocks(self) -> dict[str, int]:
+        """ECP5 DP16KD blocks per memory (0: LUT RAM), the estimate `CoreConfig` checks against the largest
+        supported device. It matched yosys memory_libmap block for block on the cores in docs/core.md
+        ("Generation time"); nextpnr places exactly what yosys maps."""
+        return {name: dp16kd_blocks(width, depth, lanes, ports) for name, width, depth, ports, lanes in self.memories()}
 
     def region_sizes(self) -> list[tuple[str, int, str, str]]:
         c = self.cfg

@@ -55,6 +55,8 @@ STATUS_REGS = [  # (name, access, description); all 16-bit words, counters wrap
     ("bad_cmds", "r", "link: valid frames with a bad command/length"),
     ("watchdogs", "r", "link: parser resynchronisations by the watchdog"),
     ("dropped", "r", "link: bytes dropped while a request was executing"),
+    ("session", "rw", "the host's nonzero session token; 0 after every reset, so the host sees that the board "
+                      "lost its configuration (core constants) since it last set it up"),
 ]
 
 
@@ -92,6 +94,7 @@ class StatusTarget(wiring.Component):
         bus = self.bus
         offs = {n: o for n, o, *_ in self.layout()}
         scratch = Signal(16)
+        session = Signal(16)
         cycles = Signal(32)
         cycles_hi = Signal(16)
         m.d.sync += cycles.eq(cycles + 1)
@@ -103,7 +106,7 @@ class StatusTarget(wiring.Component):
             counters[name] = c
         reg_of = {"frames_ok": counters["frame_ok"], "naks": counters["nak"], "dups": counters["dup"],
                   "bad_cmds": counters["bad_cmd"], "watchdogs": counters["watchdog"],
-                  "dropped": counters["dropped"], "scratch": scratch, "leds": self.leds}
+                  "dropped": counters["dropped"], "scratch": scratch, "leds": self.leds, "session": session}
         m.d.comb += bus.req_ready.eq(1)
         rd = Signal(16)
         with m.Switch(bus.addr):
@@ -125,4 +128,6 @@ class StatusTarget(wiring.Component):
                 m.d.sync += scratch.eq(bus.w_data)
             with m.If(bus.addr == offs["leds"]):
                 m.d.sync += self.leds.eq(bus.w_data)
+            with m.If(bus.addr == offs["session"]):
+                m.d.sync += session.eq(bus.w_data)
         return m

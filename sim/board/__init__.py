@@ -89,10 +89,24 @@ class SimBoard:
         self.proc.stdin.write(f"reset_after {int(n_bytes)}\n")
         self.proc.stdin.flush()
 
+    def reset_after_cycles(self, n_cycles: int) -> None:
+        """Reset the SoC `n_cycles` clock cycles from now (e.g. while the core runs a sample)."""
+        self.proc.stdin.write(f"reset_cycles {int(n_cycles)}\n")
+        self.proc.stdin.flush()
+
     def cycles(self) -> int:
-        self.proc.stdin.write("cycles\n")
+        return self._ask("cycles")
+
+    def resets(self) -> int:
+        """Resets pulsed so far by `reset` / `reset_after` (not counting the power-on reset)."""
+        return self._ask("resets")
+
+    def _ask(self, what: str) -> int:
+        self.proc.stdin.write(what + "\n")
         self.proc.stdin.flush()
         line = self._readline(timeout=10)
+        if not line.startswith(what.upper() + " "):
+            raise RuntimeError(f"simulated board: expected {what.upper()}, got {line!r}")
         return int(line.split()[1])
 
     def close(self) -> None:

@@ -2,8 +2,12 @@
 //   --mode bytes : socket bytes go straight into the link's byte stream (bypass ports)
 //   --mode bits  : socket bytes are serialised onto uart_rx / deserialised from uart_tx at --cpb clocks/bit
 // stdin commands (one per line): "reset" pulses the SoC reset, "reset_after N" pulses it once N more bytes
-// have gone into the design (a reset in the middle of a frame), "cycles" prints the cycle count, "quit".
+// have gone into the design (a reset in the middle of a frame), "reset_cycles N" pulses it N clock cycles from
+// now (e.g. in the middle of a training sample), "cycles" prints the cycle count, "resets" the number of resets
+// pulsed so far, "quit". A host disconnecting drops the bytes queued either way and any pending reset.
 // Prints "PORT <n>" once listening. When the link is idle and no bytes are pending it sleeps in poll().
+// It exits when its parent goes away: EOF or hang-up on stdin (the host's end of the pipe closes when the
+// host process ends, however it ends), so no orphan keeps spinning.
 #include "Vsoc.h"
 #include "verilated.h"
 #include <arpa/inet.h>
@@ -23,8 +27,10 @@
 
 static Vsoc *top;
 static uint64_t cycles = 0;
+static uint64_t resets = 0;
 
 static void reset_soc() {
+    resets++;
     top->rst = 1;
     for (int k = 0; k < 4; k++) { top->clk = 0; top->eval(); top->clk = 1; top->eval(); cycles++; }
     top->rst = 0;
@@ -87,21 +93,24 @@ int main(int argc, char **argv) {
     std::string line;
     int quiet = 0;
     long reset_after = -1;  // bytes still to feed before a scheduled reset (-1: none)
+    long long reset_at = -1;  // cycle count of a scheduled reset (-1: none)
     for (;;) {
         // --- I/O between chunks of cycles ---
-        bool idle = top->idle && inq.empty() && outq.empty() && !utx.busy() && !urx.busy();
+        bool idle = top->idle && inq.empty() && outq.empty() && !utx.busy() && !urx.busy() && reset_at < 0;
         pollfd fds[2] = {{cs >= 0 ? cs : ls, POLLIN, 0}, {0, POLLIN, 0}};
         int timeout = (idle && quiet > 4) ? 20 : 0;
         poll(fds, 2, timeout);
-        if (fds[1].revents & POLLIN) {
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
             char buf[256]; ssize_t n = read(0, buf, sizeof buf);
-            if (n == 0) return 0;
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return 0;  // the host is gone
             for (ssize_t i = 0; i < n; i++) {
                 if (buf[i] != '\n') { line += buf[i]; continue; }
                 if (line == "quit") return 0;
                 if (line == "reset") { reset_soc(); urx.state = 0; }
                 if (line.rfind("reset_after ", 0, 12) == 0) reset_after = atol(line.c_str() + 12);
+                if (line.rfind("reset_cycles ", 0, 13) == 0) reset_at = (long long)cycles + atoll(line.c_str() + 13);
                 if (line == "cycles") { printf("CYCLES %llu\n", (unsigned long long)cycles); fflush(stdout); }
+                if (line == "resets") { printf("RESETS %llu\n", (unsigned long long)resets); fflush(stdout); }
                 line.clear();
             }
         }
@@ -110,7 +119,9 @@ int main(int argc, char **argv) {
             if (cs >= 0) { fcntl(cs, F_SETFL, O_NONBLOCK); setsockopt(cs, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); }
         } else if (cs >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             uint8_t buf[4096]; ssize_t n = recv(cs, buf, sizeof buf, 0);
-            if (n <= 0 && !(n < 0 && errno == EAGAIN)) { close(cs); cs = -1; inq.clear(); }
+            if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+                close(cs); cs = -1; inq.clear(); outq.clear(); reset_after = -1; reset_at = -1;
+            }
             for (ssize_t i = 0; i < n; i++) inq.push_back(buf[i]);
         }
         if (cs >= 0 && !outq.empty()) {
@@ -135,6 +146,7 @@ int main(int argc, char **argv) {
             if (!bits && top->byte_out___05Fvalid) outq.push_back(top->byte_out___05Fpayload);
             top->clk = 1; top->eval();
             cycles++;
+            if (reset_at >= 0 && (long long)cycles >= reset_at) { reset_at = -1; reset_soc(); urx.state = 0; }
             if (took) {
                 inq.pop_front();
                 if (reset_after > 0 && --reset_after == 0) { reset_after = -1; reset_soc(); }
