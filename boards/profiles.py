@@ -30,6 +30,11 @@ class BoardProfile:
         object.__setattr__(self, "clocks", dict(self.clocks or {}))
         object.__setattr__(self, "synth_opts", dict(self.synth_opts or {}))
 
+    @property
+    def default_config(self) -> str:
+        """The configuration `spikemesh build --board NAME` builds without --config."""
+        return "default" if "default" in self.dataset_words else next(iter(self.dataset_words))
+
     def for_config(self, config: str) -> "BoardProfile":
         """This profile with the configuration's own clock (and so clocks per bit) applied."""
         if config not in self.clocks:

@@ -192,7 +192,8 @@ class Snapshot:
 def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs: int, start_epoch: int = 0,
           start_sample: int = 0, history: list | None = None, progress: bool = True, on_epoch=None,
           onboard: bool | None = None, should_stop=None, on_stop=None, snapshot_every: int = 64,
-          sample_timeout: float = 30.0, max_resets: int = 8, on_reset=None) -> tuple[list[np.ndarray], list]:
+          sample_timeout: float = 30.0, max_resets: int = 8, on_reset=None,
+          core_cycles: list | None = None) -> tuple[list[np.ndarray], list]:
     """Train on the board sample by sample until `epochs` epochs are complete; returns (weights read back,
     history).  `epochs` is the total: resuming at `start_epoch`/`start_sample` trains the rest of it.
 
@@ -208,7 +209,10 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     holds it.  A board that lost it was reset: its core constants are back at their reset values and a
     sample may have been cut short.  The host then sets the board up again from the last snapshot
     (constants, surrogate, program, weights, dataset) and re-runs the samples since, so the run ends
-    bit-identical to an undisturbed one.  `on_reset(exc, snapshot)` is told each time."""
+    bit-identical to an undisturbed one.  `on_reset(exc, snapshot)` is told each time.
+
+    `core_cycles` (a list): each sample's cycle count from the core's own counter is appended (one more
+    read per sample), e.g. for the on-chip time of a federated round."""
     from tqdm import tqdm
 
     from spikemesh.sim.golden import encode
@@ -275,6 +279,9 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
                         for addr, words in writes(n):
                             board.write(addr, words)
                     core.run(timeout=sample_timeout)
+                    if core_cycles is not None:
+                        w2 = board.read(core.base["counters"], 2)
+                        core_cycles.append(int(w2[0]) | (int(w2[1]) << 16))
                     n += 1
                     bar.update(1)
                     if n % snapshot_every == 0 and n < len(labels):

@@ -18,6 +18,11 @@ class DefaultsFormatter(argparse.HelpFormatter):
             return text
         return f"{text} (default: %(default)s)".strip()
 
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"  # an option without a help text still shows its default
+        return super()._format_action(action)
+
 
 class HelpParser(argparse.ArgumentParser):
     """An ArgumentParser whose `--help` shows every option's default (its subparsers are HelpParsers too)."""

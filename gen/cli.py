@@ -11,7 +11,7 @@ import sys
 
 from .args import HelpParser
 
-COMMAND_MODULES = ("fp", "golden", "core", "board", "mesh", "demo")
+COMMAND_MODULES = ("fp", "golden", "core", "board", "mesh", "demo", "federate")
 
 
 def build_parser() -> HelpParser:

@@ -71,6 +71,22 @@ def test_ulx3s_default_bitstream_without_programmer(tmp_path):
     assert info["board"] == "ulx3s-85f" and {t["name"] for t in mm["targets"]} >= {"status", "dataset"}
 
 
+def test_icebreaker_builds_its_default_configuration(tmp_path):
+    """`spikemesh build --board icebreaker` without --config builds the board's own (small) configuration."""
+    r = cli("build", "--board", "icebreaker", "--out", str(tmp_path), path=os.environ["PATH"])
+    print(r.stdout, r.stderr)
+    assert r.returncode in (0, 3), r.stderr
+    out = tmp_path / "icebreaker_small"
+    info = check_bitstream(out / "top.bin", "ice40", "iCE40UP5K")
+    assert 50_000 < info.size < 200_000  # the UP5K image is 104,090 bytes
+    fmax, util = parse_report(out / "report.json")
+    assert fmax and all(1e6 < f < 300e6 for f in fmax.values())
+    used, avail = util["ICESTORM_LC"]
+    assert avail == 5280 and 0 < used <= avail
+    used, avail = util["ICESTORM_RAM"]
+    assert avail == 30 and 0 < used <= avail
+
+
 def test_bitstream_checks_refuse_other_files(tmp_path):
     """The header parser fails on what is not an 85F bitstream (so the build test's check can fail)."""
     idcode = ECP5_IDCODES["LFE5U-85F"].to_bytes(4, "big")
@@ -132,6 +148,7 @@ def test_profiles_and_plls():
     with pytest.raises(ValueError, match="config must be one of"):
         board_profile("ulx3s-12f").soc_config("default")
     assert board_profile("icebreaker").soc_config("small").link.clocks_per_bit == 4
+    assert board_profile("icebreaker").default_config == "small" and board_profile("ulx3s-85f").default_config == "default"
     assert board_profile("ulx3s-85f").soc_config().link.clocks_per_bit == 25
     train = board_profile("ulx3s-85f")
     assert train.core_config("train").layers == (64, 16, 10) and train.core_config("default") is None

@@ -12,7 +12,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("build", help="build a bitstream for a board (yosys + nextpnr from PyPI/YoWASP)")
     p.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
-    p.add_argument("--config", default="default", help="SoC configuration (default, small; train: + training core)")
+    p.add_argument("--config", help="SoC configuration: default, small, train (+ training core); default: the "
+                   "board's own (ulx3s-85f: default, icebreaker: small)")
     p.add_argument("--out", default="build/boards", help="output folder (a subfolder per board/config)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--nextpnr-opts", default="", help="extra nextpnr options, e.g. '--router router2'")
@@ -23,7 +24,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("flash", help="program a board with a built bitstream (openFPGALoader / iceprog)")
     p.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
-    p.add_argument("--config", default="default")
+    p.add_argument("--config", help="the configuration that was built (default: the board's own)")
     p.add_argument("--bitstream", help="bitstream file (default: the build folder's top.bit/top.bin)")
     p.add_argument("--out", default="build/boards")
     p.add_argument("--to-flash", action="store_true", help="write SPI flash instead of SRAM")
@@ -73,9 +74,11 @@ def register(sub) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     from spikemesh.boards.build import BuildFailed, build_board
+    from spikemesh.boards.profiles import board_profile
 
     try:
-        res = build_board(args.board, args.config, Path(args.out), seed=args.seed,
+        res = build_board(args.board, args.config or board_profile(args.board).default_config, Path(args.out),
+                          seed=args.seed,
                           nextpnr_opts=args.nextpnr_opts, synth_opts=args.synth_opts, layers=args.layers)
     except BuildFailed as exc:
         print(f"spikemesh build: {exc}")
@@ -90,7 +93,8 @@ def _flash(args: argparse.Namespace) -> int:
     from spikemesh.boards.profiles import board_profile
 
     prof = board_profile(args.board)
-    bit = args.bitstream or Path(args.out) / f"{args.board}_{args.config}" / (
+    config = args.config or prof.default_config
+    bit = args.bitstream or Path(args.out) / f"{args.board}_{config}" / (
         "top.bit" if prof.family == "ecp5" else "top.bin")
     flash(args.board, bit, to_flash=args.to_flash)
     print(f"flashed {bit} to {args.board}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikemesh.gen.args import layers_arg
 from spikemesh.rtl.mesh import Mesh, MeshConfig, Router
 from spikemesh.sim.benches.mesh_dp_run import cxx_o0
 
@@ -75,7 +76,7 @@ def register(sub) -> None:
                    help="reduce_node: the reducing interface (bridge + FP16 adder) of a --layers core; "
                         "dp2: two 64-32-10 cores behind reducing interfaces on a 1x3 mesh (host port at node 0); "
                         "dp: --cores N --layers cores behind reducing interfaces (host at node 0, smallest mesh)")
-    s.add_argument("--layers", default="64-32-10", help="core layer sizes for reduce_node / dp2 / dp")
+    s.add_argument("--layers", type=layers_arg, default="64-32-10", help="core layer sizes for reduce_node / dp2 / dp")
     s.add_argument("--cores", type=int, default=2, help="cores for --what dp (1..19)")
     s.add_argument("--yosys-only", action="store_true", help="stop after yosys: cell counts, no place and route")
     s.add_argument("--bitstream", action="store_true", help="end with ecppack: build/mesh_synth/<name>.bit")
@@ -353,7 +354,7 @@ def run_synth(args) -> int:
         from spikemesh.rtl.mesh.reduce_node import ReduceNode
         from spikemesh.rtl.mesh.reduce_system import ReduceMeshSystem, ReduceParams
 
-        layers = tuple(int(n) for n in args.layers.split("-"))
+        layers = args.layers
         ccfg = CoreConfig(layers=layers, t_max=4)
         lay = CoreLayout(ccfg)
         g = lay.region("g")
@@ -362,7 +363,7 @@ def run_synth(args) -> int:
         else:
             n = 2 if args.what == "dp2" else args.cores
             cfg_l = dp_mesh(n, args.flit_width, args.depth)
-            tag = "" if args.what == "dp2" else f"_{args.layers}"
+            tag = "" if args.what == "dp2" else "_" + "-".join(map(str, args.layers))
             jobs.append((ReduceMeshSystem(cfg_l, {c: (lambda: TrainingCore(ccfg)) for c in range(1, n + 1)},
                                           ReduceParams(g.offset, g.size)),
                          f"dp{n}_{cfg_l.rows}x{cfg_l.cols}_w{args.flit_width}{tag}"))
