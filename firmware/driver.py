@@ -141,14 +141,13 @@ class Board:
 
 
 def identify(link: Link) -> P.Ident:
-    """IDENTIFY; the first request of a connection.  The board remembers the sequence number of the last
-    request it executed (of an earlier host, too) and answers a request with that number from its stored
-    response: if this host's random first number happens to equal it (1 in 256), the answer is that stale
-    response.  It cannot be an IDENTIFY answer's length, and the next number is executed, so ask again."""
-    data = link.transact(bytes([P.Cmd.IDENTIFY]))
-    if len(data) != P.IDENT_BYTES:
-        data = link.transact(bytes([P.Cmd.IDENTIFY]))
-    return P.Ident.unpack(data)
+    """IDENTIFY, twice; the first requests of a connection.  The board remembers the sequence number of the
+    last request it executed (of an earlier host, too) and answers a request with that number from its
+    stored response: if this host's random first number happens to equal it (1 in 256), the first answer
+    is that stale response.  The second request's number differs from the board's last one either way, so
+    its answer is always the board's own."""
+    link.transact(bytes([P.Cmd.IDENTIFY]))
+    return P.Ident.unpack(link.transact(bytes([P.Cmd.IDENTIFY])))
 
 
 def check_build(ident: P.Ident, info: dict, map_json: str) -> None:

@@ -155,15 +155,13 @@ def test_new_host_whose_first_seq_equals_the_last_one_still_identifies(board, bu
     from spikemesh.rtl.link import protocol as P
 
     link = Link(open_transport(board.url), seq=41)
-    b0 = identify(link)  # seq 41
-    link.transact(P.request_write(0, 0, [7])[1:])  # seq 42: the board's last executed number
+    b0 = identify(link)  # seq 41, 42
+    link.transact(P.request_write(0, 0, [7])[1:])  # seq 43: the board's last executed number
     link.close()
-    link = Link(open_transport(board.url), seq=42)
+    link = Link(open_transport(board.url), seq=43)
     try:
-        stale = link.transact(bytes([P.Cmd.IDENTIFY]))
-        assert len(stale) == 0  # the stored answer to the WRITE: what identify() must not take
-        link.seq = 42
-        link2_ident = identify(link)  # seq 42 again (stale), then 43
-        assert link2_ident.build_id == b0.build_id
+        assert len(link.transact(bytes([P.Cmd.IDENTIFY]))) == 0  # the stored answer to the WRITE
+        link.seq = 43
+        assert identify(link) == b0  # seq 43 (stale again), then 44: the board's own answer
     finally:
         link.close()

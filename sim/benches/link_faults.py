@@ -73,7 +73,7 @@ class Case:
 @dataclass
 class Matrix:
     samples: int
-    frames: int           # request frames of the undisturbed run (after IDENTIFY, without status polls)
+    frames: int           # request frames of the undisturbed run (after the first IDENTIFY, no status polls)
     golden_identical: bool
     cases: list[Case] = field(default_factory=list)
 
@@ -164,7 +164,7 @@ def report(matrix: Matrix) -> str:
         r[4] += c.retries
         r[5] += c.seconds
     lines = [f"Short run: {matrix.samples} digits, 64-16-10, T=4, SLTT, one epoch, weights read back after "
-             f"every sample; {matrix.frames} request frames after IDENTIFY (status polls not counted); undisturbed run bit-exact with "
+             f"every sample; {matrix.frames} request frames after the first IDENTIFY (status polls not counted); undisturbed run bit-exact with "
              f"the golden model: {'yes' if matrix.golden_identical else 'NO'}.",
              "",
              "| fault | cases | final weights identical | faults injected / resets seen | resets the host "
