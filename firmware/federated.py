@@ -13,8 +13,6 @@ forward pass) with the golden read-out.
 """
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,7 @@ from spikemesh.sim.golden.federated import fedavg
 
 from .driver import Board
 from .inference import chip_predictions, infer
-from .train import evaluate, f16_bits, train
+from .train import evaluate, read_weights_file, train, write_weights_file
 
 
 @dataclass
@@ -192,22 +190,13 @@ def _strategy_class():
 
 
 def save_round_checkpoint(path, weights, history: list[RoundRecord], meta: dict) -> None:
-    """Global weights and every round's record so far; written to a temporary file and renamed."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    info = dict(meta, rounds=len(history), history=[vars(r) | {"worker_acc": {str(k): v for k, v in
-                                                                               r.worker_acc.items()}}
-                                                     for r in history])
-    np.savez(tmp, meta=np.frombuffer(json.dumps(info).encode(), np.uint8),
-             **{f"w{l}": f16_bits(w) for l, w in enumerate(weights, start=1)})
-    os.replace(tmp, path)
+    """Global weights and every round's record so far (written atomically)."""
+    write_weights_file(path, weights, dict(meta, rounds=len(history), history=[
+        vars(r) | {"worker_acc": {str(k): v for k, v in r.worker_acc.items()}} for r in history]))
 
 
 def load_round_checkpoint(path) -> tuple[list[np.ndarray], list[RoundRecord], dict]:
-    with np.load(path) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        n = sum(1 for k in z.files if k.startswith("w"))
-        weights = [z[f"w{l}"].astype(np.uint16).view(np.float16) for l in range(1, n + 1)]
+    weights, meta = read_weights_file(path)
     history = [RoundRecord(**(h | {"worker_acc": {int(k): v for k, v in h["worker_acc"].items()}}))
                for h in meta.pop("history")]
     return weights, history, meta

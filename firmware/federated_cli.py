@@ -2,13 +2,12 @@
 the worker process of `--processes`, and the `--bench` measurement."""
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import numpy as np
 from .driver import Board
 from .federated import (BoardWorker, RoundRecord, WorkerData, client, load_round_checkpoint, run_simulation,
                         strategy)
-from .train import SIM_CORE, SIM_SOC, snn_for_core
+from .train import SIM_CORE, SIM_SOC, core_of_build, snn_for_core
 
 
 @dataclass
@@ -38,15 +37,8 @@ def prepare(args, *, build: bool = True) -> Setup:
     from spikemesh.sim.golden.federated import make_partitions
 
     if args.port:  # real boards (federate: a list of ports; a worker process: its own port)
-        build_dir = Path(args.build_dir) if args.build_dir else None
-        if build_dir is None or not (build_dir / "build.json").is_file():
-            raise ValueError("--build-dir: the boards' build folder with build.json is required with --port")
-        info = json.loads((build_dir / "build.json").read_text())
-        from spikemesh.rtl.core.config import CoreConfig
-
-        if "core" not in info:
-            raise ValueError(f"--build-dir {build_dir}: this build has no training core")
-        cfg, build_id = CoreConfig(**info["core"]), info["build_id"]
+        cfg, info = core_of_build(args.build_dir)
+        build_id, build_dir = info["build_id"], Path(args.build_dir)
     else:
         from spikemesh.rtl.core import TrainingCore
         from spikemesh.rtl.soc import SoC

@@ -43,13 +43,8 @@ def infer(board: Board, cfg, snn, weights, pixels, *, sample_timeout: float = 30
     """(samples, classes) output spike counts of the chip's forward pass with `weights`."""
     from spikemesh.sim.golden import encode
 
-    from .program import constants_from_snn
-
     core = CoreClient(board, cfg)
-    for name, val in constants_from_snn(snn).items():
-        core.set_reg(name, val)
-    core.set_surrogate(snn.surrogate, snn.surrogate_width)
-    core.load_program(forward_program(cfg, snn.T))
+    core.configure(snn, forward_program(cfg, snn.T))
     core.write_weights(weights)
     out = np.zeros((len(pixels), cfg.layers[-1]), np.int64)
     for n, px in enumerate(pixels):

@@ -90,6 +90,13 @@ class CoreClient:
             if name in self.base:
                 self.board.write(self.base[name], np.zeros(self.size[name], np.uint16))
 
+    def configure(self, snn, program: list[int]) -> None:
+        """The network's constants, its surrogate and a program: what a reset takes away or a new run needs."""
+        for name, val in constants_from_snn(snn).items():
+            self.set_reg(name, val)
+        self.set_surrogate(snn.surrogate, snn.surrogate_width)
+        self.load_program(program)
+
     def load_program(self, words: list[int]) -> None:
         self.board.write(self.base["prog"], words)
         self.set_reg("start_pc", 0)
@@ -147,20 +154,30 @@ def save_checkpoint(path, weights, *, epoch: int, history: list[dict], snn_json:
     """`epoch` epochs completed plus `sample` samples of the next one (a stop between samples); `samples`:
     the samples per epoch.  Written to a temporary file and renamed, so an interrupted save leaves the
     previous checkpoint intact."""
-    arrays = {f"w{l}": f16_bits(w) for l, w in enumerate(weights, start=1)}
-    meta = {"epoch": epoch, "sample": sample, "samples": samples, "history": history, "snn": snn_json,
-            "build_id": build_id, "format": 1}
+    write_weights_file(path, weights, {"epoch": epoch, "sample": sample, "samples": samples, "history": history,
+                                       "snn": snn_json, "build_id": build_id, "format": 1})
+
+
+def write_weights_file(path, weights, meta: dict) -> None:
+    """FP16 weights (`w1`, `w2`, ... as bit patterns) and a JSON `meta` in one .npz, written to a temporary
+    file and renamed, so an interrupted save leaves the previous file intact."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    np.savez(tmp, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+             **{f"w{l}": f16_bits(w) for l, w in enumerate(weights, start=1)})
     os.replace(tmp, path)
 
 
-def load_checkpoint(path) -> tuple[list[np.ndarray], dict]:
+def read_weights_file(path) -> tuple[list[np.ndarray], dict]:
     with np.load(path) as z:
         meta = json.loads(bytes(z["meta"]).decode())
         n = sum(1 for k in z.files if k.startswith("w"))
         weights = [z[f"w{l}"].astype(np.uint16).view(np.float16) for l in range(1, n + 1)]
+    return weights, meta
+
+
+def load_checkpoint(path) -> tuple[list[np.ndarray], dict]:
+    weights, meta = read_weights_file(path)
     if meta.get("format") != 1:
         raise ValueError(f"checkpoint {path}: unknown format {meta.get('format')!r}")
     return weights, meta
@@ -240,10 +257,7 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     def set_up(w) -> None:
         """Everything the core needs, then a check that no reset came in between."""
         board.begin_session()
-        for name, val in constants_from_snn(snn).items():
-            core.set_reg(name, val)
-        core.set_surrogate(snn.surrogate, snn.surrogate_width)
-        core.load_program(program)
+        core.configure(snn, program)
         core.clear_state()
         core.write_weights(w)
         if records is not None:
@@ -396,10 +410,24 @@ def check_resume(meta: dict, snn, build_id: str, samples: int, path) -> None:
                          f"this run on {samples} (--samples)")
 
 
+def core_of_build(build_dir) -> tuple[CoreConfig, dict]:
+    """The training core of a board build (its build.json), for `--build-dir` with `--port`."""
+    from spikemesh.gen.args import check_folder, check_readable
+
+    if build_dir is None:
+        raise ValueError("--build-dir is required with --port (the build's memory_map.json/build.json)")
+    check_folder(build_dir, "--build-dir")
+    check_readable(Path(build_dir) / "build.json", "--build-dir")
+    info = json.loads((Path(build_dir) / "build.json").read_text())
+    if "core" not in info:
+        raise LinkError(f"--build-dir {build_dir}: this build has no training core")
+    return CoreConfig(**info["core"]), info
+
+
 def cli_train(args) -> int:
     """`spikemesh train`: see gen/commands/board.py for the options.  Every check on the user's input runs
     before the simulated board is built or the board touched."""
-    from spikemesh.gen.args import check_folder, check_readable, check_writable
+    from spikemesh.gen.args import check_readable, check_writable
     from spikemesh.sim.golden import init_weights, load_digits_split
 
     check_writable(args.checkpoint, "--checkpoint")
@@ -412,15 +440,9 @@ def cli_train(args) -> int:
 
         soc = SoC(SIM_SOC, core=TrainingCore(SIM_CORE), sim_io=True)
         info = soc.build_info()
+        cfg = SIM_CORE
     else:
-        if args.build_dir is None:
-            raise ValueError("--build-dir is required with --port (the build's memory_map.json/build.json)")
-        check_folder(args.build_dir, "--build-dir")
-        check_readable(Path(args.build_dir) / "build.json", "--build-dir")
-        info = json.loads((Path(args.build_dir) / "build.json").read_text())
-    if "core" not in info:
-        raise LinkError("this build has no training core: nothing to train")
-    cfg = CoreConfig(**info["core"])
+        cfg, info = core_of_build(args.build_dir)
     snn = snn_for_core(cfg, args.rule, k_steps=args.k_steps, window=args.window)
     X, y, _, _ = load_digits_split()
     if args.samples:

@@ -1,16 +1,15 @@
 """Federated learning with Flower across simulated boards: deterministic FedAvg, bit-exact with the golden run."""
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from procs import alive, children
 from spikemesh.firmware.driver import Board
 from spikemesh.firmware.federated import BoardWorker, WorkerData, load_round_checkpoint, run_simulation, strategy
 from spikemesh.firmware.inference import chip_predictions, infer
@@ -123,20 +122,6 @@ def test_simulation_engine_five_boards_bit_exact(core_build):
     assert all(len(r.worker_acc) == 5 and r.bytes_sent > 0 and r.bytes_received > 0 for r in st.history)
 
 
-def _children(pid: int) -> dict[int, str]:
-    out = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out[int(d.name)] = cmd
-    return out
-
-
 def test_worker_processes_one_killed_mid_round_rejoins(core_build, tmp_path):
     """A Flower server and five worker processes, each with its own simulated board: worker 2 hangs in round
     2 and is killed; the round goes on with the other four, worker 2 is started again and rejoins in round
@@ -151,13 +136,13 @@ def test_worker_processes_one_killed_mid_round_rejoins(core_build, tmp_path):
         victim = None
         while victim is None and time.monotonic() < deadline:  # round 1 done, worker 2 hanging in round 2
             if ck.exists() and load_round_checkpoint(ck)[2]["rounds"] == 1:
-                for pid, c in _children(proc.pid).items():
+                for pid, c in children(proc.pid).items():
                     if "federate-worker" in c and "--worker 2 " in c and "--hang-rounds 2" in c:
                         victim = pid
             time.sleep(0.2)
         assert victim, "worker 2 never got to round 2"
         time.sleep(3)  # it is inside round 2's fit by now (the others finish theirs in ~1 s)
-        boards = _children(victim)
+        boards = children(victim)
         os.kill(victim, signal.SIGKILL)
         out, _ = proc.communicate(timeout=600)
     finally:
@@ -167,10 +152,9 @@ def test_worker_processes_one_killed_mid_round_rejoins(core_build, tmp_path):
     assert proc.returncode == 0, out[-3000:]
     assert "worker 2 exited (code -9); starting it again" in out
     deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{p}").exists() for p in boards) and time.monotonic() < deadline:
+    while any(alive(p) for p in boards) and time.monotonic() < deadline:
         time.sleep(0.1)  # the killed worker's simulated board exits with it
-    assert not any(Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]
-                   for p in boards)
+    assert not any(alive(p) for p in boards)
     weights, history, meta = load_round_checkpoint(ck)
     assert [r.workers for r in history] == [[0, 1, 2, 3, 4], [0, 1, 3, 4], [0, 1, 2, 3, 4]]
     snn, X, y, Xt, yt, parts, w0 = _setup()

@@ -2,16 +2,15 @@
 
 The final weights of every disturbed run must equal the undisturbed run's (which equals the golden model's).
 """
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from procs import alive, harness_children
 from spikemesh.firmware.driver import Board, BoardReset
 from spikemesh.firmware.link import FaultInjector
 from spikemesh.firmware.train import SIM_CORE, SIM_SOC, f16_bits, load_checkpoint, save_checkpoint, train
@@ -93,31 +92,6 @@ def test_session_check_detects_a_reset(core_build):
 
 
 # ---- the CLI as a user runs it, in a subprocess ----
-
-def harness_children(pid: int) -> list[int]:
-    """PIDs of simulated-board processes whose parent is `pid`."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-            cmd = (d / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"Vsoc_harness" in cmd:
-            out.append(int(d.name))
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
 
 def start_train(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "spikemesh.gen.cli", "train", "--sim", *args],
