@@ -95,10 +95,18 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
         suffix = "_" + "-".join(map(str, layers))
     synth_opts = synth_opts or prof.synth_opts.get(config, "")
     soc_cfg = prof.soc_config(config)  # raises ValueError before any tool runs (e.g. block RAM over budget)
-    if core is None and prof.core_config(config) is not None:
-        from spikemesh.rtl.core import TrainingCore
-        core = TrainingCore(prof.core_config(config))
-    soc = SoC(soc_cfg, core=core, core_config=core_config)
+    if prof.mesh_model.get(config):  # the model-parallel board: link + mesh host port + one layer per core
+        from spikemesh.rtl.mesh.board_soc_mp import MeshMpSoC
+        net = prof.mesh_model[config]
+        soc = MeshMpSoC(soc_cfg, net, len(net) - 1)
+    elif prof.mesh_cores.get(config):  # the multi-core board: link + mesh host port + cores with their datasets
+        from spikemesh.rtl.mesh.board_soc import MeshSoC
+        soc = MeshSoC(soc_cfg, prof.core_config(config), prof.mesh_cores[config])
+    else:
+        if core is None and prof.core_config(config) is not None:
+            from spikemesh.rtl.core import TrainingCore
+            core = TrainingCore(prof.core_config(config))
+        soc = SoC(soc_cfg, core=core, core_config=core_config)
     out = Path(out_dir) / f"{board}_{config}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "memory_map.json").write_text(soc.map_json)

@@ -1,7 +1,11 @@
 """Datasets as the board stores them: 8-bit pixels packed two per 16-bit bus word, then the label."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from spikemesh.rtl.link.loader import MAX_SEGMENT_WORDS, SEGMENT_WAIT
 
 
 def load_digits_u8() -> tuple[np.ndarray, np.ndarray]:
@@ -34,12 +38,29 @@ def words_per_sample(n_pixels: int) -> int:
     return (n_pixels + 1) // 2 + 1
 
 
+@dataclass(frozen=True)
+class Wait:
+    """A wait segment: the loader reads the word at the write's address until `word & mask == value`, at most
+    `limit` reads (then it counts a timeout and goes on)."""
+    mask: int
+    value: int
+    limit: int = 1 << 24
+
+    def __post_init__(self):
+        for name in ("mask", "value"):
+            if not 0 <= getattr(self, name) <= 0xFFFF:
+                raise ValueError(f"{name} must be in 0..65535, got {getattr(self, name)!r}")
+        if not 1 <= self.limit < (1 << 32):
+            raise ValueError(f"limit must be in 1..2**32-1 reads, got {self.limit!r}")
+
+
 def encode_records(samples: list[list[tuple[int, np.ndarray]]], capacity: int) -> np.ndarray:
     """Dataset words for the on-board sample loader (`spikemesh.rtl.link.loader`).
 
     `samples[n]` is the list of (bus address, words) writes that load sample n; the result is an index
     table (words 2n, 2n+1 = offset of record n, low half first) followed by the records (segments `count, dest_lo, dest_hi, words`,
-    ended by a 0).  Raises ValueError when it does not fit in `capacity` words."""
+    ended by a 0).  A write whose words are a `Wait` is a wait segment.  Raises ValueError when it does not
+    fit in `capacity` words."""
     n = len(samples)
     if n > 1 << 16:
         raise ValueError(f"dataset: at most 65536 samples (a 16-bit sample register), got {n}")
@@ -47,12 +68,16 @@ def encode_records(samples: list[list[tuple[int, np.ndarray]]], capacity: int) -
     for k, writes in enumerate(samples):
         out[2 * k], out[2 * k + 1] = len(out) & 0xFFFF, len(out) >> 16
         for addr, words in writes:
-            words = np.asarray(words, dtype=np.int64).ravel()
-            if len(words) == 0:
+            if not 0 <= addr < (1 << 32):
+                raise ValueError(f"record {k}: address {addr:#x} out of range 0..2**32-1")
+            if isinstance(words, Wait):
+                out += [SEGMENT_WAIT, addr & 0xFFFF, addr >> 16, words.mask, words.value,
+                        words.limit & 0xFFFF, words.limit >> 16]
                 continue
-            if not 0 <= addr < (1 << 32) or len(words) > 0xFFFF:
-                raise ValueError(f"sample {k}: address/length out of range (addr 0..2**32-1, <= 65535 words)")
-            out += [len(words), addr & 0xFFFF, addr >> 16] + [int(w) & 0xFFFF for w in words]
+            words = np.asarray(words, dtype=np.int64).ravel()
+            for i in range(0, len(words), MAX_SEGMENT_WORDS):  # longer writes become several segments
+                part = words[i:i + MAX_SEGMENT_WORDS]
+                out += [len(part), (addr + i) & 0xFFFF, (addr + i) >> 16] + [int(w) & 0xFFFF for w in part]
         out.append(0)
     if len(out) > capacity:
         raise ValueError(f"dataset: {n} samples need {len(out)} words, the on-board buffer holds "

@@ -74,14 +74,15 @@ class Board:
             out[i:i + n] = np.frombuffer(data, dtype="<u2")
         return out
 
-    def write(self, addr: int, words) -> None:
+    def write(self, addr: int, words, retries: int | None = None) -> None:
+        """`retries`: per block, instead of the link's (a write the board answers only when a job is done)."""
         words = np.asarray(words)
         if words.size and (words.min() < 0 or words.max() > 0xFFFF):
             raise ValueError("words must be in 0..65535 (16-bit bus words)")
         words = words.astype("<u2").ravel()
         step = self.ident.max_words
         for i in range(0, len(words), step):
-            self.link.transact(P.request_write(0, addr + i, words[i:i + step])[1:])
+            self.link.transact(P.request_write(0, addr + i, words[i:i + step])[1:], retries=retries)
 
     # ---- named regions from the memory map ----
     def region(self, target: str, name: str) -> tuple[int, int]:

@@ -2,12 +2,14 @@
 the worker process of `--processes`, and the `--bench` measurement."""
 from __future__ import annotations
 
+import json
+
 import logging
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +73,7 @@ def worker_data(s: Setup, k: int) -> WorkerData:
 def _run_meta(args, s: Setup) -> dict:
     return {"workers": args.workers, "partition": args.partition, "seed": args.seed, "samples": len(s.y),
             "val_fraction": args.val_fraction, "local_epochs": args.local_epochs, "rule": args.rule,
-            "build_id": s.build_id}
+            "build_id": s.build_id, "snn": json.loads(json.dumps(asdict(s.snn)))}  # the network: for export
 
 
 def _free_port() -> int:

@@ -109,15 +109,17 @@ class Link:
                 self.stats.bytes_in += len(chunk)
                 self._rx += chunk
 
-    def transact(self, body: bytes) -> bytes:
-        """Send one request (payload without its seq byte); return the response data (after seq, status)."""
+    def transact(self, body: bytes, retries: int | None = None) -> bytes:
+        """Send one request (payload without its seq byte); return the response data (after seq, status).
+        `retries`: this request's retransmissions instead of the link's (a request the board answers late)."""
+        retries = self.retries if retries is None else retries
         seq = self.seq
         self.seq = (self.seq + 1) & 0xFF
         if seq == P.NAK_SEQ:  # keep 0xFF for NAK frames so they are never taken for an answer
             seq, self.seq = 0, 1
         wire = b"\x00" + P.frame(bytes([seq]) + body)
         self.stats.requests += 1
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             if attempt:
                 self.stats.retries += 1
             self.transport.write(wire)
@@ -147,7 +149,7 @@ class Link:
                     raise DeviceError(f"board refused request (status {P.Status(status).name})"
                                       if status in P.Status._value2member_map_ else f"status 0x{status:02x}")
                 return payload[P.RESP_HEADER:]
-        raise LinkTimeout(f"board not answering: no valid response after {self.retries + 1} attempts "
+        raise LinkTimeout(f"board not answering: no valid response after {retries + 1} attempts "
                           f"({self.timeout:.2f} s timeout each); check the port, baud rate and bitstream")
 
 

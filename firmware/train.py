@@ -1,8 +1,9 @@
 """Training over the host link: program, constants and weights up, samples in, weights back, checkpoints.
 
 The per-sample sequence is the one the core's own bench uses (sim/benches/core_host.py), here over
-`Board` (the link) instead of a cocotb bus driver: label, inputs (x + input events), start, poll; with
-the on-board dataset the first two are one write to the gateware sample loader.
+`Board` (the link) instead of a cocotb bus driver: label, inputs (x + input events), start, poll.  With
+the on-board dataset it is one request: the gateware sample loader copies the sample's record, starts
+the core and answers when the core is done (`rtl/link/loader.py`).
 Addresses come from the memory map's `core` target; the layout arithmetic from `CoreLayout`.
 Evaluation runs the golden model's forward pass on the weights read back from the board (bit-exact
 with the core's forward pass, see docs/golden-contract.md); the core has no inference-only program yet.
@@ -120,6 +121,15 @@ class CoreClient:
         for addr, words in self.input_writes(X, direct, label):
             self.board.write(addr, words)
 
+    def run_writes(self, *, clear_counters: bool, limit: int) -> list[tuple[int, object]]:
+        """The loader trailer that trains on the loaded sample: start the core, then wait (at most `limit`
+        status reads) until it is idle and done."""
+        from .dataset import Wait
+
+        ctrl = self.base["ctrl"] + CTRL_REGS.index("ctrl")
+        return [(ctrl, [CTRL_START | (CTRL_CLEAR_COUNTERS if clear_counters else 0)]),
+                (ctrl, Wait(mask=STATUS_BUSY | STATUS_DONE, value=STATUS_DONE, limit=limit))]
+
     def status(self) -> dict[str, bool]:
         st = self.get_reg("ctrl")
         return {"busy": bool(st & STATUS_BUSY), "done": bool(st & STATUS_DONE)}
@@ -210,7 +220,7 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
           start_sample: int = 0, history: list | None = None, progress: bool = True, on_epoch=None,
           onboard: bool | None = None, should_stop=None, on_stop=None, snapshot_every: int = 64,
           sample_timeout: float = 30.0, max_resets: int = 8, on_reset=None,
-          core_cycles: list | None = None) -> tuple[list[np.ndarray], list]:
+          core_cycles: list | None = None, order=None, lr_at=None) -> tuple[list[np.ndarray], list]:
     """Train on the board sample by sample until `epochs` epochs are complete; returns (weights read back,
     history).  `epochs` is the total: resuming at `start_epoch`/`start_sample` trains the rest of it.
 
@@ -229,7 +239,13 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     bit-identical to an undisturbed one.  `on_reset(exc, snapshot)` is told each time.
 
     `core_cycles` (a list): each sample's cycle count from the core's own counter is appended (one more
-    read per sample), e.g. for the on-chip time of a federated round."""
+    read per sample), e.g. for the on-chip time of a federated round; without it each epoch's history entry
+    holds the core's counters summed over the epoch.
+
+    `order(epoch)`: the sample order of an epoch (default 0..N-1; the golden `train_epoch` uses
+    `default_rng(seed + epoch).permutation(N)`); a sample keeps its index (and so its encoding) in any
+    order.  `lr_at(epoch)`: the learning rate of an epoch (default `snn.lr`), written to the core's
+    constants when the epoch starts."""
     from tqdm import tqdm
 
     from spikemesh.sim.golden import encode
@@ -246,38 +262,75 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     direct = snn.encoding == "direct"
     writes = (lambda n: core.input_writes(encode(snn, pixels[n], n), direct, int(labels[n])))
     loader, records = None, None
+    run_retries = max(board.link.retries, int(np.ceil(sample_timeout / board.link.timeout)))
     if onboard is not False:
         try:
-            records = encode_records([writes(n) for n in range(len(labels))], board.region("dataset", "data")[1])
-            loader = board.region("loader", "sample")[0]
+            trailer = core.run_writes(clear_counters=core_cycles is not None,
+                                      limit=max(1, min(int(sample_timeout * board.ident.clk_hz / 4), (1 << 32) - 1)))
+            records = encode_records([writes(n) for n in range(len(labels))] + [trailer],
+                                     board.region("dataset", "data")[1])
+            loader = board.region("loader", "run")[0]
         except (ValueError, KeyError):
             if onboard:
                 raise
 
+    def snn_at(e: int):
+        return snn if lr_at is None else snn.replace(lr=lr_at(e))
+
+    def order_of(e: int) -> np.ndarray:
+        if order is None:
+            return np.arange(len(labels))
+        o = np.asarray(order(e))
+        if sorted(o.tolist()) != list(range(len(labels))):
+            raise ValueError(f"order({e}) must be a permutation of 0..{len(labels) - 1}")
+        return o
+
     def set_up(w) -> None:
         """Everything the core needs, then a check that no reset came in between."""
         board.begin_session()
-        core.configure(snn, program)
+        core.configure(snn_at(epoch), program)
         core.clear_state()
         core.write_weights(w)
         if records is not None:
-            board.load_dataset(records)
+            step = board.ident.max_words * 64
+            with tqdm(total=len(records), unit="word", unit_scale=True, desc="dataset upload", leave=False,
+                      disable=not progress) as up:
+                for i in range(0, len(records), step):
+                    board.load_dataset(records[i:i + step], offset=i)
+                    up.update(len(records[i:i + step]))
+            board.write_region("loader", "then", [len(labels)])  # the trailer: start, wait until done
         board.check_session()
+        base_timeouts[:] = [loader_timeouts()]
+        if core_cycles is None:
+            base_counters[:] = [core.counters()]
+
+    def loader_timeouts() -> int:
+        return int(board.read_region("loader", "timeouts")[0]) if loader is not None else 0
 
     def read_back() -> list[np.ndarray]:
         w = core.read_weights()
         board.check_session()  # weights read after a reset may hold a cut-short sample's partial update
+        if loader_timeouts() != base_timeouts[0]:
+            raise LinkError(f"the core did not finish a sample within {sample_timeout:g} s: a wrong program, "
+                            "or a hung core")
         return w
+
+    base_timeouts, base_counters = [0], [{}]
 
     snap = Snapshot(start_epoch, start_sample, [np.array(w, np.float16) for w in weights])
     resets = 0
-    epoch, n, ready, bar = start_epoch, start_sample, False, None
+    epoch, n, ready, bar, lr_epoch = start_epoch, start_sample, False, None, start_epoch
     try:
         while epoch < epochs:
             try:
                 if not ready:
                     set_up(snap.weights)
-                    ready = True
+                    ready, lr_epoch = True, epoch
+                if lr_epoch != epoch:  # a new epoch's learning rate
+                    for name, val in constants_from_snn(snn_at(epoch)).items():
+                        core.set_reg(name, val)
+                    lr_epoch = epoch
+                perm = order_of(epoch)
                 if bar is None:
                     bar = tqdm(total=len(labels), initial=n, desc=f"epoch {epoch + 1}", disable=not progress,
                                unit="sample")
@@ -287,12 +340,13 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
                         if on_stop:
                             on_stop(epoch, n, w, history)
                         return w, history
-                    if loader is not None:
-                        board.write(loader, [n])  # the link's next transfer waits until the copy is done
+                    k = int(perm[n])
+                    if loader is not None:  # one request: answered when the core has trained on sample k
+                        board.write(loader, [k, 0], retries=run_retries)
                     else:
-                        for addr, words in writes(n):
+                        for addr, words in writes(k):
                             board.write(addr, words)
-                    core.run(timeout=sample_timeout)
+                        core.run(timeout=sample_timeout)
                     if core_cycles is not None:
                         w2 = board.read(core.base["counters"], 2)
                         core_cycles.append(int(w2[0]) | (int(w2[1]) << 16))
@@ -302,10 +356,15 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
                         snap = Snapshot(epoch, n, read_back())
                 w = read_back()
                 snap = Snapshot(epoch + 1, 0, w)
-                acc, loss = evaluate(snn, w, pixels, labels)
+                acc, loss = evaluate(snn_at(epoch), w, pixels, labels)
                 history.append({"epoch": epoch + 1, "train_acc": acc, "train_loss": loss,
                                 "link_retries": board.link.stats.retries, "board_resets": resets,
-                                "onboard": loader is not None})
+                                "onboard": loader is not None, "link_requests": board.link.stats.requests})
+                if core_cycles is None:  # the counters summed over the epoch (a sample does not clear them;
+                    now = core.counters()  # after a board reset: over the samples since the reset)
+                    history[-1]["core_counters"] = {k: (v - base_counters[0].get(k, 0)) % (1 << 32)
+                                                    for k, v in now.items()}
+                    base_counters[0] = now
                 if progress:
                     bar.write(f"epoch {epoch + 1}: loss {loss:.4f}  accuracy {acc * 100:.1f}%")
                 bar.close()
@@ -427,12 +486,21 @@ def core_of_build(build_dir) -> tuple[CoreConfig, dict]:
 def cli_train(args) -> int:
     """`spikemesh train`: see gen/commands/board.py for the options.  Every check on the user's input runs
     before the simulated board is built or the board touched."""
+    if getattr(args, "cores", 1) > 1 or getattr(args, "placement", "data") == "model":  # the multi-core board
+        from .mesh_train import cli_mesh_train
+
+        return cli_mesh_train(args)
     from spikemesh.gen.args import check_readable, check_writable
     from spikemesh.sim.golden import init_weights, load_digits_split
 
     check_writable(args.checkpoint, "--checkpoint")
     check_writable(args.plot, "--plot")
     check_readable(args.resume, "--resume")
+    init = getattr(args, "init", None)  # a NIR graph to start from (docs/nir.md)
+    check_readable(init, "--init")
+    if init and args.resume:
+        raise ValueError("--init and --resume cannot be used together: --resume continues a checkpoint's run, "
+                         "--init starts a new run from a NIR graph")
     soc = None
     if args.sim:
         from spikemesh.rtl.core import TrainingCore
@@ -459,6 +527,12 @@ def cli_train(args) -> int:
         if start >= args.epochs:
             print(f"{args.resume} already holds {start} epochs (--epochs {args.epochs}): nothing to train")
             return 0
+    elif init:  # the graph's weights (rounded to FP16) and lam/theta/reset, checked against this core
+        from .nir_io import init_from_nir
+
+        snn, weights, note = init_from_nir(init, snn)
+        start, history, first = 0, [], 0
+        print(note)
     else:
         weights, start, history, first = init_weights(snn, 0), 0, [], 0
 
@@ -468,13 +542,16 @@ def cli_train(args) -> int:
             from spikemesh.sim.board import SimBoard, build_sim_board
 
             print("building the simulated board (Verilator; cached after the first build) ...", flush=True)
-            build_dir = build_sim_board(soc)
+            t_build = time.monotonic()
+            build_dir = build_sim_board(soc, progress=lambda msg: print(
+                f"  [{time.monotonic() - t_build:4.0f} s] {msg}", flush=True))
             sim = SimBoard(build_dir, mode=args.sim_mode)
             port = sim.url
         else:
             build_dir, port = Path(args.build_dir), args.port
         with Board.connect(port, build_dir, baud=args.baud) as board:
             stop, old_handler = stop_on_sigint()  # from here the first Ctrl-C stops between samples
+            sim_start = (sim.cycles(), time.monotonic()) if sim is not None else None
 
             def save(epoch, w, hist, sample=0):
                 save_checkpoint(args.checkpoint, w, epoch=epoch, history=hist, snn_json=asdict(snn),
@@ -485,6 +562,10 @@ def cli_train(args) -> int:
                                      onboard=getattr(args, "onboard", None), should_stop=lambda e, n: bool(stop),
                                      on_stop=lambda e, n, w, h: save(e, w, h, n), sample_timeout=args.sample_timeout,
                                      snapshot_every=args.snapshot_every)
+            if sim_start is not None:
+                cycles, wall = sim.cycles() - sim_start[0], time.monotonic() - sim_start[1]
+                print(f"simulated board: {cycles / 1e6:.1f} M cycles in {wall:.1f} s = {cycles / wall / 1e6:.2f} M "
+                      f"cycles per wall-second; {board.link.stats.requests} link requests")
     finally:
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
@@ -509,4 +590,4 @@ from spikemesh.rtl.link.protocol import LinkConfig as _LC  # noqa: E402
 from spikemesh.rtl.soc import SocConfig as _SC  # noqa: E402
 
 SIM_SOC = _SC(clk_hz=75_000_000, link=_LC(clocks_per_bit=25, max_words=256, watchdog_cycles=1 << 14),
-              dataset_words=1 << 15, name="sim-core")  # ~270 digits records (~120 words each)
+              dataset_words=160 * 1024, name="sim-core")  # the whole digits training split, as on the ULX3S train board

@@ -11,7 +11,7 @@ import sys
 
 from .args import HelpParser
 
-COMMAND_MODULES = ("fp", "golden", "core", "board", "mesh", "demo", "federate")
+COMMAND_MODULES = ("fp", "golden", "core", "board", "mesh", "demo", "federate", "export")
 
 
 def build_parser() -> HelpParser:

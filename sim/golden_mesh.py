@@ -6,6 +6,8 @@
   then W = fl(W - fl(G * eta)) exactly as the single-core update (only nonzero G touch W). The sum is not
   divided by B: a data-parallel step equals a mini-batch of B with the same eta (pick lr accordingly).
   With one core it is `train_sample` bit for bit (a test checks this).
+- `data_parallel_batch_step`: the same with k samples per core: each core's G accumulates over its k samples
+  (no update in between, `batch_gradient`), then one chain reduction and one update; k = 1 is the above.
 - `model_parallel_exchange`: the messages cores exchange when layers sit on different cores: s_l[t]
   forward, gs_l[t] backward, in the order the single-core model computes them. Placement does not change
   any arithmetic, so the trained weights are `train_sample`'s.
@@ -96,6 +98,52 @@ def data_parallel_step(cfg: SNNConfig, plan: DataParallelPlan, weights: list[np.
     chain = plan.chain
     reduced = reduce_in_order(grads, chain)
     return DataParallelResult(sgd_update(cfg, weights, reduced), reduced, grads, chain)
+
+
+def batch_gradient(cfg: SNNConfig, weights: list[np.ndarray], xs: list[np.ndarray], labels: list[int],
+                   sample_indices: list[int]) -> list[np.ndarray]:
+    """G of one core that trains k samples in order from the SAME weights without an update in between (the
+    sample program compiled with update=False, run k times): G starts at +0.0 and every sample's weight-gradient
+    terms are added to the G the previous sample left, in the single-core order (the core's G memory simply
+    keeps its contents).  Everything else a sample uses (v, traces, the loss error) starts afresh, as in
+    `train_sample`.  k = 1 is `sample_gradient`."""
+    from spikemesh.sim.golden.core import _backward_plan, _Sample
+
+    if not len(xs) == len(labels) == len(sample_indices) or not xs:
+        raise ValueError(f"need k >= 1 samples with a label and an index each, got {len(xs)}, {len(labels)}, "
+                         f"{len(sample_indices)}")
+    G = None
+    for x, label, idx in zip(xs, labels, sample_indices):
+        if not 0 <= int(label) < cfg.sizes[-1]:
+            raise ValueError(f"label must be in 0..{cfg.sizes[-1] - 1}, got {label!r}")
+        run = _Sample(cfg, weights, False)
+        if G is not None:
+            run.G = [np.array(g, copy=True) for g in G]
+        X = golden.encode(cfg, x, idx)
+        for t in range(cfg.T):
+            run.forward_step(t, X[t])
+            plan = _backward_plan(cfg, t)
+            if plan is not None:
+                run.backward(plan[0], plan[1], int(label))
+        G = run.G
+    return [np.array(g, np.float16, copy=True) for g in G]
+
+
+def data_parallel_batch_step(cfg: SNNConfig, plan: DataParallelPlan, weights: list[np.ndarray],
+                             xs: list[list[np.ndarray]], labels: list[list[int]],
+                             sample_indices: list[list[int]]) -> DataParallelResult:
+    """One data-parallel step with k samples per core: plan.cores[i] trains xs[i] (a list of k samples) in order
+    without an update (`batch_gradient`), the G's are combined in the plan's chain order exactly as in
+    `data_parallel_step`, and every core applies the single-core update once.  k = 1 is `data_parallel_step`."""
+    _check_cfg(cfg)
+    if cfg.rule in UNSUPPORTED_DP:
+        raise ValueError(f"rule {cfg.rule!r} is not supported in data-parallel mode: {UNSUPPORTED_DP[cfg.rule]}")
+    if not len(xs) == len(labels) == len(sample_indices) == len(plan.cores):
+        raise ValueError(f"need one list of samples per core: {len(plan.cores)} cores, {len(xs)} inputs, "
+                         f"{len(labels)} labels, {len(sample_indices)} index lists")
+    grads = {c: batch_gradient(cfg, weights, x, y, i) for c, x, y, i in zip(plan.cores, xs, labels, sample_indices)}
+    reduced = reduce_in_order(grads, plan.chain)
+    return DataParallelResult(sgd_update(cfg, weights, reduced), reduced, grads, plan.chain)
 
 
 def model_parallel_exchange(cfg: SNNConfig, plan: ModelParallelPlan, weights: list[np.ndarray],

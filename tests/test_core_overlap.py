@@ -1,4 +1,4 @@
-"""Engine overlap (CoreConfig.overlap, issue #4): a forward engine runs FWD of step t+1 while the sequencer
+"""Engine overlap (CoreConfig.overlap): a forward engine runs FWD of step t+1 while the sequencer
 runs the backward of step t on the MAC. Bit-exact with the golden model; the engines really overlap."""
 import pytest
 

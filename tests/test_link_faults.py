@@ -61,11 +61,11 @@ def test_a_reset_the_host_ignores_changes_the_result(core_build, monkeypatch):
     ref = golden_run(snn, w0, X, y, 1)
     monkeypatch.setattr(Board, "check_session", lambda self: None)
     with SimBoard(core_build) as sb, Board.connect(sb.url, core_build) as b:
-        frames = FrameClassifier(b.region("core", "ctrl")[0])
+        frames = FrameClassifier(b.region("core", "ctrl")[0], b.region("loader", "run")[0])
     with SimBoard(core_build) as sb:
         starts = []
 
-        def on_write(n, data):  # a reset as sample 1's start command arrives: it runs on reset constants
+        def on_write(n, data):  # a reset as sample 1's request arrives: the board has lost its set-up
             if frames.kind(data) == "start":
                 starts.append(n)
                 if len(starts) == 2:

@@ -37,6 +37,27 @@ class LoaderRig(wiring.Component):
         return m
 
 
+def link_xfer(ctx, link):
+    """`await xfer(addr, we, data)`: one transfer on the link-side port -> (read data or None, cycles waited)."""
+    async def xfer(addr, we=0, data=0):
+        ctx.set(link.addr, addr), ctx.set(link.we, we), ctx.set(link.w_data, data)
+        ctx.set(link.req_valid, 1)
+        waited = 0
+        while True:
+            ready = ctx.get(link.req_ready)  # before the edge: this edge takes the transfer
+            await ctx.tick()
+            if ready:
+                break
+            waited += 1
+        ctx.set(link.req_valid, 0)
+        if not we:
+            while not ctx.get(link.r_valid):
+                await ctx.tick()
+            return ctx.get(link.r_data), waited
+        return None, waited
+    return xfer
+
+
 def test_loader_copies_records_while_link_waits():
     rig = LoaderRig()
     rng = np.random.default_rng(1)
@@ -53,24 +74,7 @@ def test_loader_copies_records_while_link_waits():
     out = {}
 
     async def bench(ctx):
-        link = rig.link
-
-        async def xfer(addr, we=0, data=0):
-            ctx.set(link.addr, addr), ctx.set(link.we, we), ctx.set(link.w_data, data)
-            ctx.set(link.req_valid, 1)
-            waited = 0
-            while True:
-                ready = ctx.get(link.req_ready)  # before the edge: this edge takes the transfer
-                await ctx.tick()
-                if ready:
-                    break
-                waited += 1
-            ctx.set(link.req_valid, 0)
-            if not we:
-                while not ctx.get(link.r_valid):
-                    await ctx.tick()
-                return ctx.get(link.r_data), waited
-            return None, waited
+        xfer = link_xfer(ctx, rig.link)
 
         for i, w in enumerate(words):
             await xfer(rig.ds_base + i, 1, int(w))
@@ -102,3 +106,56 @@ def test_encode_records_layout_and_capacity():
         encode_records([[(0, np.zeros(60))]], 64)
     with pytest.raises(ValueError, match="SampleLoader|dataset_base"):
         SampleLoader(1 << 18, 18)
+
+
+def test_loader_run_trailer_waits_and_times_out():
+    """`run` n: record n, then the trailer record `then` (a write, then a wait segment polling a word); a
+    two-word write to run+wait is taken only when the wait is over; a wait that never holds counts a timeout."""
+    from spikemesh.firmware.dataset import Wait
+    from spikemesh.rtl.link.loader import LOADER_REGS
+
+    reg = {name: off for name, off, *_ in LOADER_REGS}
+    rig = LoaderRig()
+    sink = rig.sink_base
+    flag = sink + 300
+    samples = [[(sink + 10, [11, 12])], [(sink + 20, [21])],
+               [(sink + 30, [0x5A5A]), (flag, Wait(mask=0x00F0, value=0x0050, limit=1000))],  # trailer A
+               [(flag, Wait(mask=0xFFFF, value=0x1234, limit=7))]]                            # trailer B: never holds
+    words = encode_records(samples, 1 << 17)
+    assert list(words[words.tolist().index(0x8000):][:7]) == [0x8000, flag & 0xFFFF, flag >> 16, 0x00F0, 0x0050,
+                                                               1000, 0]
+
+    async def bench(ctx):
+        xfer = link_xfer(ctx, rig.link)
+
+        for i, w in enumerate(words):
+            await xfer(rig.ds_base + i, 1, int(w))
+        await xfer(flag, 1, 0x0357)                     # (0x0357 & 0xF0) == 0x50: the wait holds at once
+        await xfer(rig.ld_base + reg["then"], 1, 2)
+        assert (await xfer(rig.ld_base + reg["then"]))[0] == 2
+        await xfer(rig.ld_base + reg["run"], 1, 1)      # sample 1, then trailer A
+        _, waited = await xfer(rig.ld_base + reg["wait"], 1, 0)
+        assert waited > 0
+        assert (await xfer(sink + 20))[0] == 21 and (await xfer(sink + 30))[0] == 0x5A5A
+        assert (await xfer(rig.ld_base + reg["timeouts"]))[0] == 0
+        await xfer(rig.ld_base + reg["then"], 1, 3)
+        await xfer(rig.ld_base + reg["run"], 1, 0)      # sample 0, then trailer B: 7 reads, then a timeout
+        _, waited_b = await xfer(rig.ld_base + reg["wait"], 1, 0)
+        assert waited_b > 7 * 2
+        assert (await xfer(sink + 10))[0] == 11
+        assert (await xfer(rig.ld_base + reg["timeouts"]))[0] == 1
+        assert (await xfer(rig.ld_base + reg["loads"]))[0] == 4  # two samples, two trailers
+
+    sim = Simulator(rig)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_encode_records_splits_long_writes():
+    from spikemesh.rtl.link.loader import MAX_SEGMENT_WORDS
+
+    w = encode_records([[(100, np.arange(MAX_SEGMENT_WORDS + 3) & 0xFFFF)]], 1 << 17)
+    assert w[2] == MAX_SEGMENT_WORDS and w[3:5].tolist() == [100, 0]
+    second = 2 + 3 + MAX_SEGMENT_WORDS
+    assert w[second:second + 3].tolist() == [3, 100 + MAX_SEGMENT_WORDS, 0] and w[-1] == 0

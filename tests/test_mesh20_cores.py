@@ -1,4 +1,4 @@
-"""Issue #6: a 20-node (4 x 5) mesh with REAL TrainingCores at the 19 nodes 1..19 (host port at node 0) runs
+"""A 20-node (4 x 5) mesh with REAL TrainingCores at the 19 nodes 1..19 (host port at node 0) runs
 one data-parallel training step with the in-network gradient reduction (ReduceNode at every core, snake
 chain over all 19): cocotb + Verilator, one build; every core's W bit for bit equal to
 golden_mesh.data_parallel_step. Small cores to keep the build small: 16-8-4, t_max 4, SLTT only (the digits

@@ -1,4 +1,4 @@
-"""H4's TrainingCore on the mesh: three cores behind BusBridges on a 2x2 mesh, driven from a host node over
+"""The TrainingCore on the mesh: three cores behind BusBridges on a 2x2 mesh, driven from a host node over
 the network (cocotb + Verilator), one data-parallel step bit for bit equal to sim/golden_mesh."""
 import numpy as np
 

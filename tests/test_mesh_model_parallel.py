@@ -1,4 +1,4 @@
-"""Model parallel on real training cores over the mesh (issue #6).
+"""Model parallel on real training cores over the mesh.
 
 - segmented programs: every core's op order is the single-core program's restricted to its layers;
 - CopyEngine (pysim): core-to-core copies (with spike-entry re-packing) between bus memories, requests to

@@ -1,4 +1,4 @@
-"""Data-parallel digits training on three H4 TrainingCores of a 2x2 mesh (host at node 0), gradients reduced
+"""Data-parallel digits training on three TrainingCores of a 2x2 mesh (host at node 0), gradients reduced
 IN THE NETWORK (ReduceNode: FP16 adder per interface, chain order) and, for comparison, on the host:
 cocotb + Verilator, one build; every core's W after every step bit for bit equal to golden_mesh."""
 from spikemesh.sim.benches.mesh_dp_run import check_dp, experiment, run_dp

@@ -1,6 +1,6 @@
 """Multi-core training traffic on the mesh, bit-exact with the golden model's multi-core modes.
 
-H4's training core is not attached yet: endpoints stand in for the cores (sim/benches/mesh_endpoints.py).
+Without training cores: endpoints stand in for the cores (sim/benches/mesh_endpoints.py).
 Data parallel: per-core gradients from `golden.train_sample`, reduced by the endpoints block by block as
 packets arrive, in the plan's chain order; the weights every core ends with must equal
 `golden_mesh.data_parallel_step` bit for bit. Model parallel: the spikes/errors the golden model computes

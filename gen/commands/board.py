@@ -12,14 +12,18 @@ def register(sub) -> None:
 
     p = sub.add_parser("build", help="build a bitstream for a board (yosys + nextpnr from PyPI/YoWASP)")
     p.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS))
-    p.add_argument("--config", help="SoC configuration: default, small, train (+ training core); default: the "
-                   "board's own (ulx3s-85f: default, icebreaker: small)")
+    p.add_argument("--config", help="SoC configuration: default, small, train (+ training core), mesh4 (4 cores, "
+                   "data parallel, ulx3s-85f), mp3 (64-128-128-10 over 3 cores, model parallel, ulx3s-85f), demo "
+                   "(`spikemesh demo`'s chip, ulx3s-85f); default: the board's own "
+                   "(ulx3s-85f: default, icebreaker: small)")
     p.add_argument("--out", default="build/boards", help="output folder (a subfolder per board/config)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("--nextpnr-opts", default="", help="extra nextpnr options, e.g. '--router router2'")
     p.add_argument("--synth-opts", default="", help="extra synth_ecp5/synth_ice40 options, e.g. '-nodsp'")
     p.add_argument("--layers", type=layers_arg, help="other training-core layer sizes for a core configuration, "
                    "e.g. 64-64-10 (output folder <board>_<config>_<layers>)")
+    p.add_argument("--record", action="store_true", help="write the build's Fmax and logic cells into "
+                   "docs/measured.json as board.<config>.fmax_mhz / .lut (the board's own configurations only)")
     p.set_defaults(func=_build)
 
     p = sub.add_parser("flash", help="program a board with a built bitstream (openFPGALoader / iceprog)")
@@ -51,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default="checkpoint.npz",
                    help="where to save weights + history (after every epoch and on Ctrl-C)")
     p.add_argument("--resume", help="checkpoint to resume from (same rule, network, build and --samples)")
+    p.add_argument("--init", help="start from the weights and LIF parameters of a NIR graph of the core's layers "
+                                  "(e.g. from `spikemesh export --nir`; docs/nir.md); not with --resume")
     p.add_argument("--plot", help="save a loss/accuracy PNG here")
     p.add_argument("--onboard", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the encoded samples in the board's dataset BRAM (default: when they fit)")
@@ -58,6 +64,19 @@ def register(sub) -> None:
                    help="seconds a sample may take before the core counts as hung")
     p.add_argument("--snapshot-every", type=int_range(1), default=64,
                    help="read the weights back (the state a board reset rolls back to) every N samples")
+    p.add_argument("--cores", type=int_range(1, 4), default=1,
+                   help="data parallel on this many cores of a multi-core board (--sim: the simulated 4-core "
+                        "board; --port: a `--config mesh4` build), reduction in the network (docs/boards.md)")
+    p.add_argument("--batch", type=int_range(1, 32767), default=16,
+                   help="--cores > 1: samples per core and step (G accumulates over them, one reduction and "
+                        "one update per step)")
+    p.add_argument("--speedup", action="store_true",
+                   help="--cores > 1: also train on 1 core of the same board and report the speed-up (board "
+                        "cycles per sample, simulated board)")
+    p.add_argument("--placement", default="data", choices=("data", "model"),
+                   help="--cores: data = every core trains the whole network on its own samples; model = the "
+                        "network's layers split over the cores (--sim: 64-128-128-10 on 3 cores), samples one "
+                        "by one (docs/mesh.md)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("linkbench", help="measure host-link throughput on the simulated board")
@@ -85,7 +104,25 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     print(res.summary())
     print(f"memory map: {res.out_dir / 'memory_map.json'}")
+    if args.record:
+        _record_build(args, res)
     return 0 if res.timing_met else 3
+
+
+def _record_build(args: argparse.Namespace, res) -> None:
+    """board.<config>.fmax_mhz / .lut (logic cells: TRELLIS_COMB or ICESTORM_LC) of a default build."""
+    from spikemesh.gen.measured import record
+
+    if args.layers or args.synth_opts or args.nextpnr_opts:
+        raise ValueError("--record is for a configuration as the board defines it (no --layers, --synth-opts, "
+                         "--nextpnr-opts)")
+    lut = next((used for cell, (used, _) in res.utilisation.items() if cell in ("TRELLIS_COMB", "ICESTORM_LC")), None)
+    key = f"board.{res.config}" if res.board == "ulx3s-85f" else f"board.{res.board}.{res.config}"
+    figures = {f"{key}.fmax_mhz": (round(min(res.fmax_hz.values()) / 1e6, 1), f"MHz (target {res.target_hz / 1e6:g})")}
+    if lut is not None:
+        figures[f"{key}.lut"] = (lut, "logic cells")
+    command = f"spikemesh build --board {res.board} --config {res.config} --seed {args.seed} --record"
+    print(f"recorded in {record(figures, command)}: {', '.join(figures)}")
 
 
 def _flash(args: argparse.Namespace) -> int:

@@ -4,8 +4,8 @@
   spikemesh mesh synth  [--what router|mesh2x2|both|reduce_node|dp2|dp] [--cores N --layers 64-32-10]
                         [--yosys-only] [--bitstream]              ECP5-85F resources + Fmax (yowasp tools)
   spikemesh mesh bench  ...                                      same as `bench mesh`
-  spikemesh mesh cores                                           data parallel on H4 cores (2x2)
-  spikemesh mesh mp     [--samples 6]                            model parallel on H4 cores vs one core (2x2)
+  spikemesh mesh cores                                           data parallel on training cores (2x2)
+  spikemesh mesh mp     [--samples 6]                            model parallel on training cores vs one core (2x2)
 
 `bench` is a group other modules may share: whoever registers first creates it and stores its subparsers
 action on the parser as `_spikemesh_sub`; later modules add their subcommand to that action.
@@ -56,7 +56,7 @@ def register(sub) -> None:
     mesh = sub.add_parser("mesh", help="mesh network-on-chip: bench, synth")
     msub = mesh.add_subparsers(dest="mesh_cmd", metavar="CMD")
     _add_bench_args(msub.add_parser("bench", help="same as `spikemesh bench mesh`"))
-    c = msub.add_parser("cores", help="data-parallel step of 1, 2, 3 H4 cores on a 2x2 mesh: cycles per phase")
+    c = msub.add_parser("cores", help="data-parallel step of 1, 2, 3 training cores on a 2x2 mesh: cycles per phase")
     c.set_defaults(func=run_cores_bench)
     mp = msub.add_parser("mp", help="model parallel: digits 64-16-10 on 2 cores (layer 1 | layer 2) vs 1 core, "
                                     "cycles per sample with the breakdown")
@@ -380,14 +380,14 @@ def run_synth(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- H4's cores on the mesh
+# ---------------------------------------------------------------- training cores on the mesh
 
 CORES_CORE = dict(layers=(10, 7, 6, 4), t_max=5)
 CORES_SNN = dict(sizes=(10, 7, 6, 4), T=5, rule="sltt", surrogate="tri", surrogate_width=2.0)
 
 
 def run_cores_step(cores: tuple[int, ...], workdir: Path, seed: int = 7, order: str = "snake") -> tuple[dict, object]:
-    """One data-parallel step of H4 TrainingCores at `cores` of a 2x2 mesh (host at node 0); returns the
+    """One data-parallel step of TrainingCores at `cores` of a 2x2 mesh (host at node 0); returns the
     bench's JSON (per-core G and W, cycles per phase) and golden_mesh's result for the same step."""
     from spikemesh.firmware.placement import DataParallelPlan
     from spikemesh.rtl.core import CoreConfig, TrainingCore
@@ -434,7 +434,7 @@ def run_cores_bench(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- model parallel on H4's cores (issue #6)
+# ---------------------------------------------------------------- model parallel on training cores
 
 MP_SNN = dict(sizes=(64, 16, 10), T=4, rule="sltt", surrogate="tri", surrogate_width=2.0, lr=2.0 ** -3)
 MP_CHAIN = (1, 2)  # node of layer 1's core, node of layer 2's core
@@ -531,7 +531,7 @@ def run_mp_bench(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- in-network reduction on H4's cores
+# ---------------------------------------------------------------- in-network reduction on training cores
 
 def run_reduce_bench(args) -> int:
     from spikemesh.sim.benches.mesh_dp_run import DP_CORE, check_dp, experiment, run_dp

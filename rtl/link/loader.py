@@ -1,12 +1,18 @@
 """Sample loader: a bus initiator that copies one sample's record from the dataset BRAM to its destinations.
 
 The host encodes the dataset once (`spikemesh.firmware.dataset.encode_records`): words 2n, 2n+1 of the
-dataset region are the word offset (low, high) of sample n's record; a record is a list of segments
-`count, dest_lo, dest_hi, count data words` ended by `count == 0`; each segment's words are written to
-consecutive bus addresses from `dest` (the core's input regions and label register, addresses taken
-from the memory map by the host).  Writing n to the `sample` register starts the copy; while it runs the
-loader owns the SoC bus and the link's next bus transfer waits (`SampleLoaderArbiter`), so "load sample
-n" followed by "start the core" needs no polling in between.
+dataset region are the word offset (low, high) of record n; a record is a list of segments ended by a
+0 word.  A data segment is `count (1..MAX_SEGMENT_WORDS), dest_lo, dest_hi, count data words`: the words
+are written to consecutive bus addresses from `dest` (the core's input regions and label register,
+addresses taken from the memory map by the host).  A wait segment is `SEGMENT_WAIT, addr_lo, addr_hi,
+mask, value, limit_lo, limit_hi`: the loader reads `addr` until `word & mask == value` (e.g. the core's
+status until done), at most `limit` reads; running out counts a timeout.
+
+Registers: writing n to `sample` copies record n; writing n to `run` copies record n, then record `then`
+(a trailer the host stores once, e.g. "start the core, wait until it is done").  While the loader runs it
+owns the SoC bus and the link's next bus transfer waits (`arbitrate`): a two-word block write of (n, 0)
+to `run` and `wait` is answered only when the trailer is done, so "load sample n, train on it" is one
+request and one response.
 """
 from __future__ import annotations
 
@@ -18,7 +24,14 @@ from ..bus import BusSignature, Region
 
 LOADER_REGS = [("sample", 0, 1, "rw", "write n: copy sample n's record from the dataset to its destinations; "
                                       "reads 1 while copying (the link waits anyway)"),
-               ("loads", 1, 1, "r", "samples loaded since reset (wraps)")]
+               ("loads", 1, 1, "r", "records copied since reset (wraps)"),
+               ("run", 2, 1, "w", "write n: copy record n, then record `then`"),
+               ("wait", 3, 1, "w", "a write is taken when the loader is idle: (n, 0) to run+wait answers when done"),
+               ("then", 4, 1, "rw", "the record `run` copies after record n (a trailer: start, wait until done)"),
+               ("timeouts", 5, 1, "r", "wait segments that ran out of reads since reset (wraps)")]
+REG_ADDR_WIDTH = 3
+SEGMENT_WAIT = 0x8000        # a segment's first word: wait segment (poll an address)
+MAX_SEGMENT_WORDS = 0x7FFF   # data words in one data segment
 
 
 class SampleLoader(wiring.Component):
@@ -28,7 +41,7 @@ class SampleLoader(wiring.Component):
         if not isinstance(dataset_base, int) or not 0 <= dataset_base < (1 << addr_width):
             raise ValueError(f"dataset_base must be in 0..2**addr_width-1, got {dataset_base!r}")
         self.dataset_base, self.addr_width = dataset_base, addr_width
-        super().__init__({"bus": In(BusSignature(1, 16)), "init": Out(BusSignature(addr_width, 16)),
+        super().__init__({"bus": In(BusSignature(REG_ADDR_WIDTH, 16)), "init": Out(BusSignature(addr_width, 16)),
                           "busy": Out(1)})
 
     @staticmethod
@@ -45,15 +58,33 @@ class SampleLoader(wiring.Component):
         dest = Signal(self.addr_width)
         count = Signal(16)
         data = Signal(16)
-        loads = Signal(16)
+        loads, timeouts = Signal(16), Signal(16)
+        then = Signal(16)                  # the trailer record `run` copies after its sample
+        trailer = Signal()                 # the current record is followed by record `then`
+        mask, value = Signal(16), Signal(16)
+        limit = Signal(32)
+        waiting = Signal()                 # the current segment is a wait segment
         read_addr = Signal(self.addr_width)
         m.d.comb += read_addr.eq(self.dataset_base + ptr)
 
         # The register target (only reachable by the link, i.e. while idle).
+        regs = {name: off for name, off, *_ in LOADER_REGS}
         m.d.comb += bus.req_ready.eq(1)
-        m.d.sync += [bus.r_valid.eq(bus.req_valid & ~bus.we),
-                     bus.r_data.eq(Mux(bus.addr == 0, self.busy, loads))]
-        start = bus.req_valid & bus.we & (bus.addr == 0)
+        r_data = Signal(16)
+        with m.Switch(bus.addr):
+            with m.Case(regs["sample"]):
+                m.d.comb += r_data.eq(self.busy)
+            with m.Case(regs["loads"]):
+                m.d.comb += r_data.eq(loads)
+            with m.Case(regs["then"]):
+                m.d.comb += r_data.eq(then)
+            with m.Case(regs["timeouts"]):
+                m.d.comb += r_data.eq(timeouts)
+        m.d.sync += [bus.r_valid.eq(bus.req_valid & ~bus.we), bus.r_data.eq(r_data)]
+        write = bus.req_valid & bus.we
+        start = write & ((bus.addr == regs["sample"]) | (bus.addr == regs["run"]))
+        with m.If(write & (bus.addr == regs["then"])):
+            m.d.sync += then.eq(bus.w_data)
 
         def read(m, nxt_wait):
             m.d.comb += [ini.req_valid.eq(1), ini.we.eq(0), ini.addr.eq(read_addr)]
@@ -64,7 +95,8 @@ class SampleLoader(wiring.Component):
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(start):
-                    m.d.sync += ptr.eq(bus.w_data << 1)  # first the index table entry (2 words)
+                    m.d.sync += [ptr.eq(bus.w_data << 1),  # first the index table entry (2 words)
+                                 trailer.eq(bus.addr == regs["run"])]
                     m.next = "T_REQ"
             with m.State("T_REQ"):
                 read(m, "T_WAIT")
@@ -82,10 +114,14 @@ class SampleLoader(wiring.Component):
                 read(m, "C_WAIT")
             with m.State("C_WAIT"):
                 with m.If(ini.r_valid):
-                    m.d.sync += count.eq(ini.r_data)
+                    m.d.sync += [count.eq(ini.r_data), waiting.eq(ini.r_data == SEGMENT_WAIT)]
                     with m.If(ini.r_data == 0):
                         m.d.sync += loads.eq(loads + 1)
-                        m.next = "IDLE"
+                        with m.If(trailer):  # then the trailer record
+                            m.d.sync += [trailer.eq(0), ptr.eq(then << 1)]
+                            m.next = "T_REQ"
+                        with m.Else():
+                            m.next = "IDLE"
                     with m.Else():
                         m.next = "L_REQ"
             with m.State("L_REQ"):
@@ -100,7 +136,34 @@ class SampleLoader(wiring.Component):
                 with m.If(ini.r_valid):
                     if self.addr_width > 16:
                         m.d.sync += dest[16:].eq(ini.r_data)
-                    m.next = "D_REQ"
+                    with m.If(waiting):
+                        m.next = "M_REQ"
+                    with m.Else():
+                        m.next = "D_REQ"
+            # ---- wait segment: mask, value, limit (2 words), then poll `dest` ----
+            for st, nxt, target in (("M", "V", mask), ("V", "LL", value), ("LL", "LH", limit[:16]),
+                                    ("LH", "P", limit[16:])):
+                with m.State(f"{st}_REQ"):
+                    read(m, f"{st}_WAIT")
+                with m.State(f"{st}_WAIT"):
+                    with m.If(ini.r_valid):
+                        m.d.sync += target.eq(ini.r_data)
+                        m.next = f"{nxt}_REQ"
+            with m.State("P_REQ"):
+                m.d.comb += [ini.req_valid.eq(1), ini.we.eq(0), ini.addr.eq(dest)]
+                with m.If(ini.req_ready):
+                    m.next = "P_WAIT"
+            with m.State("P_WAIT"):
+                with m.If(ini.r_valid):
+                    with m.If((ini.r_data & mask) == value):
+                        m.next = "C_REQ"
+                    with m.Elif(limit <= 1):
+                        m.d.sync += timeouts.eq(timeouts + 1)
+                        m.next = "C_REQ"
+                    with m.Else():
+                        m.d.sync += limit.eq(limit - 1)
+                        m.next = "P_REQ"
+            # ---- data segment ----
             with m.State("D_REQ"):
                 read(m, "D_WAIT")
             with m.State("D_WAIT"):

@@ -7,7 +7,8 @@ against the golden model, and then again under each fault:
 - a board reset at every request frame of the run (all but the status polls, whose number depends on
   wall-clock timing), three ways: as the frame's first byte arrives (between frames), in its middle, and as
   its last byte arrives (while it would execute);
-- a board reset while the core runs each sample, at several clock-cycle offsets after its start.
+- a board reset inside each sample, at several clock-cycle offsets after its request (the sample loader
+  copying the record, the core running).
 Each case's final weights must equal the undisturbed run's.  Killing the host process and resuming from
 its checkpoint is covered by tests/test_link_faults.py (it needs the CLI in a subprocess).
 """
@@ -33,14 +34,15 @@ FRAME_FAULTS = {
     "truncate": dict(p_truncate=0.15), "rx": dict(p_rx_corrupt=0.0005, p_rx_drop=0.0005),
 }
 RESET_POINTS = ("first", "middle", "last")  # which byte of the frame the reset comes with
-RUN_OFFSETS = (100, 1000, 3000, 6000)         # cycles after a sample's start command (a sample: ~6-9K)
+RUN_OFFSETS = (100, 1000, 3000, 6000)         # cycles after a sample's request (record copy ~0.7K, core ~6K)
 
 
 class FrameClassifier:
-    """Numbers a run's request frames, skipping the core's status polls; finds each sample's start."""
+    """Numbers a run's request frames, skipping the core's status polls; finds each sample's start: the
+    loader's `run` request (on-board dataset: one request per sample) or a write of start to `ctrl`."""
 
-    def __init__(self, ctrl_addr: int):
-        self.ctrl = ctrl_addr
+    def __init__(self, ctrl_addr: int, run_addr: int | None = None):
+        self.ctrl, self.run = ctrl_addr, run_addr
         self.n = 0
 
     def kind(self, data: bytes) -> str:
@@ -51,6 +53,8 @@ class FrameClassifier:
         if len(payload) < 8:  # IDENTIFY
             return "other"
         seq, cmd, addr, count = struct.unpack_from("<BBIH", payload)
+        if cmd == P.Cmd.WRITE and addr == self.run:
+            return "start"
         if addr == self.ctrl and count == 1:
             if cmd == P.Cmd.READ:
                 return "poll"
@@ -105,10 +109,11 @@ def run_matrix(samples: int = 2, *, resets: bool = True, frame_seeds: tuple[int,
         ref = train_sample(snn, ref, X[n], int(y[n]), sample_index=n).weights
     same = (lambda w: all(np.array_equal(f16_bits(a), f16_bits(b)) for a, b in zip(w, ref)))
     core_base = soc.memory_map.region("core", "ctrl")[0]
+    run_addr = soc.memory_map.region("loader", "run")[0]
 
     def counted(on_frame):
         """A FaultInjector whose `on_write` numbers the non-poll frames after IDENTIFY: on_frame(k, kind, data)."""
-        cls = FrameClassifier(core_base)
+        cls = FrameClassifier(core_base, run_addr)
 
         def on_write(n, data):
             kind = cls.kind(data)

@@ -1,6 +1,6 @@
-"""cocotb bench: H4's TrainingCores on a 2x2 mesh behind BusBridges, trained data-parallel from a host node.
+"""cocotb bench: TrainingCores on a 2x2 mesh behind BusBridges, trained data-parallel from a host node.
 
-Node 0 is the host port; cores sit at params["cores"]. Every bus access of H4's `CoreHost` protocol is
+Node 0 is the host port; cores sit at params["cores"]. Every bus access of the `CoreHost` protocol (sim/benches/core_host.py) is
 carried by mesh packets (a request packet of up to `batch` transfers, one response packet back).
 One data-parallel step: every core gets the same W and its own sample, runs the sample program WITHOUT the
 update (compile_program(update=False)), the host reads each core's G over the mesh, combines them in the

@@ -1,4 +1,4 @@
-"""cocotb bench: data-parallel training of H4 TrainingCores on a 2x2 mesh with the gradient reduction done
+"""cocotb bench: data-parallel training of TrainingCores on a 2x2 mesh with the gradient reduction done
 IN THE NETWORK (ReduceMeshSystem: every core behind a ReduceNode) or, for comparison, on the host node.
 
 Node 0 is the host port. Each experiment (params["experiments"]) trains `steps` data-parallel steps on
@@ -87,7 +87,7 @@ class PacketPort:
 
 
 class NodeHost(MeshCoreHost):
-    """MeshCoreHost (H4's protocol over the mesh) plus the interface's registers above the core's space."""
+    """MeshCoreHost (the core bench's protocol over the mesh) plus the interface's registers above the core's space."""
 
     def __init__(self, port: PacketPort, cfg: CoreConfig, node: int):
         self.core_aw = CoreLayout(cfg).addr_width

@@ -1,7 +1,7 @@
-"""The host node of the mesh benches (node 0's port driven from cocotb) and H4's core protocol over it.
+"""The host node of the mesh benches (node 0's port driven from cocotb) and the core bench's host protocol over it.
 
 `reset_mesh(dut)` starts the clock and resets a `MeshSystem` (host port 0 idle); `HostPort` sends a CONTROL
-packet and waits for its response; `MeshCoreHost` is H4's `CoreHost` with every bus access carried over the
+packet and waits for its response; `MeshCoreHost` is the core bench's `CoreHost` with every bus access carried over the
 mesh to one core (up to `batch` transfers per request packet).
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ class HostPort:
 
 
 class MeshCoreHost(CoreHost):
-    """H4's CoreHost with every bus access carried over the mesh to the core at `node`."""
+    """The core bench's CoreHost with every bus access carried over the mesh to the core at `node`."""
 
     def __init__(self, port: HostPort, cfg: CoreConfig, node: int, aw: int, batch: int = 32):
         super().__init__(None, cfg)

@@ -1,4 +1,4 @@
-"""cocotb bench: model-parallel training on TrainingCores of a 2x2 mesh (issue #6), host at node 0.
+"""cocotb bench: model-parallel training on TrainingCores of a 2x2 mesh, host at node 0.
 
 Each core holds a contiguous slice of the network's layers and runs the per-step segments of
 `firmware.program.compile_segments`; the host node only sequences (starts a segment, polls for done) and

@@ -29,10 +29,10 @@ static Vsoc *top;
 static uint64_t cycles = 0;
 static uint64_t resets = 0;
 
-static void reset_soc() {
+static void reset_soc() {  // the SoC takes rst through a register: 5 edges give it 4 reset cycles
     resets++;
     top->rst = 1;
-    for (int k = 0; k < 4; k++) { top->clk = 0; top->eval(); top->clk = 1; top->eval(); cycles++; }
+    for (int k = 0; k < 5; k++) { top->clk = 0; top->eval(); top->clk = 1; top->eval(); cycles++; }
     top->rst = 0;
 }
 
@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
         // --- I/O between chunks of cycles ---
         bool idle = top->idle && inq.empty() && outq.empty() && !utx.busy() && !urx.busy() && reset_at < 0;
         pollfd fds[2] = {{cs >= 0 ? cs : ls, POLLIN, 0}, {0, POLLIN, 0}};
-        int timeout = (idle && quiet > 4) ? 20 : 0;
+        int timeout = (idle && quiet > 0) ? 20 : 0;  // an idle SoC is not clocked: cycles are work, not waiting
         poll(fds, 2, timeout);
         if (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) {
             char buf[256]; ssize_t n = read(0, buf, sizeof buf);
@@ -156,6 +156,8 @@ int main(int argc, char **argv) {
                 int b = urx.step(top->uart_tx);
                 if (b >= 0) outq.push_back((uint8_t)b);
             }
+            // an answer is complete and the SoC has nothing else to do: send it now, not at the chunk's end
+            if (!outq.empty() && inq.empty() && top->idle && !utx.busy() && !urx.busy() && reset_at < 0) break;
         }
     }
 }
