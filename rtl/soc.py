@@ -94,21 +94,7 @@ class SoC(wiring.Component):
         m = Module()
         cfg = self.config
         aw = cfg.addr_width
-        m.submodules.link = link = LinkEngine(cfg.link, aw, self.ident.pack())
-        m.submodules.urx = urx = UARTRx(cfg.link.clocks_per_bit)
-        m.submodules.utx = utx = UARTTx(cfg.link.clocks_per_bit)
-        m.d.comb += [urx.rx.eq(self.uart_rx), self.uart_tx.eq(utx.tx)]
-        if self.sim_io:
-            with m.If(self.bypass):
-                wiring.connect(m, wiring.flipped(self.byte_in), link.rx)
-                wiring.connect(m, link.tx, wiring.flipped(self.byte_out))
-            with m.Else():
-                wiring.connect(m, urx.data, link.rx)
-                wiring.connect(m, link.tx, utx.data)
-            m.d.comb += self.idle.eq(link.idle & ~utx.busy)
-        else:
-            wiring.connect(m, urx.data, link.rx)
-            wiring.connect(m, link.tx, utx.data)
+        link, utx = link_front_end(m, self, cfg, self.ident.pack())
 
         names = ["status", "dataset", "loader"] + (["core"] if self.core is not None else [])
         m.submodules.decoder = dec = BusDecoder(self.memory_map, names)
@@ -127,20 +113,46 @@ class SoC(wiring.Component):
             if hasattr(self.core, "busy"):
                 m.d.comb += core_busy.eq(self.core.busy)
         m.d.comb += self.leds.eq(status.leds)
-
-        # Status LEDs: heartbeat ~1.5 Hz, busy, and a link error stretched to be visible.
-        hb = Signal(range(cfg.clk_hz // 3 + 1))
-        m.d.sync += hb.eq(Mux(hb == cfg.clk_hz // 3, 0, hb + 1))
-        with m.If(hb == 0):
-            m.d.sync += self.heartbeat.eq(~self.heartbeat)
-        m.d.comb += self.busy.eq(~link.idle | core_busy | loader.busy)
-        stretch = Signal(range(cfg.clk_hz // 10 + 1))
-        with m.If(link.stats.nak | link.stats.watchdog | link.stats.dropped):
-            m.d.sync += stretch.eq(cfg.clk_hz // 10)
-        with m.Elif(stretch != 0):
-            m.d.sync += stretch.eq(stretch - 1)
-        m.d.comb += self.link_error.eq(stretch != 0)
+        busy = ~link.idle | core_busy | loader.busy
+        if self.sim_io:  # nothing to do until the host sends: the simulated board stops clocking
+            m.d.comb += self.idle.eq(~busy & ~utx.busy)
+        status_outputs(m, self, cfg, link, busy)
         return m
+
+
+def link_front_end(m: Module, top, cfg: SocConfig, ident: bytes) -> tuple[LinkEngine, UARTTx]:
+    """The host link of a board SoC `top`: the UART on `uart_rx`/`uart_tx` (with `top.sim_io`, the `bypass`
+    byte streams instead while `bypass` is set) into a LinkEngine; returns (link engine, UART transmitter)."""
+    m.submodules.link = link = LinkEngine(cfg.link, cfg.addr_width, ident)
+    m.submodules.urx = urx = UARTRx(cfg.link.clocks_per_bit)
+    m.submodules.utx = utx = UARTTx(cfg.link.clocks_per_bit)
+    m.d.comb += [urx.rx.eq(top.uart_rx), top.uart_tx.eq(utx.tx)]
+    if top.sim_io:
+        with m.If(top.bypass):
+            wiring.connect(m, wiring.flipped(top.byte_in), link.rx)
+            wiring.connect(m, link.tx, wiring.flipped(top.byte_out))
+        with m.Else():
+            wiring.connect(m, urx.data, link.rx)
+            wiring.connect(m, link.tx, utx.data)
+    else:
+        wiring.connect(m, urx.data, link.rx)
+        wiring.connect(m, link.tx, utx.data)
+    return link, utx
+
+
+def status_outputs(m: Module, top, cfg: SocConfig, link: LinkEngine, busy) -> None:
+    """`top.busy`, a ~1.5 Hz `heartbeat`, and `link_error` stretched to ~0.1 s so that it is visible on an LED."""
+    hb = Signal(range(cfg.clk_hz // 3 + 1))
+    m.d.sync += hb.eq(Mux(hb == cfg.clk_hz // 3, 0, hb + 1))
+    with m.If(hb == 0):
+        m.d.sync += top.heartbeat.eq(~top.heartbeat)
+    m.d.comb += top.busy.eq(busy)
+    stretch = Signal(range(cfg.clk_hz // 10 + 1))
+    with m.If(link.stats.nak | link.stats.watchdog | link.stats.dropped):
+        m.d.sync += stretch.eq(cfg.clk_hz // 10)
+    with m.Elif(stretch != 0):
+        m.d.sync += stretch.eq(stretch - 1)
+    m.d.comb += top.link_error.eq(stretch != 0)
 
 
 def _connect_registered(m: Module, name: str, initiator, target) -> None:

@@ -16,16 +16,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..bus import BusDecoder, MemoryMap
-from ..link.engine import LinkEngine
 from ..link.protocol import PROTOCOL_VERSION, Ident, build_id, map_hash
 from ..link.targets import StatusTarget
-from ..link.uart import UARTRx, UARTTx
-from ..soc import SocConfig, _connect_registered
+from ..soc import SocConfig, _connect_registered, link_front_end, status_outputs
 from .flit import MeshConfig
 from .host_port import HostPort
 from .reduce_node import REGS
@@ -101,20 +99,7 @@ class MeshSoC(wiring.Component):
         m = Module()
         cfg = self.config
         aw = cfg.addr_width
-        m.submodules.link = link = LinkEngine(cfg.link, aw, self.ident.pack())
-        m.submodules.urx = urx = UARTRx(cfg.link.clocks_per_bit)
-        m.submodules.utx = utx = UARTTx(cfg.link.clocks_per_bit)
-        m.d.comb += [urx.rx.eq(self.uart_rx), self.uart_tx.eq(utx.tx)]
-        if self.sim_io:
-            with m.If(self.bypass):
-                wiring.connect(m, wiring.flipped(self.byte_in), link.rx)
-                wiring.connect(m, link.tx, wiring.flipped(self.byte_out))
-            with m.Else():
-                wiring.connect(m, urx.data, link.rx)
-                wiring.connect(m, link.tx, utx.data)
-        else:
-            wiring.connect(m, urx.data, link.rx)
-            wiring.connect(m, link.tx, utx.data)
+        link, utx = link_front_end(m, self, cfg, self.ident.pack())
 
         m.submodules.decoder = dec = BusDecoder(self.memory_map, ["status", "mesh"])
         wiring.connect(m, link.bus, dec.bus)
@@ -131,16 +116,5 @@ class MeshSoC(wiring.Component):
         if self.sim_io:
             m.d.comb += self.idle.eq(link.idle & ~utx.busy & ~port.busy & ~tiles_busy)
         m.d.comb += self.leds.eq(status.leds)
-
-        hb = Signal(range(cfg.clk_hz // 3 + 1))
-        m.d.sync += hb.eq(Mux(hb == cfg.clk_hz // 3, 0, hb + 1))
-        with m.If(hb == 0):
-            m.d.sync += self.heartbeat.eq(~self.heartbeat)
-        m.d.comb += self.busy.eq(~link.idle | tiles_busy)
-        stretch = Signal(range(cfg.clk_hz // 10 + 1))
-        with m.If(link.stats.nak | link.stats.watchdog | link.stats.dropped):
-            m.d.sync += stretch.eq(cfg.clk_hz // 10)
-        with m.Elif(stretch != 0):
-            m.d.sync += stretch.eq(stretch - 1)
-        m.d.comb += self.link_error.eq(stretch != 0)
+        status_outputs(m, self, cfg, link, ~link.idle | tiles_busy)
         return m
