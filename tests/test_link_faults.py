@@ -186,6 +186,8 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
     (["train", "--sim", "--rule", "tbptt", "--window", "9"], "--window must be in 1..4"),
     (["train", "--sim", "--rule", "local"], "invalid choice: 'local'"),
     (["build", "--layers", "64"], "layers must list at least 2 sizes"),
+    (["train", "--port", "X", "--build-dir", ".", "--record"], "--record is for --sim"),
+    (["build", "--config", "demo", "--layers", "64-32-10", "--record"], "--record is for a configuration as the board"),
 ])
 def test_user_errors_are_one_line_before_any_work(argv, message, tmp_path):
     t0 = time.monotonic()

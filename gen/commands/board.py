@@ -64,6 +64,8 @@ def register(sub) -> None:
                    help="seconds a sample may take before the core counts as hung")
     p.add_argument("--snapshot-every", type=int_range(1), default=64,
                    help="read the weights back (the state a board reset rolls back to) every N samples")
+    p.add_argument("--record", action="store_true", help="--sim, 2+ epochs: write the simulated board's speed "
+                   "while training into docs/measured.json (simboard.cycles_per_wall_s)")
     p.add_argument("--cores", type=int_range(1, 4), default=1,
                    help="data parallel on this many cores of a multi-core board (--sim: the simulated 4-core "
                         "board; --port: a `--config mesh4` build), reduction in the network (docs/boards.md)")
@@ -95,6 +97,10 @@ def _build(args: argparse.Namespace) -> int:
     from spikemesh.boards.build import BuildFailed, build_board
     from spikemesh.boards.profiles import board_profile
 
+    if args.record and (args.layers or args.synth_opts or args.nextpnr_opts):
+        raise ValueError("--record is for a configuration as the board defines it (no --layers, --synth-opts, "
+                         "--nextpnr-opts)")
+
     try:
         res = build_board(args.board, args.config or board_profile(args.board).default_config, Path(args.out),
                           seed=args.seed,
@@ -113,9 +119,6 @@ def _record_build(args: argparse.Namespace, res) -> None:
     """board.<config>.fmax_mhz / .lut (logic cells: TRELLIS_COMB or ICESTORM_LC) of a default build."""
     from spikemesh.gen.measured import record
 
-    if args.layers or args.synth_opts or args.nextpnr_opts:
-        raise ValueError("--record is for a configuration as the board defines it (no --layers, --synth-opts, "
-                         "--nextpnr-opts)")
     lut = next((used for cell, (used, _) in res.utilisation.items() if cell in ("TRELLIS_COMB", "ICESTORM_LC")), None)
     key = f"board.{res.config}" if res.board == "ulx3s-85f" else f"board.{res.board}.{res.config}"
     figures = {f"{key}.fmax_mhz": (round(min(res.fmax_hz.values()) / 1e6, 1), f"MHz (target {res.target_hz / 1e6:g})")}
