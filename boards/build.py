@@ -94,6 +94,8 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
         prof = replace(prof, cores=prof.cores | {config: tuple(layers)})
         suffix = "_" + "-".join(map(str, layers))
     synth_opts = synth_opts or prof.synth_opts.get(config, "")
+    if (prof.mesh_cores.get(config) or prof.mesh_model.get(config)) and "--router" not in nextpnr_opts:
+        nextpnr_opts = f"{nextpnr_opts} --router router2".strip()  # the multi-core boards were routed with it
     soc_cfg = prof.soc_config(config)  # raises ValueError before any tool runs (e.g. block RAM over budget)
     if prof.mesh_model.get(config):  # the model-parallel board: link + mesh host port + one layer per core
         from spikemesh.rtl.mesh.board_soc_mp import MeshMpSoC
