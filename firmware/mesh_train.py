@@ -399,17 +399,11 @@ def fit_samples(snn, core_cfg: CoreConfig, X, y, cores: int, k: int, words: int)
 
 
 def _build_info(build_dir) -> tuple[CoreConfig, dict]:
-    from pathlib import Path
+    from .train import read_build_info
 
-    from spikemesh.gen.args import check_folder, check_readable
-
-    if build_dir is None:
-        raise ValueError("--build-dir is required with --port (the build's memory_map.json/build.json)")
-    check_folder(build_dir, "--build-dir")
-    check_readable(Path(build_dir) / "build.json", "--build-dir")
-    info = json.loads((Path(build_dir) / "build.json").read_text())
+    info = read_build_info(build_dir)
     if "mesh_core" not in info:
-        raise ValueError(f"--cores {{n}} > 1 needs a multi-core build (e.g. `spikemesh build --board ulx3s-85f "
+        raise ValueError(f"--cores > 1 needs a multi-core build (e.g. `spikemesh build --board ulx3s-85f "
                          f"--config mesh4`); {build_dir} is a single-core build")
     return CoreConfig(**{**info["mesh_core"], "layers": tuple(info["mesh_core"]["layers"])}), info
 

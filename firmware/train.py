@@ -473,15 +473,20 @@ def check_resume(meta: dict, snn, build_id: str, samples: int, path) -> None:
                          f"this run on {samples} (--samples)")
 
 
-def core_of_build(build_dir) -> tuple[CoreConfig, dict]:
-    """The training core of a board build (its build.json), for `--build-dir` with `--port`."""
+def read_build_info(build_dir) -> dict:
+    """A board build's build.json, for `--build-dir` with `--port` (clear errors for a missing folder or file)."""
     from spikemesh.gen.args import check_folder, check_readable
 
     if build_dir is None:
         raise ValueError("--build-dir is required with --port (the build's memory_map.json/build.json)")
     check_folder(build_dir, "--build-dir")
     check_readable(Path(build_dir) / "build.json", "--build-dir")
-    info = json.loads((Path(build_dir) / "build.json").read_text())
+    return json.loads((Path(build_dir) / "build.json").read_text())
+
+
+def core_of_build(build_dir) -> tuple[CoreConfig, dict]:
+    """The training core of a board build (its build.json), for `--build-dir` with `--port`."""
+    info = read_build_info(build_dir)
     if "core" not in info:
         raise LinkError(f"--build-dir {build_dir}: this build has no training core")
     return CoreConfig(**info["core"]), info

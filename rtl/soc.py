@@ -65,18 +65,10 @@ class SoC(wiring.Component):
                 core_config = repr(core.cfg)  # the core's generator parameters go into the build ID
         self.memory_map = mm
         self.map_json = mm.to_json()
-        self.build_id = build_id(config.to_json() + core_config, self.map_json)
-        flags = (1 if core is not None else 0)
         summary = f"{config.name} ds={config.dataset_words}" + (" core" if core is not None else "")
-        self.ident = Ident(PROTOCOL_VERSION, config.addr_width, 16, flags, config.link.max_words,
-                           config.link.clocks_per_bit, config.clk_hz, self.build_id, map_hash(self.map_json),
-                           summary)
-        members = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(16),
-                   "busy": Out(1), "link_error": Out(1), "heartbeat": Out(1)}
-        if sim_io:
-            members.update({"bypass": In(1), "byte_in": In(stream.Signature(8)),
-                            "byte_out": Out(stream.Signature(8)), "idle": Out(1)})
-        super().__init__(members)
+        self.build_id, self.ident = soc_identity(config, core_config, self.map_json, 1 if core is not None else 0,
+                                                 summary)
+        super().__init__(soc_ports(sim_io))
 
     def build_info(self) -> dict:
         """What the host needs beside the memory map to check it talks to this build."""
@@ -118,6 +110,23 @@ class SoC(wiring.Component):
             m.d.comb += self.idle.eq(~busy & ~utx.busy)
         status_outputs(m, self, cfg, link, busy)
         return m
+
+
+def soc_identity(config: SocConfig, core_config: str, map_json: str, flags: int, summary: str) -> tuple[bytes, Ident]:
+    """A board SoC's build ID (its configuration, generator parameters and memory map) and IDENTIFY answer."""
+    bid = build_id(config.to_json() + core_config, map_json)
+    return bid, Ident(PROTOCOL_VERSION, config.addr_width, 16, flags, config.link.max_words,
+                      config.link.clocks_per_bit, config.clk_hz, bid, map_hash(map_json), summary)
+
+
+def soc_ports(sim_io: bool) -> dict:
+    """A board SoC's top ports (what `boards/top.py` and the simulated board's harness connect)."""
+    members = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(16),
+               "busy": Out(1), "link_error": Out(1), "heartbeat": Out(1)}
+    if sim_io:
+        members.update({"bypass": In(1), "byte_in": In(stream.Signature(8)),
+                        "byte_out": Out(stream.Signature(8)), "idle": Out(1)})
+    return members
 
 
 def link_front_end(m: Module, top, cfg: SocConfig, ident: bytes) -> tuple[LinkEngine, UARTTx]:

@@ -17,13 +17,12 @@ import json
 from dataclasses import asdict
 
 from amaranth import Cat, Module, Signal
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 
 from ..bus import BusDecoder, MemoryMap
-from ..link.protocol import PROTOCOL_VERSION, Ident, build_id, map_hash
+from ..link.protocol import PROTOCOL_VERSION, map_hash
 from ..link.targets import StatusTarget
-from ..soc import SocConfig, _connect_registered, link_front_end, status_outputs
+from ..soc import SocConfig, _connect_registered, link_front_end, soc_identity, soc_ports, status_outputs
 from .flit import MeshConfig
 from .host_port import HostPort
 from .reduce_node import REGS
@@ -66,17 +65,8 @@ class MeshSoC(wiring.Component):
         self.memory_map = mm
         self.map_json = mm.to_json()
         core_config = repr(core_cfg) + f" cores={cores} tile_words={config.dataset_words}"
-        self.build_id = build_id(config.to_json() + core_config, self.map_json)
-        summary = f"{config.name} mesh{cores}"
-        self.ident = Ident(PROTOCOL_VERSION, config.addr_width, 16, 2, config.link.max_words,
-                           config.link.clocks_per_bit, config.clk_hz, self.build_id, map_hash(self.map_json),
-                           summary)
-        members = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(16),
-                   "busy": Out(1), "link_error": Out(1), "heartbeat": Out(1)}
-        if sim_io:
-            members.update({"bypass": In(1), "byte_in": In(stream.Signature(8)),
-                            "byte_out": Out(stream.Signature(8)), "idle": Out(1)})
-        super().__init__(members)
+        self.build_id, self.ident = soc_identity(config, core_config, self.map_json, 2, f"{config.name} mesh{cores}")
+        super().__init__(soc_ports(sim_io))
 
     def build_info(self) -> dict:
         core = asdict(self.core_cfg)

@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 
 from amaranth import Cat, Module, Signal
-from amaranth.lib import stream
-from amaranth.lib.wiring import In, Out
 
 from ..bus import MemoryMap
-from ..link.protocol import PROTOCOL_VERSION, Ident, build_id, map_hash
+from ..link.protocol import PROTOCOL_VERSION, map_hash
 from ..link.targets import StatusTarget
+from ..soc import soc_identity, soc_ports
 from .board_soc import HOST_NODE, MeshSoC, mesh_for
 from .copy_engine import CopyMeshSystem
 from .host_port import HostPort
@@ -106,17 +105,9 @@ class MeshMpSoC(MeshSoC):
         self.memory_map = mm
         self.map_json = mm.to_json()
         core_config = " ".join(repr(self.core_cfgs[n]) for n in self.nodes) + f" model-parallel cores={cores}"
-        self.build_id = build_id(config.to_json() + core_config, self.map_json)
         summary = f"{config.name} mesh{cores} model-parallel {'-'.join(map(str, self.sizes))}"
-        self.ident = Ident(PROTOCOL_VERSION, config.addr_width, 16, 2, config.link.max_words,
-                           config.link.clocks_per_bit, config.clk_hz, self.build_id, map_hash(self.map_json),
-                           summary)
-        members = {"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "leds": Out(16),
-                   "busy": Out(1), "link_error": Out(1), "heartbeat": Out(1)}
-        if sim_io:
-            members.update({"bypass": In(1), "byte_in": In(stream.Signature(8)),
-                            "byte_out": Out(stream.Signature(8)), "idle": Out(1)})
-        super(MeshSoC, self).__init__(members)
+        self.build_id, self.ident = soc_identity(config, core_config, self.map_json, 2, summary)
+        super(MeshSoC, self).__init__(soc_ports(sim_io))
 
     def build_info(self) -> dict:
         return {"build_id": self.build_id.hex(), "map_hash": map_hash(self.map_json).hex(),
