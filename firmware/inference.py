@@ -48,7 +48,7 @@ def infer(board: Board, cfg, snn, weights, pixels, *, sample_timeout: float = 30
     core.write_weights(weights)
     out = np.zeros((len(pixels), cfg.layers[-1]), np.int64)
     for n, px in enumerate(pixels):
-        core.load_input(encode(snn, px, n), snn.encoding == "direct", 0)
+        core.load_input(encode(snn, px, n), snn.encoding == "direct", label=0)
         core.run(timeout=sample_timeout)
         out[n] = output_counts(core, snn.T)
     return out

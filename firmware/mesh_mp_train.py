@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spikemesh.rtl.bus import MemoryMap
+from spikemesh.rtl.bus import MemoryMap, decode_fields
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, STATUS_BUSY, STATUS_DONE, CoreLayout
+from spikemesh.rtl.core.layout import CoreLayout
 
 from .driver import Board
 from .link import LinkError
@@ -143,8 +143,10 @@ def mesh_mp_train(board: Board, snn, weights, X, y, *, epochs: int = 1, rx_wait:
     T = snn.T
     progs = [compile_segments(c, snn.rule, T, i == 0, i == n - 1, snn.k_steps) for i, c in enumerate(cfgs)]
     direct = snn.encoding == "direct"
-    ctrl = [c.base["ctrl"] + CTRL_REGS.index("ctrl") for c in cl]
-    start_pc = [c.base["ctrl"] + CTRL_REGS.index("start_pc") for c in cl]
+    ctrl = [c.reg_addr("ctrl") for c in cl]
+    start_pc = [c.reg_addr("start_pc") for c in cl]
+
+    ctrl_fields = cl[0].register("ctrl")[1]["fields"]
 
     t0 = time.monotonic()
     req0 = board.link.stats.requests
@@ -166,7 +168,7 @@ def mesh_mp_train(board: Board, snn, weights, X, y, *, epochs: int = 1, rx_wait:
     first_launch = [True] * n
 
     def launch(i: int, key) -> None:
-        ctl = CTRL_START | (CTRL_CLEAR_COUNTERS if first_launch[i] else 0)
+        ctl = cl[i].reg_value("ctrl", start=1, clear=int(first_launch[i]))
         first_launch[i] = False
         aw = buses[i].aw
         port.write(nodes[i], [start_pc[i] | progs[i].starts[key] << aw, ctrl[i] | ctl << aw])
@@ -180,8 +182,8 @@ def mesh_mp_train(board: Board, snn, weights, X, y, *, epochs: int = 1, rx_wait:
                 raise LinkError(f"core(s) at node(s) {[nodes[i] for i in left]} did not finish a segment within "
                                 "60 s (a wrong program, or a hung core)")
             st = port.read_many([(nodes[i], [ctrl[i]]) for i in left])
-            left = [i for i, s in zip(left, st) if (s[0] >> buses[i].aw) & (STATUS_BUSY | STATUS_DONE)
-                    != STATUS_DONE]
+            left = [i for i, s in zip(left, st)
+                    if decode_fields(ctrl_fields, s[0] >> buses[i].aw) != {"busy": 0, "done": 1}]
 
     def run(idx_keys: list[tuple[int, tuple]]) -> None:
         for i, key in idx_keys:

@@ -23,7 +23,6 @@ import numpy as np
 from spikemesh.rtl.bus import MemoryMap
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
-from spikemesh.rtl.core.layout import CTRL_REGS, STATUS_BUSY
 
 from .dataset import encode_records
 from .driver import Board
@@ -278,7 +277,7 @@ def mesh_train(board: Board, core_cfg: CoreConfig, snn, weights, X, y, *, cores:
     req0 = board.link.stats.requests
     port.setup(rx_wait)
     board.begin_session()
-    from spikemesh.rtl.mesh.reduce_node import chain_registers
+    from spikemesh.rtl.mesh.reduce_node import NI_CTRL, chain_registers
 
     for c in plan.cores:
         cl[c].configure(snn, prog)
@@ -292,7 +291,7 @@ def mesh_train(board: Board, core_cfg: CoreConfig, snn, weights, X, y, *, cores:
 
     run = MeshRun(weights=[np.array(w, np.float16) for w in weights], samples=samples)
     first = plan.chain[0]
-    ctrl = bus[first].region("core", "ctrl")[0] + CTRL_REGS.index("ctrl")
+    ctrl = cl[first].reg_addr("ctrl")
     for epoch in range(epochs):
         bar = tqdm(total=samples, desc=f"epoch {epoch + 1} ({cores} cores)", disable=not progress, unit="sample")
         for c in plan.cores:
@@ -303,7 +302,8 @@ def mesh_train(board: Board, core_cfg: CoreConfig, snn, weights, X, y, *, cores:
             for c in plan.cores:  # the previous step's update (after its reduction), then this step's batch
                 bus[c].write(bus[c].runner("go"), [k | (GO_UPDATE if s else 0)])
             if len(plan.cores) > 1:
-                bus[first].write_ni({"ctrl": 3})  # start the reduction (it waits for each core's batch)
+                # start the reduction (it waits for each core's batch)
+                bus[first].write_ni({"ctrl": NI_CTRL.encode(start=1, clear=1)})
                 port.flush()
                 port.outstanding += 1
                 port.wait(lambda p: p["ptype"] == PacketType.WEIGHT.value and p["layer"] == DONE_KIND
@@ -329,8 +329,7 @@ def mesh_train(board: Board, core_cfg: CoreConfig, snn, weights, X, y, *, cores:
         run.weights = ref
         run.history.append({"epoch": epoch + 1, "samples": samples, "weights": ref})
     for c in plan.cores:
-        st = int(bus[c].read(bus[c].region("core", "ctrl")[0] + CTRL_REGS.index("ctrl"), 1)[0])
-        if st & STATUS_BUSY:
+        if cl[c].status()["busy"]:
             raise LinkError(f"core {c} still busy after training")
     run.seconds = time.monotonic() - t0
     run.link_requests = board.link.stats.requests - req0
@@ -374,17 +373,11 @@ def build_sim_mesh(soc) -> "Path":
 
 def fit_samples(snn, core_cfg: CoreConfig, X, y, cores: int, k: int, words: int) -> int:
     """The most samples (a multiple of cores x k) whose records fit in every core's dataset of `words` words."""
-    from spikemesh.rtl.core.layout import CoreLayout
     from spikemesh.sim.golden import encode
 
-    from .train import CoreClient
+    from .core_driver import CoreDriver
 
-    class _Map:  # CoreClient over nothing: only its address arithmetic (input_writes) is used
-        def __init__(self):
-            self.map = MemoryMap(addr_width=32, targets=[])
-            self.map.add("core", CoreLayout(core_cfg).regions())
-
-    cc = CoreClient(_Map(), core_cfg)
+    cc = CoreDriver(None, core_cfg)  # a driver over no port: only its address arithmetic (input_writes) is used
     direct = snn.encoding == "direct"
     sizes = [2 + sum(3 + len(np.asarray(w).ravel()) for _, w in cc.input_writes(encode(snn, X[n], n), direct,
                                                                               int(y[n]))) + 1

@@ -18,11 +18,16 @@ OVERLAP_RULES = ("sltt", "sltt_k", "ottt_a")  # rules whose program interleaves 
 OVERLAP_ORDERS = ("front", "split", "spread")
 
 
-def _f16(x: float, exact: bool = True) -> int:
-    v = np.float16(x)
-    if exact and float(v) != float(x):
-        raise ValueError(f"constant {x!r} is not exact in FP16")
-    return int(np.array(v).view(np.uint16))
+def _f16(x: float, exact: bool = True, fmt: str = "fp16") -> int:
+    """The 16-bit encoding of x in the core's format (fp16 or bf16), rounded once (RNE) unless `exact`."""
+    from ..sim.golden.numerics import bits, to_format
+
+    if fmt not in ("fp16", "bf16"):
+        raise ValueError(f"fmt must be 'fp16' or 'bf16' (the core's 16-bit formats), got {fmt!r}")
+    v = to_format(np.array([x], np.float64), fmt)
+    if exact and float(v[0]) != float(x):
+        raise ValueError(f"constant {x!r} is not exact in {fmt.upper()}")
+    return int(bits(v)[0])
 
 
 def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
@@ -200,8 +205,8 @@ def snn_ops(cfg: CoreConfig, snn, update: bool = True, overlap: bool | None = No
 
 def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: float, surrogate: str,
                    surrogate_width: float, reset: str, direct: bool, dense: bool = False,
-                   temporal: bool = False, detach_reset: bool = True) -> dict[str, int]:
-    """The control-register values (FP16 bits or mode bits) for one training setup."""
+                   temporal: bool = False, detach_reset: bool = True, fmt: str = "fp16") -> dict[str, int]:
+    """The control-register values (bits in the core's format `fmt`, or mode bits) for one training setup."""
     if surrogate not in ("rect", "tri", "sigmoid", "atan"):  # sigmoid/atan: the host also writes the table
         raise ValueError(f"surrogate must be 'rect', 'tri', 'sigmoid' or 'atan' in the core, got {surrogate!r}")
     if reset not in ("soft", "hard"):
@@ -214,15 +219,18 @@ def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: flo
     mode = (MODE_DIRECT if direct else 0) | (MODE_HARD_RESET if reset == "hard" else 0) | \
            (MODE_TRI if surrogate == "tri" else 0) | (MODE_DENSE if dense else 0) | \
            (MODE_PSI_ALL if temporal else 0) | (MODE_TABLE if surrogate in ("sigmoid", "atan") else 0)
+    if fmt != "fp16" and surrogate in ("sigmoid", "atan"):
+        raise ValueError(f"surrogate {surrogate!r} needs the surrogate table, which is FP16 only; with fmt {fmt!r} "
+                         f"use 'rect' or 'tri'")
     return {
         "mode": mode,
-        "lam": _f16(lam),
-        "theta": _f16(theta),
-        "loss_c": _f16(loss_scale / T, exact=False),  # rounded once, as the golden model does
-        "eta": _f16(lr / loss_scale, exact=False),
-        "sg_w": _f16(a / 2 if surrogate == "rect" else a),
-        "sg_inv": _f16(1 / a),
-        "sg_inv2": _f16(1 / (a * a)),
+        "lam": _f16(lam, fmt=fmt),
+        "theta": _f16(theta, fmt=fmt),
+        "loss_c": _f16(loss_scale / T, exact=False, fmt=fmt),  # rounded once, as the golden model does
+        "eta": _f16(lr / loss_scale, exact=False, fmt=fmt),
+        "sg_w": _f16(a / 2 if surrogate == "rect" else a, fmt=fmt),
+        "sg_inv": _f16(1 / a, fmt=fmt),
+        "sg_inv2": _f16(1 / (a * a), fmt=fmt),
     }
 
 
@@ -231,7 +239,7 @@ def constants_from_snn(snn) -> dict[str, int]:
     return core_constants(lam=snn.lam, theta=snn.theta, T=snn.T, loss_scale=snn.loss_scale, lr=snn.lr,
                           surrogate=snn.surrogate, surrogate_width=snn.surrogate_width, reset=snn.reset,
                           direct=snn.encoding == "direct", dense=snn.dense,
-                          temporal=snn.rule in TEMPORAL_RULES, detach_reset=snn.detach_reset)
+                          temporal=snn.rule in TEMPORAL_RULES, detach_reset=snn.detach_reset, fmt=snn.fmt)
 
 
 # ---------------------------------------------------------------- model parallel: per-step segments

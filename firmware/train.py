@@ -4,7 +4,8 @@ The per-sample sequence is the one the core's own bench uses (sim/benches/core_h
 `Board` (the link) instead of a cocotb bus driver: label, inputs (x + input events), start, poll.  With
 the on-board dataset it is one request: the gateware sample loader copies the sample's record, starts
 the core and answers when the core is done (`rtl/link/loader.py`).
-Addresses come from the memory map's `core` target; the layout arithmetic from `CoreLayout`.
+Addresses and registers come from the memory map's `core` target, through the one core driver
+(firmware/core_driver.py) that the benches use too.
 Evaluation runs the golden model's forward pass on the weights read back from the board (bit-exact
 with the core's forward pass, see docs/golden-contract.md); the core has no inference-only program yet.
 """
@@ -20,18 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, STATUS_BUSY,
-                                      STATUS_DONE, CoreLayout)
-
+from .core_driver import BoardPort, CoreDriver, SyncCoreDriver, core_target, f16_bits, run_sync
 from .dataset import encode_records
 from .driver import Board, BoardReset
 from .link import LinkError
 from .program import compile_program, constants_from_snn
-from .surrogate_table import TABLE_SURROGATES, surrogate_window
-
-
-def f16_bits(a) -> np.ndarray:
-    return np.asarray(a, np.float16).view(np.uint16)
 
 
 def core_config_json(cfg: CoreConfig) -> dict:
@@ -40,123 +34,44 @@ def core_config_json(cfg: CoreConfig) -> dict:
     return d
 
 
-class CoreClient:
-    """The training core behind a `Board`."""
+class BoardCoreDriver(CoreDriver):
+    """`CoreDriver` over a `Board`: a core that stops idle but not done makes the host ask the board whether
+    it was reset (`BoardReset`, with a session begun); a timeout is a `LinkError`."""
 
     def __init__(self, board: Board, cfg: CoreConfig):
-        self.board, self.cfg, self.lay = board, cfg, CoreLayout(cfg)
-        tgt = next((t for t in board.map.targets if t["name"] == "core"), None)
+        tgt = core_target(board.map)
         if tgt is None:
             raise LinkError("this build has no training core (memory map has no 'core' target)")
-        self.base = {r["name"]: tgt["base"] + r["offset"] for r in tgt["regions"]}
-        self.size = {r["name"]: r["size"] for r in tgt["regions"]}
-        expect = {r.name: r.offset for r in self.lay.regions()}
-        got = {r["name"]: r["offset"] for r in tgt["regions"]}
-        if expect != got:
-            raise LinkError("the core configuration does not match the board's memory map")
+        self.board = board
+        super().__init__(BoardPort(board), cfg, tgt)
 
-    def set_surrogate(self, kind: str, width: float) -> None:
-        """Refuse a surrogate the core was not generated with; write a table surrogate's window (sgt/sgr)."""
-        if kind not in self.cfg.surrogates:
-            raise ValueError(f"surrogate {kind!r} is not built into this core; allowed: {self.cfg.surrogates}")
-        if kind in TABLE_SURROGATES:
-            win = surrogate_window(kind, width, self.cfg.sg_table_depth)
-            self.board.write(self.base["sgr"], list(win.regs().values()))
-            self.board.write(self.base["sgt"], win.entries)
+    @staticmethod
+    def map_error(msg: str) -> Exception:
+        return LinkError(msg)
 
-    def set_reg(self, name: str, value: int) -> None:
-        self.board.write(self.base["ctrl"] + CTRL_REGS.index(name), [value & 0xFFFF])
+    async def not_done(self, status: dict, expired: bool, timeout: float | None) -> None:
+        session = getattr(self.board, "session_token", 0)
+        if session and (expired or not status["busy"]):
+            self.board.check_session()
+        if expired:
+            within = f"{timeout:g} s" if timeout is not None else "the polls allowed"
+            raise LinkError(f"the core did not finish the sample within {within} (status {status}): "
+                            "a wrong program, or a hung core")
 
-    def get_reg(self, name: str) -> int:
-        return int(self.board.read(self.base["ctrl"] + CTRL_REGS.index(name), 1)[0])
 
-    def write_weights(self, weights) -> None:
-        for l, w in enumerate(weights, start=1):  # column-major: W[i, j] at wbase + j*stride_l + i (CoreLayout)
-            self.board.write(self.base["w"] + self.lay.wbase(l), self.lay.pack_matrix(l, w))
+class CoreClient(SyncCoreDriver):
+    """The training core behind a `Board` (or anything with its read/write and memory map): the one core
+    driver (firmware/core_driver.py), called synchronously."""
 
-    def read_weights(self) -> list[np.ndarray]:
-        out = []
-        for l in range(1, self.cfg.n_layers + 1):
-            words = self.board.read(self.base["w"] + self.lay.wbase(l), self.lay.wsize(l))
-            out.append(self.lay.unpack_matrix(l, words))
-        return out
-
-    # State a sample's program expects to find cleared by the previous sample (G after UPD, traces, the
-    # temporal terms): a sample cut short by a reset, or a host killed mid-sample, leaves it dirty.
-    STATE_REGIONS = ("g", "v", "acc", "dp", "a")
-
-    def clear_state(self) -> None:
-        """Zero the core's state memories, as after power-on (the weights are written separately)."""
-        for name in self.STATE_REGIONS:
-            if name in self.base:
-                self.board.write(self.base[name], np.zeros(self.size[name], np.uint16))
-
-    def configure(self, snn, program: list[int]) -> None:
-        """The network's constants, its surrogate and a program: what a reset takes away or a new run needs."""
-        for name, val in constants_from_snn(snn).items():
-            self.set_reg(name, val)
-        self.set_surrogate(snn.surrogate, snn.surrogate_width)
-        self.load_program(program)
-
-    def load_program(self, words: list[int]) -> None:
-        self.board.write(self.base["prog"], words)
-        self.set_reg("start_pc", 0)
-
-    def input_writes(self, X: np.ndarray, direct: bool, label: int) -> list[tuple[int, np.ndarray]]:
-        """The bus writes that load one sample: label, then direct: x (FP16) + its nonzero indices as step-0
-        input events; rate: one event list per step.  Streamed per sample, or stored once on the board."""
-        lay = self.lay
-        out = [(self.base["ctrl"] + CTRL_REGS.index("label"), np.array([label & 0xFFFF]))]
-        steps = [(0, np.flatnonzero(np.asarray(X[0], np.float16)))] if direct else \
-            [(t, np.flatnonzero(np.asarray(s) != 0)) for t, s in enumerate(X)]
-        if direct:
-            out.append((self.base["x"], f16_bits(X[0])))
-        for t, idx in steps:
-            if len(idx):  # entries e = 0..n-1 of one (layer, t) list are consecutive addresses
-                out.append((self.base["spk"] + lay.spk_addr(0, t, 0), idx | (1 << lay.nb)))
-            out.append((self.base["cnt"] + lay.cnt_addr(0, t), np.array([len(idx)])))
-        return out
-
-    def load_input(self, X: np.ndarray, direct: bool, label: int) -> None:
-        for addr, words in self.input_writes(X, direct, label):
-            self.board.write(addr, words)
-
-    def run_writes(self, *, clear_counters: bool, limit: int) -> list[tuple[int, object]]:
-        """The loader trailer that trains on the loaded sample: start the core, then wait (at most `limit`
-        status reads) until it is idle and done."""
-        from .dataset import Wait
-
-        ctrl = self.base["ctrl"] + CTRL_REGS.index("ctrl")
-        return [(ctrl, [CTRL_START | (CTRL_CLEAR_COUNTERS if clear_counters else 0)]),
-                (ctrl, Wait(mask=STATUS_BUSY | STATUS_DONE, value=STATUS_DONE, limit=limit))]
-
-    def status(self) -> dict[str, bool]:
-        st = self.get_reg("ctrl")
-        return {"busy": bool(st & STATUS_BUSY), "done": bool(st & STATUS_DONE)}
-
-    def counters(self) -> dict[str, int]:
-        """The core's 32-bit performance counters (one block read)."""
-        w = self.board.read(self.base["counters"], 2 * len(COUNTERS)).astype(np.uint32)
-        return {name: int(w[2 * k] | (w[2 * k + 1] << 16)) for k, name in enumerate(COUNTERS)}
+    def __init__(self, board: Board, cfg: CoreConfig):
+        super().__init__(BoardCoreDriver(board, cfg))
 
     def run(self, timeout: float = 30.0) -> None:
         """Start the loaded sample and wait until the core is done (wall-clock `timeout` seconds).
 
         Idle without done means the sample never ran to its end: with a session begun, the board is asked
         whether it was reset (`BoardReset`)."""
-        self.board.write(self.base["ctrl"], [CTRL_START | CTRL_CLEAR_COUNTERS])
-        deadline = time.monotonic() + timeout
-        while True:
-            st = self.get_reg("ctrl")
-            if not st & STATUS_BUSY and st & STATUS_DONE:
-                return
-            if not st & STATUS_BUSY and self.board.session_token:
-                self.board.check_session()
-            if time.monotonic() > deadline:
-                if self.board.session_token:
-                    self.board.check_session()
-                raise LinkError(f"the core did not finish the sample within {timeout:g} s "
-                                f"(status {st:#06x}): a wrong program, or a hung core")
+        run_sync(self.driver.run(max_polls=None, timeout=timeout))
 
 
 def save_checkpoint(path, weights, *, epoch: int, history: list[dict], snn_json: dict, build_id: str,
@@ -347,12 +262,10 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
                     if loader is not None:  # one request: answered when the core has trained on sample k
                         board.write(loader, [k, 0], retries=run_retries)
                     else:
-                        for addr, words in writes(k):
-                            board.write(addr, words)
+                        core.load_input(encode(snn, pixels[k], k), direct, label=int(labels[k]))
                         core.run(timeout=sample_timeout)
                     if core_cycles is not None:
-                        w2 = board.read(core.base["counters"], 2)
-                        core_cycles.append(int(w2[0]) | (int(w2[1]) << 16))
+                        core_cycles.append(core.read_reg("cycles"))
                     n += 1
                     bar.update(1)
                     if n % snapshot_every == 0 and n < len(labels):

@@ -11,7 +11,8 @@ import sys
 
 from .args import HelpParser
 
-COMMAND_MODULES = ("fp", "golden", "core", "board", "mesh", "demo", "federate", "export")
+#: "grammar" last: it gives every command its `spikemesh NOUN VERB` spelling (gen/commands/grammar.py)
+COMMAND_MODULES = ("fp", "golden", "core", "board", "mesh", "demo", "federate", "export", "grammar")
 
 
 def build_parser() -> HelpParser:

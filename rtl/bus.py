@@ -57,6 +57,99 @@ class BusSignature(wiring.Signature):
 
 
 @dataclass(frozen=True)
+class Field:
+    """A bit field of a register (like LiteX's csr.csv fields): bits offset..offset+width-1 of the word.
+    `access`: "r" (the bit reads back this), "w" (a write acts on it; reads something else) or "rw"."""
+
+    name: str
+    offset: int
+    width: int = 1
+    access: str = "rw"
+    description: str = ""
+
+    def __post_init__(self):
+        if self.access not in ("r", "w", "rw"):
+            raise ValueError(f"Field {self.name!r}: access must be 'r', 'w' or 'rw', got {self.access!r}")
+        if self.offset < 0 or self.width < 1:
+            raise ValueError(f"Field {self.name!r}: offset must be >= 0 and width >= 1")
+
+    @property
+    def mask(self) -> int:
+        return ((1 << self.width) - 1) << self.offset
+
+
+@dataclass(frozen=True)
+class Register:
+    """A named register inside a region: `offset` words into it, `words` long (low word first), with optional
+    bit fields. A register without fields is one value of `words` x data_width bits."""
+
+    name: str
+    offset: int
+    access: str = "rw"
+    description: str = ""
+    fields: tuple = ()  # Field
+    words: int = 1
+
+    def __post_init__(self):
+        if self.access not in ("r", "w", "rw"):
+            raise ValueError(f"Register {self.name!r}: access must be 'r', 'w' or 'rw', got {self.access!r}")
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Register {self.name!r}: duplicate field names {names}")
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"register {self.name!r} has no field {name!r} (fields: {[f.name for f in self.fields]})")
+
+    def encode(self, **values: int) -> int:
+        """The word that sets the named writable fields (every other bit 0): encode(start=1, clear=1)."""
+        return encode_fields(self.name, [asdict(f) for f in self.fields], values)
+
+
+def encode_fields(reg: str, fields: list[dict], values: dict) -> int:
+    """`values` {field: value} packed into one word by the field dicts of a register (memory map JSON)."""
+    by_name = {f["name"]: f for f in fields}
+    word = 0
+    for name, v in values.items():
+        f = by_name.get(name)
+        if f is None:
+            raise KeyError(f"register {reg!r} has no field {name!r} (fields: {list(by_name)})")
+        if f["access"] == "r":
+            raise ValueError(f"field {reg}.{name} is read-only")
+        v = int(v)
+        if not 0 <= v < (1 << f["width"]):
+            raise ValueError(f"field {reg}.{name}: {v} does not fit in {f['width']} bit(s)")
+        word |= v << f["offset"]
+    return word
+
+
+def decode_fields(fields: list[dict], word: int) -> dict[str, int]:
+    """{field: value} of the readable fields of a register word (field dicts from the memory map JSON)."""
+    return {f["name"]: (int(word) >> f["offset"]) & ((1 << f["width"]) - 1) for f in fields if f["access"] != "w"}
+
+
+def find_register(regions: list[dict], name: str) -> tuple[int, dict]:
+    """(offset in the target, register dict) of register `name` among a target's region dicts: "region.reg",
+    a register name unique in the target, or a one-word region without registers (a register by itself)."""
+    region, _, reg = name.rpartition(".")
+    hits = []
+    for r in regions:
+        if region and r["name"] != region:
+            continue
+        for g in r.get("registers", ()):
+            if g["name"] == reg:
+                hits.append((r["offset"] + g["offset"], g))
+        if not region and r["name"] == reg and not r.get("registers") and r["size"] <= 2:
+            hits.append((r["offset"], {"name": reg, "offset": 0, "access": r["access"],
+                                       "description": r["description"], "fields": [], "words": r["size"]}))
+    if len(hits) != 1:
+        raise KeyError(f"register {name!r}: {'ambiguous' if hits else 'not in the memory map'}")
+    return hits[0]
+
+
+@dataclass(frozen=True)
 class Region:
     """A named window of words a target exposes. `offset` is relative to the target's base."""
 
@@ -66,12 +159,16 @@ class Region:
     access: str = "rw"  # "r", "w" or "rw"
     description: str = ""
     fields: dict = field(default_factory=dict)  # extra machine-readable facts (element format, layout, ...)
+    registers: tuple = ()  # Register: the named words of a register region and their bit fields
 
     def __post_init__(self):
         if self.access not in ("r", "w", "rw"):
             raise ValueError(f"Region {self.name!r}: access must be 'r', 'w' or 'rw', got {self.access!r}")
         if self.size <= 0 or self.offset < 0:
             raise ValueError(f"Region {self.name!r}: size must be > 0 and offset >= 0")
+        for r in self.registers:
+            if r.offset + r.words > self.size:
+                raise ValueError(f"Region {self.name!r}: register {r.name!r} lies outside its {self.size} words")
 
 
 @dataclass
@@ -108,6 +205,18 @@ class MemoryMap:
                         return t["base"] + r["offset"], r["size"]
         raise KeyError(f"{target}.{region}")
 
+    def target(self, name: str) -> dict:
+        for t in self.targets:
+            if t["name"] == name:
+                return t
+        raise KeyError(f"memory map has no target {name!r} (targets: {[t['name'] for t in self.targets]})")
+
+    def register(self, target: str, name: str) -> tuple[int, dict]:
+        """(absolute address, register dict) of register `name` of `target`; see `find_register`."""
+        t = self.target(target)
+        off, reg = find_register(t["regions"], name)
+        return t["base"] + off, reg
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
@@ -137,8 +246,11 @@ class BusDecoder(wiring.Component):
         for idx, name in enumerate(self._names):
             t, port = targets[name], getattr(self, f"t_{name}")
             hit = Signal(name=f"hit_{name}")
+            inside = self.bus.addr < t["base"] + t["span"]
+            if t["base"]:  # (addr >= 0 is always true: no comparison for a target at 0)
+                inside = (self.bus.addr >= t["base"]) & inside
             m.d.comb += [
-                hit.eq((self.bus.addr >= t["base"]) & (self.bus.addr < t["base"] + t["span"])),
+                hit.eq(inside),
                 port.addr.eq(self.bus.addr - t["base"]),
                 port.we.eq(self.bus.we),
                 port.w_data.eq(self.bus.w_data),

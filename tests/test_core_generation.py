@@ -20,22 +20,25 @@ LARGE_FIT = dict(layers=(784, 100, 10), t_max=4)
 # DP16KD per memory that yosys' memory_libmap (the mapping of `synth_ecp5`) chose for these cores
 # (read_rtlil; proc; flatten; memory -nomap; memory_libmap -lib lutrams_trellis.txt -lib brams_16kd.txt);
 # memories not listed went to LUT RAM. The 64-32-10 totals (12, 16, 12, 13) are those of the placed builds in
-# docs/core.md.
+# docs/core.md. `tch` (the sparse update's 1-bit column memory) was checked on the bare memory shape: yosys maps
+# 512 and more entries to one DP16KD and 320 to LUT RAM, as the estimate does. W of a P-lane core is P skewed
+# 16-bit banks (rtl/core/skewmem.py); each bank shape here was checked the same way (`synth_ecp5 -run :map_ffs`
+# on the bare memory): 1184 x 16 -> 2, 608 -> 1, 3328 with two read ports -> 8, 40500 -> 40 DP16KD.
 YOSYS_BLOCKS = [
     (dict(layers=(64, 32, 10), t_max=4), dict(w=3, g=3, acc=1, spk=1, psi=2, dlt=1, prog=1)),
     (dict(layers=(64, 32, 10), t_max=4, overlap=True), dict(w=6, g=3, acc=1, spk=2, psi=2, dlt=1, prog=1)),
-    (dict(layers=(64, 32, 10), t_max=4, lanes=2), dict(w=3, g=3, acc=1, spk=1, psi=2, dlt=1, prog=1)),
-    (dict(layers=(64, 32, 10), t_max=4, lanes=4), dict(w=4, g=4, spk=1, psi=2, dlt=1, prog=1)),
+    (dict(layers=(64, 32, 10), t_max=4, lanes=2), dict(w0=2, w1=2, g=3, acc=1, spk=1, psi=2, dlt=1, prog=1)),
+    (dict(layers=(64, 32, 10), t_max=4, lanes=4), dict(w0=1, w1=1, w2=1, w3=1, g=4, spk=1, psi=2, dlt=1, prog=1)),
     (dict(layers=(10, 7, 6, 4), t_max=4, lanes=4, overlap=True), dict(spk=2, psi=1, prog=1)),
     (dict(layers=(7, 5, 3), t_max=4, surrogates=("rect", "sigmoid"), sg_table_depth=16384),
      dict(sgt=16, psi=1, prog=1)),
     (dict(layers=(64, 128, 128, 10)), dict(w=26, g=26, v=1, acc=1, spk=2, psi=6, dp=1, dlt=1, a=1, prog=1)),
     (dict(layers=(64, 128, 128, 10), lanes=8, overlap=True),
-     dict(w=56, g=28, v=1, spk=4, psi=6, dp=1, dlt=1, a=1, prog=1)),
-    (dict(layers=(256, 256, 10)), dict(w=68, g=68, v=1, acc=1, x=1, spk=4, psi=12, dp=1, dlt=2, a=1, prog=1)),
-    (LARGE_FIT, dict(w=80, g=80, v=1, acc=1, x=1, spk=11, psi=24, dp=1, dlt=6, a=1, prog=1)),
+     dict(**{f"w{b}": 8 for b in range(8)}, g=28, v=1, spk=4, psi=6, dp=1, dlt=1, a=1, prog=1)),
+    (dict(layers=(256, 256, 10)), dict(w=68, g=68, v=1, acc=1, x=1, spk=4, psi=12, dp=1, dlt=2, a=1, prog=1, tch=1)),
+    (LARGE_FIT, dict(w=80, g=80, v=1, acc=1, x=1, spk=11, psi=24, dp=1, dlt=6, a=1, prog=1, tch=1)),
     (dict(layers=(300, 200, 100, 10), t_max=4, lanes=2),
-     dict(w=80, g=80, v=1, acc=1, x=1, spk=5, psi=12, dp=1, dlt=3, a=1, prog=1)),
+     dict(w0=40, w1=40, g=80, v=1, acc=1, x=1, spk=5, psi=12, dp=1, dlt=3, a=1, prog=1, tch=1)),
     (dict(layers=(100, 300, 10), t_max=16, surrogates=("rect", "atan"), sg_table_depth=32768),
      dict(w=34, g=34, v=1, acc=1, x=1, spk=20, psi=48, dp=1, dlt=3, a=1, prog=1, sgt=32)),
 ]
@@ -88,14 +91,15 @@ def test_too_big_core_is_refused_at_once():
     msg = str(exc.value)
     print(f"\n{TOO_BIG}: refused in {dt * 1e3:.2f} ms: {msg}")
     # W = G = 1024*1024 + 1024*1024 + 1024*10 = 2,107,392 words each: 129 address blocks of 16384 x 1 = 2064 DP16KD
+    # (+1 for the sparse update's 3,072 column bits)
     assert msg.startswith("layers=(1024, 1024, 1024, 10)")
-    assert "needed 4219 DP16KD" in msg and "w 2064, g 2064" in msg and "2,107,392" in msg
+    assert "needed 4220 DP16KD" in msg and "w 2064, g 2064" in msg and "2,107,392" in msg
     assert f"available {LARGEST_DEVICE_BRAMS}" in msg and "ECP5-85F" in msg and "\n" not in msg
 
 
 def test_refusal_boundary():
-    CoreConfig(**LARGE_FIT)  # 207 DP16KD
-    with pytest.raises(ValueError, match=r"needed 282 DP16KD"):
+    CoreConfig(**LARGE_FIT)  # 208 DP16KD: exactly the device
+    with pytest.raises(ValueError, match=r"needed 283 DP16KD"):
         CoreConfig(layers=(784, 128, 10))  # t_max 8: the spike/psi lists double, W/G grow by 28 blocks each
     with pytest.raises(ValueError, match=r"layers\[1\]"):  # per-parameter checks still come first
         CoreConfig(layers=(8, 2000))
@@ -112,7 +116,7 @@ def test_cli_refuses_with_one_line(tmp_path, capsys, monkeypatch):
     assert main(["emit", "core", "--layers", TOO_BIG, "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("spikemesh emit: error: layers=(1024, 1024, 1024, 10)")
-    assert "needed 4219" in err and "available 208" in err
+    assert "needed 4220" in err and "available 208" in err
     assert not out.exists()
 
 

@@ -79,12 +79,12 @@ def _run(rule: str, kind: str, width: float, depth: int, seed: int, backdoor: bo
             data = dut.memories["sgt"].data
             for k, val in enumerate(win.entries):
                 ctx.set(data[k], int(val))
-            for k, val in enumerate(win.regs().values()):
-                await host.write(host.base["sgr"] + k, val)
+            for name, val in win.regs().items():  # the sgr registers by name (memory map)
+                await host.write_reg(name, val)
             probe = np.linspace(0, depth - 1, 9).astype(int)  # the bus sees what the lookup sees
-            seen = [await host.read(host.base["sgt"] + int(k)) for k in probe] == win.entries[probe].tolist()
+            seen = [(await host.read(host.base["sgt"] + int(k), 1))[0] for k in probe] == win.entries[probe].tolist()
         else:
-            await host.write_surrogate_table(kind, width)
+            await host.set_surrogate(kind, width)
             seen = True
         return seen, await host.read_block("sgr", 0, 3)
 

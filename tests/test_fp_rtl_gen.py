@@ -14,7 +14,7 @@ from spikemesh.rtl.fp import (FPAdd, FPAddPipe, FPCompare, FPComparePipe, FPFMA,
                               FPFromIntPipe, FPMul, FPMulPipe)
 
 
-@pytest.mark.parametrize("cls,max_depth", [(FPAddPipe, 4), (FPMulPipe, 4), (FPFMAPipe, 5), (FPComparePipe, 2)])
+@pytest.mark.parametrize("cls,max_depth", [(FPAddPipe, 7), (FPMulPipe, 6), (FPFMAPipe, 9), (FPComparePipe, 2)])
 def test_depth_range_and_latency(cls, max_depth):
     for d in range(max_depth + 1):
         assert cls(FP16, d).latency == d

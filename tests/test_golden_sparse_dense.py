@@ -8,7 +8,7 @@ from spikemesh.sim.golden import SNNConfig, bits, train_sample
 
 RULE_KW = {
     "bptt": {}, "tbptt": {"window": 2}, "sltt": {}, "sltt_k": {"k_steps": (0, 2, 5)}, "ottt_a": {},
-    "ottt_o": {}, "local": {"blocks": (1, 2), "window": 3},
+    "ottt_o": {}, "local": {"blocks": (1, 2), "window": 3}, "opzo": {},
 }
 
 

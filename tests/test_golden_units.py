@@ -177,7 +177,14 @@ def test_prediction_tiebreak():
     (dict(encoding="latency"), "encoding"),
     (dict(lfsr_seed=0), "lfsr_seed"),
     (dict(reset="none"), "reset"),
-    (dict(weight_update="sr"), "weight_update"),
+    (dict(weight_update="sround"), "weight_update"),
+    (dict(weight_update="sr", fmt="fp32"), "weight_update 'sr'"),
+    (dict(k_random=True), "k_random is only"),
+    (dict(rule="opzo", sizes=(64, 10)), "opzo needs"),
+    (dict(rule="opzo", opzo_sigma=0.3), "opzo_sigma"),
+    (dict(rule="opzo", opzo_beta=1.0), "opzo_beta"),
+    (dict(readout="potential"), "readout must"),
+    (dict(rule="opzo", readout="membrane"), "readout 'membrane'"),
     (dict(momentum=1.0), "momentum"),
 ])
 def test_config_errors_name_the_parameter(kw, match):

@@ -31,8 +31,10 @@ def test_bad_parameters_refused():
         GradReducer(cfg, 0, 0, 8, 0, 10, block=7)
     with pytest.raises(ValueError, match="g_base \\+ g_size must lie"):
         GradReducer(cfg, 0, 0, 4, 10, 10)
-    with pytest.raises(ValueError, match="add_depth must be an int in 0..4"):
-        GradReducer(cfg, 0, 0, 8, 0, 10, add_depth=5)
+    from spikemesh.rtl.fp import FPAddPipe
+
+    with pytest.raises(ValueError, match=f"add_depth must be an int in 0..{FPAddPipe.MAX_DEPTH}"):
+        GradReducer(cfg, 0, 0, 8, 0, 10, add_depth=FPAddPipe.MAX_DEPTH + 1)
     with pytest.raises(ValueError, match="addr_width must be an int in 1..15"):
         ReduceNode(cfg, 0, 0, 16, 0, 10)
 

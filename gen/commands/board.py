@@ -1,4 +1,5 @@
-"""`spikemesh build | flash | train | linkbench`: bitstreams, programming, and training over the host link."""
+"""`spikemesh board build | board flash | train | link bench`: bitstreams, programming, and training over the host
+link (the old spellings `build`, `flash`, `linkbench` are deprecated aliases, gen/commands/grammar.py)."""
 from __future__ import annotations
 
 import argparse

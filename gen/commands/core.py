@@ -1,11 +1,13 @@
-"""`spikemesh` subcommands for the training core:
+"""`spikemesh core ...`: the training core (old spellings `emit core` / `bench core`: deprecated, see grammar.py):
 
-  spikemesh emit core --layers 64-128-128-10 --t-max 8 [-o core.v]       Verilog of one core
-  spikemesh core map --layers ...                                      the core's memory map (JSON regions)
+  spikemesh core emit --layers 64-128-128-10 --t-max 8 [-o core.v]       Verilog of one core
+  spikemesh core map --layers ...                                      the core's memory map (JSON regions,
+                                                                       registers and their bit fields)
   spikemesh core program --layers ... --rule sltt --T 8 [--k-steps 1,3]  the per-sample program words
-  spikemesh bench core [--samples N] [--quick] [--lanes 1,2,4] [--synth] [--out ...]   cycles, sparse vs dense,
+  spikemesh core bench [--samples N] [--quick] [--lanes 1,2,4] [--synth] [--out ...]   cycles, sparse vs dense,
                                                        lane speed-up and utilisation, ECP5, PyTorch
-  spikemesh bench core --overlap 0,1[,front,spread] --rules sltt,sltt_k   cycles with / without the forward engine
+  spikemesh core bench --overlap 0,1[,front,spread] --rules sltt,sltt_k   cycles with / without the forward engine
+  spikemesh core synth --layers 64-32-10 --t-max 4 [--freq 100]         ECP5-85F place and route of one core
 """
 from __future__ import annotations
 
@@ -14,8 +16,6 @@ import sys
 from pathlib import Path
 
 from spikemesh.gen.args import layers_arg
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _group(sub, name: str, help_text: str):
@@ -52,9 +52,9 @@ def register(sub) -> None:
     e.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
     e.set_defaults(func=run_emit)
 
-    core = sub.add_parser("core", help="training core: memory map, programs")
-    csub = core.add_subparsers(dest="core_what", metavar="WHAT")
-    mp = csub.add_parser("map", help="the core's regions as MemoryMap JSON")
+    core = sub.add_parser("core", help="training core: emit, bench, synth, map, program")
+    csub = core.add_subparsers(dest="core_what", metavar="VERB")
+    mp = csub.add_parser("map", help="the core's memory map as JSON: regions, registers and their bit fields")
     _core_args(mp)
     mp.set_defaults(func=run_map)
     pr = csub.add_parser("program", help="program words for one training sample")
@@ -63,6 +63,13 @@ def register(sub) -> None:
     pr.add_argument("--T", type=int, default=8)
     pr.add_argument("--k-steps", default="", help="SLTT-K step set, e.g. 1,3,7")
     pr.set_defaults(func=run_program)
+
+    sy = csub.add_parser("synth", help="place and route one core for ECP5-85F (yowasp yosys + nextpnr): resources, "
+                                       "Fmax, build time (slow)")
+    _core_args(sy)
+    sy.add_argument("--freq", type=int, default=100, help="nextpnr target clock in MHz (default 100)")
+    sy.add_argument("--workdir", type=Path, help="where yosys/nextpnr run (default: a temporary folder)")
+    sy.set_defaults(func=run_synth)
 
     b = _group(sub, "bench", "measurements (one subcommand per area)").add_parser(
         "core", help="cycles per phase, sparse vs dense, utilisation, state memory, PyTorch CPU reference")
@@ -75,7 +82,14 @@ def register(sub) -> None:
     b.add_argument("--overlap", default="", help="compare the forward engine: variants 0 (off), 1 (on, default "
                    "program order), front, split, spread (firmware/program.py OVERLAP_ORDERS), e.g. 0,1,front; "
                    "sparse schedule only, first lane count")
-    b.add_argument("--out", type=Path, default=REPO / "build" / "core_bench.json")
+    b.add_argument("--engines", action="store_true", help="the engine table: P = 1, 2, 4, 8 with and without the "
+                   "forward engine against one MAC lane with the update over every column (64-128-128-10, T=8)")
+    b.add_argument("--upd", action="store_true", help="the sparse weight update against the update over every "
+                   "column (MODE_DENSE_UPD), for --rules and --lanes")
+    b.add_argument("--fmax", type=float, help="clock (MHz) for the samples/s column of --engines")
+    b.add_argument("--record", action="store_true", help="write the --engines figures to docs/measured.json")
+    b.add_argument("--out", type=Path, default=Path("build") / "core_bench.json",
+                   help="JSON report, relative to the current folder")
     b.set_defaults(func=run_bench)
 
 
@@ -113,12 +127,25 @@ def run_program(args) -> int:
     return 0
 
 
-def run_bench(args) -> int:
-    import importlib.util
+def run_synth(args) -> int:
+    from spikemesh.gen.core_perf import synth_ecp5
 
-    spec = importlib.util.spec_from_file_location("core_bench", REPO / "bench" / "core_bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main(samples=args.samples, quick=args.quick, out=args.out, rules=tuple(args.rules.split(",")),
+    _cfg(args)  # refuse a core no supported board holds before any tool runs
+    res = synth_ecp5(tuple(args.layers), args.t_max, args.workdir, args.freq, lanes=args.lanes, overlap=args.overlap)
+    print(json.dumps(res, indent=1, default=str))
+    return 0
+
+
+def run_bench(args) -> int:
+    from spikemesh.gen.core_perf import _emit, engines_bench, main, upd_bench
+
+    if args.engines:
+        return _emit(engines_bench(args.samples, fmax_mhz=args.fmax, record=args.record,
+                                   rules=tuple(args.rules.split(",")) if args.rules != "sltt,bptt" else
+                                   ("sltt", "bptt", "ottt_a")), args.out)
+    if args.upd:
+        return _emit(upd_bench(args.samples, tuple(args.rules.split(",")), _ints(args.lanes)), args.out)
+
+    return main(samples=args.samples, quick=args.quick, out=args.out, rules=tuple(args.rules.split(",")),
                     synth=args.synth, lanes=_ints(args.lanes),
                     overlap=tuple(v.strip() for v in args.overlap.split(",") if v.strip()))

@@ -1,7 +1,9 @@
 """`spikemesh` subcommands for the floating-point units:
 
   spikemesh emit fp --op add --format fp16 --depth 2 [--target ecp5] -o out.v   Verilog of one named unit
-  spikemesh report fp [--ops add,mul,...] [--devices ecp5-85f,ice40-up5k] [--jobs N] [--out docs/fp-units.md]
+  spikemesh report fp [--ops add,mul,...] [--devices ecp5-85f,ice40-up5k] [--depths SPEC] [--seeds N] [--merge]
+                      [--jobs N] [--out docs/fp-units.md] [--no-record]
+  spikemesh report fp --headline     add/mul/fma at the core's and the best depth, ECP5, 3 seeds (~5 min)
 
 `emit` and `report` are groups other modules may share (same convention as `bench` in mesh.py): whoever
 registers first creates the group and stores its subparsers action as `_spikemesh_sub`.
@@ -48,6 +50,16 @@ def register(sub) -> None:
     r.add_argument("--ops", default=",".join(OPS), help=f"comma-separated subset of {','.join(OPS)}")
     r.add_argument("--devices", default="ecp5-85f,ice40-up5k", help="comma-separated: ecp5-85f, ice40-up5k")
     r.add_argument("--jobs", type=int, default=1, help="parallel place-and-route runs (default 1)")
+    r.add_argument("--seeds", type=int, default=3,
+                   help="nextpnr seeds (1..N) for the headline depths (core default and best of add/mul/fma); "
+                        "Fmax and LUT are their median. Other depths run at seed 1 (default 3)")
+    r.add_argument("--all-seeds", action="store_true", help="run every depth at --seeds seeds (slow)")
+    r.add_argument("--depths", default="",
+                   help="depths per op, e.g. 'add:4,7;mul:4,6' (default: every depth of each op)")
+    r.add_argument("--headline", action="store_true",
+                   help="only add/mul/fma at the core's and the best depth on ECP5 (merged into --out)")
+    r.add_argument("--merge", action="store_true", help="keep the page's rows this run does not measure")
+    r.add_argument("--no-record", action="store_true", help="do not write docs/measured.json")
     r.add_argument("--workdir", type=Path, default=REPO / "build" / "fp_report")
     r.add_argument("--out", type=Path, default=REPO / "docs" / "fp-units.md")
     r.set_defaults(func=run_report_cmd)
@@ -68,9 +80,24 @@ def run_emit(args) -> int:
     return 0
 
 
-def run_report_cmd(args) -> int:
-    from spikemesh.gen.fp_report import OPS, run_report, write_markdown
+def _parse_depths(spec: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for part in (p for p in spec.split(";") if p.strip()):
+        op, _, ds = part.partition(":")
+        try:
+            out[op.strip()] = [int(d) for d in ds.split(",") if d.strip()]
+        except ValueError:
+            raise ValueError(f"--depths must look like 'add:4,7;mul:4,6', got {spec!r}") from None
+    return out
 
+
+def run_report_cmd(args) -> int:
+    from spikemesh.gen.fp_report import (BEST_DEPTH, CORE_DEPTH, MAX_DEPTH, OPS, headline, record_headline,
+                                         run_report, write_markdown)
+
+    if args.headline:
+        args.ops, args.devices, args.merge = "add,mul,fma", "ecp5-85f", True
+        args.depths = ";".join(f"{o}:{CORE_DEPTH[o]},{BEST_DEPTH[o]}" for o in ("add", "mul", "fma"))
     ops = [o for o in args.ops.split(",") if o]
     for o in ops:
         if o not in OPS:
@@ -79,12 +106,23 @@ def run_report_cmd(args) -> int:
     for d in devices:
         if d not in ("ecp5-85f", "ice40-up5k"):
             raise ValueError(f"--devices entries must be ecp5-85f or ice40-up5k, got {d!r}")
+    if not isinstance(args.seeds, int) or args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds!r}")
+    depths = _parse_depths(args.depths) or None
+    for op, ds in (depths or {}).items():
+        if op not in ops or any(not 0 <= d <= MAX_DEPTH[op] for d in ds):
+            raise ValueError(f"--depths: {op}:{ds} is not a listed op with depths in 0..{MAX_DEPTH.get(op)}")
+    seeded = None if args.all_seeds else {o: {CORE_DEPTH[o], BEST_DEPTH[o]} for o in CORE_DEPTH}
     fmt = format_by_name(args.format)
-    results = run_report(fmt, ops, devices, args.jobs, args.workdir)
+    results = run_report(fmt, ops, devices, args.jobs, args.workdir, args.seeds, depths, seeded)
     cmd = "spikemesh report fp " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else "spikemesh report fp"
-    write_markdown(results, fmt, args.out, cmd.strip())
+    cmd = cmd.strip()
+    rows = headline(results) if args.seeds >= 3 and fmt.name == "fp16" else []
+    write_markdown(results, fmt, args.out, cmd, merge=args.merge, headline_rows=rows)
     for r in results:
         print(f"{r.op:4} d{r.depth} {r.device:10} LUT {r.luts} FF {r.ffs} DSP {r.dsps} "
               f"Fmax {r.fmax if r.fmax is None else round(r.fmax, 1)} MHz ({r.seconds:.0f} s) {r.note}")
     print(f"wrote {args.out}")
+    if rows and not args.no_record:
+        print(f"recorded {len(rows)} headline rows in {record_headline(rows, cmd)}")
     return 0

@@ -1,11 +1,13 @@
 """`spikemesh` subcommands for the mesh network-on-chip.
 
-  spikemesh bench mesh  [--quick] [--out docs/mesh_bench.json]   latency/throughput vs load, training traffic
+  spikemesh mesh bench  [--quick] [--out docs/mesh_bench.json]   latency/throughput vs load, training traffic
   spikemesh mesh synth  [--what router|mesh2x2|both|reduce_node|dp2|dp] [--cores N --layers 64-32-10]
                         [--yosys-only] [--bitstream]              ECP5-85F resources + Fmax (yowasp tools)
-  spikemesh mesh bench  ...                                      same as `bench mesh`
   spikemesh mesh cores                                           data parallel on training cores (2x2)
   spikemesh mesh mp     [--samples 6]                            model parallel on training cores vs one core (2x2)
+  spikemesh mesh reduce [--mesh 2x2] ...                         in-network vs host gradient reduction
+
+`spikemesh bench mesh` is the old spelling of `mesh bench` (deprecated, gen/commands/grammar.py).
 
 `bench` is a group other modules may share: whoever registers first creates it and stores its subparsers
 action on the parser as `_spikemesh_sub`; later modules add their subcommand to that action.
@@ -53,9 +55,9 @@ def _add_bench_args(p):
 
 def register(sub) -> None:
     _add_bench_args(_bench_group(sub).add_parser("mesh", help="mesh latency/throughput and training traffic"))
-    mesh = sub.add_parser("mesh", help="mesh network-on-chip: bench, synth")
-    msub = mesh.add_subparsers(dest="mesh_cmd", metavar="CMD")
-    _add_bench_args(msub.add_parser("bench", help="same as `spikemesh bench mesh`"))
+    mesh = sub.add_parser("mesh", help="mesh network-on-chip: bench, synth, cores, mp, reduce")
+    msub = mesh.add_subparsers(dest="mesh_cmd", metavar="VERB")
+    _add_bench_args(msub.add_parser("bench", help="mesh latency/throughput and training traffic"))
     c = msub.add_parser("cores", help="data-parallel step of 1, 2, 3 training cores on a 2x2 mesh: cycles per phase")
     c.set_defaults(func=run_cores_bench)
     mp = msub.add_parser("mp", help="model parallel: digits 64-16-10 on 2 cores (layer 1 | layer 2) vs 1 core, "

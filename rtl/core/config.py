@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...gen.formats import FP16, FPFormat
+import numpy as np
+
+from ...gen.formats import BF16, FP16, FPFormat
 
 #: rules whose programs the core can run (the sequencer ops they need are compiled in)
 IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o")
@@ -14,6 +16,10 @@ MAX_LAYERS = 7  # 3-bit layer field in an instruction
 MAX_T = 64  # 6-bit step field in an instruction
 MAX_NEURONS = 1024
 LANES = (1, 2, 4, 8)  # MAC lanes: power of two, so element address -> (word, lane) is a shift and a mask
+
+
+#: number formats of the core's datapath (the word layout is the same: 16 bits, sign on top)
+CORE_FORMATS = (FP16, BF16)
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class CoreConfig:
     add_depth: int = 4  # pipeline registers requested from spikemesh.rtl.fp.FPAddPipe (4: the fast FPGA build)
     mul_depth: int = 4
     prog_depth: int = 256
-    fmt: FPFormat = FP16
+    fmt: FPFormat = FP16  # FP16 or BF16: both 16 bits wide, so memories, buses and lists are the same
     lanes: int = 1  # P parallel MAC lanes: W, G and acc are P FP16 words wide (docs/core.md, "Lanes")
     # a separate forward engine runs FWD while the sequencer runs BP/WG ops (docs/core.md, "Engine overlap")
     overlap: bool = False
@@ -67,18 +73,24 @@ class CoreConfig:
                                  f"two in 1024..32768)")
         if "rect" not in self.surrogates:
             raise ValueError("surrogates must include 'rect' (the default surrogate)")
-        for name in ("add_depth", "mul_depth"):
+        from ..fp import FPAddPipe, FPMulPipe
+
+        for name, unit in (("add_depth", FPAddPipe), ("mul_depth", FPMulPipe)):
             v = getattr(self, name)
-            if not isinstance(v, int) or not 0 <= v <= 4:  # spikemesh.rtl.fp pipes: depth 0..4
-                raise ValueError(f"{name} must be an int in 0..4, got {v!r}")
+            if not isinstance(v, int) or not 0 <= v <= unit.MAX_DEPTH:  # the spikemesh.rtl.fp pipe's depths
+                raise ValueError(f"{name} must be an int in 0..{unit.MAX_DEPTH}, got {v!r}")
         if not isinstance(self.prog_depth, int) or not 16 <= self.prog_depth <= 4096:
             raise ValueError(f"prog_depth must be an int in 16..4096, got {self.prog_depth!r}")
         if not isinstance(self.lanes, int) or self.lanes not in LANES:
             raise ValueError(f"lanes must be one of {LANES}, got {self.lanes!r}")
         if not isinstance(self.overlap, bool):
             raise ValueError(f"overlap must be a bool (True: separate forward engine), got {self.overlap!r}")
-        if self.fmt != FP16:
-            raise ValueError(f"fmt must be FP16 (the only format the core is verified for), got {self.fmt!r}")
+        if self.fmt not in CORE_FORMATS:
+            raise ValueError(f"fmt must be one of {[f.name for f in CORE_FORMATS]} (16-bit formats the core is "
+                             f"verified for), got {self.fmt!r}")
+        if self.fmt != FP16 and self.sg_table_depth:
+            raise ValueError(f"sg_table_depth must be 0 with fmt {self.fmt.name}: the surrogate table is FP16 only "
+                             f"(rect and tri work in every format), got {self.sg_table_depth}")
         self._check_fits()
 
     def _check_fits(self) -> None:
@@ -104,3 +116,12 @@ class CoreConfig:
     @property
     def n_layers(self) -> int:
         return len(self.layers) - 1
+
+    @property
+    def value_dtype(self):
+        """numpy dtype of the core's values on the host side (float16, or ml_dtypes' bfloat16)."""
+        if self.fmt == BF16:
+            import ml_dtypes
+
+            return ml_dtypes.bfloat16
+        return np.float16

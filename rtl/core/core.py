@@ -25,12 +25,12 @@ from ..bus import BusSignature, Region
 from .config import CoreConfig
 from .isa import LAYER_BITS, OP_BITS, T_BITS, Op
 from .fwd_engine import ForwardEngine
-from .lanemem import extra_read_port, lane_memory
+from .lanemem import lane_memory
+from .skewmem import extra_skew_read_port, skewed_memory
 from .pipes import _delay, _delay_valid, _times_const, event_walk_states
 from .layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, MODE_DIRECT, MODE_HARD_RESET,
                      MODE_TRI, SGR_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout)
 
-ONE = 0x3C00  # fp16 1.0
 SIGN = 0x8000
 
 # MAC operand / destination selectors
@@ -70,6 +70,8 @@ class TrainingCore(wiring.Component):
         L, NB, LB, TB = lay.L, lay.nb, lay.lb, lay.tb
         sizes = cfg.layers
         fmt = cfg.fmt
+        ONE = fmt.bias << fmt.man_bits  # 1.0 (FP16 0x3C00, BF16 0x3F80)
+        INF = fmt.inf  # the largest magnitude that is not NaN
 
         def add_pipe(name):
             u = FPAddPipe(fmt, cfg.add_depth)
@@ -104,11 +106,15 @@ class TrainingCore(wiring.Component):
             return mm.read_port(), mm.write_port()
 
         # W, G and acc are P lanes wide (element addresses for narrow users, see lanemem)
-        w_rp, w_wp = lane_memory(m, "w", lay.wdepth, P)
+        LG = max(1, P.bit_length() - 1)  # lane-index bits (rotations)
+        OFFW = max(1, lay.w_bank_words.bit_length())
+        # W in skewed banks: a column word (FWD, UPD) and a row word (GS) are both one read (skewmem)
+        w_rp, w_wp, w_banks = skewed_memory(m, "w", lay.w_bank_words * P, P, OFFW)
         g_rp, g_wp = lane_memory(m, "g", lay.wdepth, P)
         v_rp, v_wp = mem("v", 16, lay.ndepth)
         acc_rp, acc_wp = lane_memory(m, "acc", lay.acc_depth, P)
-        mem_objs.update(w=w_rp.mem, g=g_rp.mem, acc=acc_rp.mem)
+        mem_objs.update({("w" if P == 1 else f"w{b}"): bank for b, bank in enumerate(w_banks)})
+        mem_objs.update(g=g_rp.mem, acc=acc_rp.mem)
         x_rp, x_wp = mem("x", 16, sizes[0])
         spk_rp, spk_wp = mem("spk", NB + 1, lay.spk_depth)  # index | fired << NB
         cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
@@ -116,6 +122,9 @@ class TrainingCore(wiring.Component):
         dp_rp, dp_wp = mem("dp", 16, lay.ndepth)  # delta of the later step (BPTT temporal path)
         dlt_rp, dlt_wp = mem("dlt", 16 + NB, lay.list_depth)
         a_rp, a_wp = mem("a", 16, lay.adepth)  # OTTT presynaptic traces, one per input of each layer
+        # one bit per input j of each layer (same addressing as `a`): column j of G_l has had a WG pass since
+        # the last UPD of layer l. The sparse UPD walks only those columns; every other column of G is +0.
+        tch_rp, tch_wp = mem("tch", 1, lay.adepth)
         prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
         if cfg.sg_table_depth:  # table surrogates: psi for |x| bits in [lo, lo + depth) (surrogate_table.py)
             sgt_rp, sgt_wp = mem("sgt", 16, cfg.sg_table_depth)
@@ -123,7 +132,7 @@ class TrainingCore(wiring.Component):
             accf_rp, accf_wp = lane_memory(m, "accf", lay.ndepth, P)
             mem_objs["accf"] = accf_rp.mem
             fe_ports = dict(spk_rp=mem_objs["spk"].read_port(), cnt_rp=mem_objs["cnt"].read_port(),
-                            x_rp=mem_objs["x"].read_port(), w_rp=extra_read_port(m, w_rp, "w_fe", P),
+                            x_rp=mem_objs["x"].read_port(), w_rp=extra_skew_read_port(m, w_rp, "w_fe", P, OFFW),
                             accf_rp=accf_rp, accf_wp=accf_wp)
 
         # ---------------- control registers ----------------
@@ -137,6 +146,8 @@ class TrainingCore(wiring.Component):
         m.d.comb += direct.eq(mode[0] if cfg.direct_input else 0)
         hard_reset = mode[1]
         dense = mode[3]  # dense schedule: every input and neuron, zeros included (same bits, more cycles)
+        dense_upd = Signal()  # UPD over every column (MODE_DENSE_UPD, or implied by the dense schedule)
+        m.d.comb += dense_upd.eq(dense | mode[6])
         psi_all = Signal()  # keep psi of every neuron (BPTT: the temporal path reaches neurons with psi = 0)
         m.d.comb += psi_all.eq(dense | mode[4])
         tri = Signal()
@@ -155,11 +166,16 @@ class TrainingCore(wiring.Component):
             psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
         dlt_cnt = Array([Signal(NB + 1, name=f"dlt_cnt{l}") for l in range(L + 1)])
 
-        # wide passes count P-lane words: a layer's neurons (NW) and its W/G block (WWORDS, padding included)
+        # wide passes count P-lane words: a layer's neurons (NW), a column of W/G (COLW, padding included)
         NW = Array([Const(lay.pad(n) // P, 11) for n in sizes] + [Const(0, 11)])
-        WWORDS = Array([Const(lay.wsize(l) // P if 1 <= l <= L else 0, 24) for l in range(L + 2)])
-        WELEMS = Array([Const(sizes[l] * sizes[l - 1] if 1 <= l <= L else 0, 24) for l in range(L + 2)])
         STRIDE = Array([Const(lay.stride(l) if 1 <= l <= L else 0, 11) for l in range(L + 2)])
+        COLW = Array([Const(lay.stride(l) // P if 1 <= l <= L else 0, 11) for l in range(L + 2)])  # words per column
+        # G written over the bus (a mesh's reduced gradients): the core's column bits do not cover it, so the
+        # next UPD of every layer walks all columns
+        g_written = Signal()
+        gext = Array([Signal(name=f"gext{l}") for l in range(L + 2)])
+        with m.If(g_written):
+            m.d.sync += [g.eq(1) for g in gext]
 
         cw = max(lay.wdepth, lay.acc_depth).bit_length() + 1
         aw = cw + 1
@@ -183,6 +199,9 @@ class TrainingCore(wiring.Component):
         p_gzero = Signal()
         p_oseg = Signal(LB)  # delta list segment written by a DST_DLT pass
         p_wide = Signal()  # one P-lane word per issue (addresses step by P), else one element on lane 0
+        p_rot = Signal(LG)  # W's bank rotation (skewmem): column j mod P, or row k mod P
+        p_row = Signal()  # W read by rows (GS at P > 1): per-bank offsets of layer p_rl
+        p_rl = Signal(LAYER_BITS)
         ad_run = Signal(aw)
         a1_run = Signal(aw)
         since = Signal(range(SAFE + 1))
@@ -202,7 +221,8 @@ class TrainingCore(wiring.Component):
         with m.If(issuing & (p_list == LIST_DLT)):
             m.d.comb += dlt_rp.addr.eq(Cat(p_n[:NB], p_lseg))
         s0 = dict(valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz, m1src=p_m1src,
-                  m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero, wide=p_wide)
+                  m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero, wide=p_wide, rot=p_rot,
+                  row=p_row, rl=p_rl)
         s1 = {k: Signal(v.shape(), name=f"s1_{k}") for k, v in s0.items()}
         m.d.sync += [s1[k].eq(v) for k, v in s0.items()]
         mac_busy_regs.append(s1["valid"])
@@ -222,7 +242,14 @@ class TrainingCore(wiring.Component):
         ad1 = Signal(aw)
         a2 = Signal(aw)
         m.d.comb += [ad1.eq(s1["ad"] + k1), a2.eq(s1["m2base"] + k1)]
+        # bank offsets of a row read: bank b holds lane (b - k) mod P, one row stride (stride_l / P words) apart
+        ROWOFF = Array([Array([Const(q * lay.stride(l) // P if 1 <= l <= L else 0, OFFW) for q in range(P)])
+                        for l in range(L + 2)])
         with m.If(s1["valid"]):
+            m.d.comb += w_rp.rot.eq(s1["rot"])
+            if P > 1:
+                with m.If(s1["row"]):
+                    m.d.comb += [w_rp.boff[b].eq(ROWOFF[s1["rl"]][(b - s1["rot"])[:LG]]) for b in range(P)]
             with m.If(~s1["accz"]):
                 with m.Switch(s1["dmem"]):
                     with m.Case(DST_ACC):
@@ -249,7 +276,7 @@ class TrainingCore(wiring.Component):
             with m.If(s1["gzero"]):
                 m.d.comb += [g_wp.addr.eq(s1["a1"]), g_wp.data.eq(0), g_wp.en.eq(1), g_wp.wide.eq(s1["wide"])]
         s2 = {}
-        for k in ("valid", "dmem", "accz", "m1src", "m2acc", "m2reg", "sub", "wide"):
+        for k in ("valid", "dmem", "accz", "m1src", "m2acc", "m2reg", "sub", "wide", "rot"):
             s2[k] = Signal(s1[k].shape(), name=f"s2_{k}")
             m.d.sync += s2[k].eq(s1[k])
         s2["ad"] = Signal(aw, name="s2_ad")
@@ -276,7 +303,8 @@ class TrainingCore(wiring.Component):
                     m.d.comb += accv.eq(a_rp.data)
         with m.Switch(s2["m1src"]):
             with m.Case(M1_W):
-                m.d.comb += m1v.eq(w_rp.data)
+                # a wide pass takes lane 0 of the word: a GS row word starts at element k, not at a word boundary
+                m.d.comb += m1v.eq(w_rp.data if P == 1 else Mux(s2["wide"], w_rp.word[:16], w_rp.data))
             with m.Case(M1_G):
                 m.d.comb += m1v.eq(g_rp.data)
             with m.Case(M1_LIST):
@@ -322,6 +350,7 @@ class TrainingCore(wiring.Component):
                              la.b.eq(lm.result), la.sub.eq(sub3w), la.i_valid.eq(v3)]
                 lane_res.append(la.result)
         wide4 = _delay(m, s2["wide"], LM + 1 + LA, "mac_wide4")
+        rot4 = _delay(m, s2["rot"], LM + 1 + LA, "mac_rot4")
         ad3 = _delay(m, s2["ad"], LM + 1, "mac_ad3")
         k3 = _delay(m, s2["k"], LM + 1, "mac_k3")
         dmem3 = _delay(m, s2["dmem"], LM + 1, "mac_dmem3")
@@ -346,7 +375,8 @@ class TrainingCore(wiring.Component):
                 with m.Case(DST_G):
                     m.d.comb += [g_wp.addr.eq(ad4), g_wp.data.eq(res), g_wp.en.eq(1)]
                 with m.Case(DST_W):
-                    m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1), w_wp.wide.eq(wide4)]
+                    m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1), w_wp.wide.eq(wide4),
+                                 w_wp.rot.eq(rot4)]
                 with m.Case(DST_DP):
                     m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
                 with m.Case(DST_A):
@@ -400,7 +430,7 @@ class TrainingCore(wiring.Component):
         theta = regs["theta"]
         s3 = Signal()
         # h >= theta for theta > 0: h positive, not NaN, magnitude bits >= theta bits
-        m.d.comb += s3.eq(~h3[15] & (h3[:15] <= 0x7C00) & (h3[:15] >= theta[:15]))
+        m.d.comb += s3.eq(~h3[15] & (h3[:15] <= INF) & (h3[:15] >= theta[:15]))
         nadd2 = add_pipe("nu_add_x")
         m.d.comb += [nadd2.a.eq(h3), nadd2.b.eq(theta), nadd2.sub.eq(1), nadd2.i_valid.eq(nv3)]
         nv4 = _delay_valid(m, nv3, LA, "nu_v4", nu_busy_regs)
@@ -498,13 +528,19 @@ class TrainingCore(wiring.Component):
         m.d.comb += [lin.eq(ly - 1), isdirect.eq(direct & (ly == 1))]
         m.d.comb += tin.eq(Mux(isdirect, 0, tt))
         vclr = Signal(range(max(lay.ndepth, lay.adepth) + 1))
+        u_ra = Signal(NB + 1)  # sparse UPD: next column bit to read, the column whose bit is on the read port
+        u_ri = Signal(NB)
+        u_rv = Signal()
+        u_pend = Signal()  # column j waits for the MAC stream unit
+        u_all = Signal()  # this UPD walks every column (MODE_DENSE_UPD, the dense schedule, or G written by the bus)
         m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
 
         pass_go = Signal()  # a pass starts this cycle; pass_elems: its element count (the mac_ops counter)
         pass_elems = Signal(24)
 
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
-                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None):
+                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None, rot=0, row=0,
+                       rl=0):
             """`count` issues; a wide pass (P > 1) issues P-lane words and `elems` is its element count."""
             if P == 1:
                 wide = 0
@@ -512,7 +548,7 @@ class TrainingCore(wiring.Component):
                          p_accz.eq(accz), p_m1src.eq(m1src), a1_run.eq(m1base), p_m1stride.eq(m1stride),
                          p_m2reg.eq(m2reg), p_m2acc.eq(m2acc), p_m2base.eq(m2base), p_list.eq(lst),
                          p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0), p_lt.eq(lt),
-                         p_wide.eq(wide)]
+                         p_wide.eq(wide), p_rot.eq(rot), p_row.eq(row), p_rl.eq(rl)]
             m.d.comb += [pass_go.eq(1), pass_elems.eq(count if elems is None else elems)]
 
         def start_wide(words, elems, dmem, dbase, accz, m1src, m1base, **kw):
@@ -608,11 +644,40 @@ class TrainingCore(wiring.Component):
                         with m.Else():
                             m.next = "WA_EV"
                     with m.Case(Op.UPD):
-                        start_wide(WWORDS[ly], WELEMS[ly], DST_W, WBASE[ly], 0, M1_G, WBASE[ly],
-                                   m2reg=regs["eta"], sub=1, gzero=1)
-                        m.next = "DRAIN"
+                        m.d.sync += [u_ra.eq(0), u_rv.eq(0), u_pend.eq(0), u_all.eq(dense_upd | gext[ly]),
+                                     gext[ly].eq(0)]
+                        m.next = "UPD_COLS"
                     with m.Default():
                         m.next = "FETCH"
+            # --- sparse UPD: one wide pass per touched column j of layer ly, ascending. The bit memory is read one
+            # column ahead while a pass issues; the passes write disjoint columns, so they follow each other
+            # without the read-after-write spacing (SAFE) other passes keep.
+            with m.State("UPD_COLS"):
+                u_issue = Signal()
+                u_take = Signal()  # the bit read last cycle is set and the pending slot is (or becomes) free
+                u_done_rd = Signal()  # the read of u_ri is used up this cycle
+                u_bit = Signal()
+                m.d.comb += [u_bit.eq(tch_rp.data | u_all),
+                             u_issue.eq(u_pend & ~issuing),
+                             u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
+                             u_done_rd.eq(~u_rv | ~u_bit | u_take)]
+                with m.If(u_issue):
+                    start_wide(COLW[ly], N[ly], DST_W, WBASE[ly] + jcol, 0, M1_G, WBASE[ly] + jcol,
+                               m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
+                with m.If(u_take):
+                    m.d.sync += [j.eq(u_ri), u_pend.eq(1)]
+                    m.d.comb += [tch_wp.addr.eq(ABASE[ly] + u_ri), tch_wp.data.eq(0), tch_wp.en.eq(1)]
+                with m.Elif(u_issue):
+                    m.d.sync += u_pend.eq(0)
+                with m.If(~u_done_rd):
+                    m.d.comb += tch_rp.addr.eq(ABASE[ly] + u_ri)  # hold the read until the slot frees
+                with m.Elif(u_ra < N[lin]):
+                    m.d.comb += tch_rp.addr.eq(ABASE[ly] + u_ra)
+                    m.d.sync += [u_ri.eq(u_ra), u_ra.eq(u_ra + 1), u_rv.eq(1)]
+                with m.Else():
+                    m.d.sync += u_rv.eq(0)
+                    with m.If(~u_take & (~u_pend | u_issue)):
+                        m.next = "DRAIN"
             with m.State("CLRV"):  # start of a sample: v := +0 and the OTTT traces a := +0
                 with m.If(vclr < lay.ndepth):
                     m.d.comb += [v_wp.addr.eq(vclr), v_wp.data.eq(0), v_wp.en.eq(1)]
@@ -638,11 +703,12 @@ class TrainingCore(wiring.Component):
                 with m.Else():
                     m.d.sync += e.eq(e + 1)
                     m.next = "WA_EV"
-            with m.State("WA_WAIT"):
-                m.d.comb += stall.eq(~mac_can_start)
-                with m.If(mac_can_start):
+            with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
+                m.d.comb += stall.eq(issuing)
+                with m.If(~issuing):
                     start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                lst=LIST_DLT, lseg=ly)
+                    m.d.comb += [tch_wp.addr.eq(ABASE[ly] + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                     m.d.sync += e.eq(e + 1)
                     m.next = "WA_EV"
             # --- input events of layer `lin` at step `tin` (FWD, WG and TRACE) ---
@@ -659,15 +725,20 @@ class TrainingCore(wiring.Component):
                               isdirect=isdirect, lin=lin, tin=tin, nb=NB, lb=LB, tb=TB, one=ONE, done="DRAIN",
                               issue="EV_WAIT")
             with m.State("EV_WAIT"):
-                m.d.comb += stall.eq(~mac_can_start)
-                with m.If(mac_can_start):
+                # FWD passes accumulate into the same I (read-after-write: SAFE apart); WG and TRACE passes write
+                # distinct columns of G / entries of a, so they follow each other as soon as one has issued
+                ev_go = Signal()
+                m.d.comb += [ev_go.eq(Mux(op == Op.FWD, mac_can_start, ~issuing)), stall.eq(~ev_go)]
+                with m.If(ev_go):
                     with m.If(op == Op.FWD):
-                        start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 0, M1_W, WBASE[ly] + jcol, m2reg=m2next)
+                        start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 0, M1_W, WBASE[ly] + jcol, m2reg=m2next,
+                                   rot=j[:LG])
                     with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
                         start_pass(1, DST_A, ABASE[ly] + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
                         start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                    lst=LIST_DLT, lseg=ly)
+                        m.d.comb += [tch_wp.addr.eq(ABASE[ly] + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                     m.d.sync += e.eq(e + 1)
                     m.next = "EV"
             # --- gs of layer lin from the delta != 0 list of layer ly ---
@@ -683,7 +754,11 @@ class TrainingCore(wiring.Component):
             with m.State("GS_WAIT"):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):
-                    start_pass(N[lin], DST_ACC, NOFF[lin], 1, 0, M1_W, WBASE[ly] + j, STRIDE[ly], m2reg=m2next)
+                    if P == 1:
+                        start_pass(N[lin], DST_ACC, NOFF[lin], 1, 0, M1_W, WBASE[ly] + j, STRIDE[ly], m2reg=m2next)
+                    else:  # one row word of W_l per issue: gs[j..j+P-1] += fl(W[k, j..j+P-1] * delta_k)
+                        start_pass(NW[lin], DST_ACC, NOFF[lin], P, 0, M1_W, WBASE[ly] + j, STRIDE[ly] * P,
+                                   m2reg=m2next, wide=1, elems=N[lin], rot=j[:LG], row=1, rl=ly)
                     m.d.sync += e.eq(e + 1)
                     m.next = "GS_EV"
             # --- LOSS t: gs_L[t] from the output spike list of step t (BPTT recomputes it at backward time) ---
@@ -766,14 +841,14 @@ class TrainingCore(wiring.Component):
                     m.d.sync += ctr["mac_ops"].eq(ctr["mac_ops"] + pass_elems)
 
         # ---------------- bus target ----------------
-        self._bus(m, regs, ctr, busy, done, start, clear_counters, dict(
+        self._bus(m, regs, ctr, busy, done, start, clear_counters, g_written, dict(
             w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
             spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
             a=(a_rp, a_wp), prog=(prog_rp, prog_wp), **({"accf": (accf_rp, None)} if cfg.overlap else {}),
             **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {})), sgr=sgr)
         return m
 
-    def _bus(self, m, regs, ctr, busy, done, start, clear_counters, mems, sgr=None):
+    def _bus(self, m, regs, ctr, busy, done, start, clear_counters, g_written, mems, sgr=None):
         bus, lay = self.bus, self.layout
         regions = {r.name: r for r in lay.regions()}
         r_sel = Signal(range(len(regions) + 1))
@@ -845,6 +920,8 @@ class TrainingCore(wiring.Component):
                     if wp is not None:
                         with m.If(bus.we):
                             m.d.comb += [wp.addr.eq(addr), wp.data.eq(bus.w_data), wp.en.eq(1)]
+                            if name == "g":
+                                m.d.comb += g_written.eq(1)
         m.d.comb += bus.req_ready.eq(~(Cat(*mem_hits).any() & busy))
         with m.Switch(r_sel):
             for idx, name in enumerate(names):

@@ -17,7 +17,6 @@ from .isa import LAYER_BITS, T_BITS
 from .layout import CoreLayout
 from .pipes import _delay, _delay_valid, _times_const, event_walk_states
 
-ONE = 0x3C00  # fp16 1.0
 
 
 class ForwardEngine:
@@ -79,6 +78,7 @@ class ForwardEngine:
         p_count = Signal(11, name="fe_p_count")
         p_n = Signal(11, name="fe_p_n")
         p_m2 = Signal(16, name="fe_p_m2")
+        p_rot = Signal(max(1, P.bit_length() - 1), name="fe_p_rot")  # column j mod P: W's bank rotation (skewmem)
         ad_run = Signal(aw, name="fe_ad_run")
         a1_run = Signal(aw, name="fe_a1_run")
         since = Signal(range(SAFE + 1), name="fe_since")
@@ -90,7 +90,7 @@ class ForwardEngine:
             m.d.sync += since.eq(since + 1)
         with m.If(issuing):
             m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + P), a1_run.eq(a1_run + P)]
-            m.d.comb += [w_rp.addr.eq(a1_run), accf_rp.addr.eq(ad_run)]
+            m.d.comb += [w_rp.addr.eq(a1_run), w_rp.rot.eq(p_rot), accf_rp.addr.eq(ad_run)]
 
         busy_regs: list = []
         v1 = _delay_valid(m, issuing, 1, "fe_v1", busy_regs)
@@ -119,7 +119,7 @@ class ForwardEngine:
 
         def start_pass(m2) -> None:
             m.d.sync += [p_count.eq(NW[fl]), p_n.eq(0), ad_run.eq(NOFF[fl]), a1_run.eq(WBASE[fl] + jcol),
-                         p_m2.eq(m2), since.eq(0)]
+                         p_m2.eq(m2), p_rot.eq(j[:len(p_rot)]), since.eq(0)]
             m.d.comb += [self.go.eq(1), self.elems.eq(N[fl])]
 
         with m.FSM(name="fe") as fsm:
@@ -142,7 +142,7 @@ class ForwardEngine:
                 m.next = "EV"
             # the next event is fetched while the previous pass still issues
             event_walk_states(m, e=e, ecount=ecount, spk_rp=spk_rp, x_rp=x_rp, j=j, fired=fired, m2next=m2next,
-                              isdirect=isdirect, lin=lin, tin=tin, nb=NB, lb=LB, tb=TB, one=ONE, done="DRAIN",
+                              isdirect=isdirect, lin=lin, tin=tin, nb=NB, lb=LB, tb=TB, one=cfg.fmt.bias << cfg.fmt.man_bits, done="DRAIN",
                               issue="EV_WAIT")
             with m.State("EV_WAIT"):
                 with m.If(can_start):

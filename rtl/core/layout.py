@@ -8,20 +8,65 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bus import Region
+from ..bus import Field, Region, Register
 from .config import CoreConfig
 
-#: control registers (word offsets inside the `ctrl` region)
-CTRL_REGS = ("ctrl", "start_pc", "label", "mode", "lam", "theta", "loss_c", "eta",
-             "sg_w", "sg_inv", "sg_inv2", "config_id")
+def _f16_reg(name: str, offset: int, desc: str) -> Register:
+    return Register(name, offset, "rw", f"FP16 {desc}")
+
+
+#: The control registers (word offsets inside the `ctrl` region) and their bit fields: the ONE definition the
+#: hardware (rtl/core/core.py), the memory map (`CoreLayout.regions`) and the host driver
+#: (firmware/core_driver.py) share.
+CTRL_REGISTERS = (
+    Register("ctrl", 0, "rw", "write: start a program at start_pc, clear the counters; read: busy, done", (
+        Field("start", 0, 1, "w", "start the program at start_pc (ignored while busy)"),
+        Field("clear", 1, 1, "w", "clear the performance counters"),
+        Field("busy", 0, 1, "r", "a program is running"),
+        Field("done", 1, 1, "r", "the last program ran to its end"))),
+    Register("start_pc", 1, "rw", "program word the next start begins at"),
+    Register("label", 2, "rw", "the sample's class label (LOSS)"),
+    Register("mode", 3, "rw", "training mode bits (firmware/program.py core_constants)", (
+        Field("direct", 0, 1, "rw", "direct FP16 inputs x (else rate-coded input events)"),
+        Field("hard_reset", 1, 1, "rw", "hard reset after a spike (else soft)"),
+        Field("tri", 2, 1, "rw", "triangle surrogate (else rectangle)"),
+        Field("dense", 3, 1, "rw", "dense lists: every neuron, zeros included"),
+        Field("psi_all", 4, 1, "rw", "keep psi of every step (BPTT/TBPTT)"),
+        Field("table", 5, 1, "rw", "psi from the surrogate table (sigmoid/atan; sg_table_depth > 0)"),
+        Field("dense_upd", 6, 1, "rw", "UPD over every column of W/G (else only the columns WG touched)"))),
+    _f16_reg("lam", 4, "membrane decay lambda"),
+    _f16_reg("theta", 5, "firing threshold"),
+    _f16_reg("loss_c", 6, "loss scale / T"),
+    _f16_reg("eta", 7, "learning rate / loss scale"),
+    _f16_reg("sg_w", 8, "surrogate half width (rect) or width (tri)"),
+    _f16_reg("sg_inv", 9, "1 / surrogate width"),
+    _f16_reg("sg_inv2", 10, "1 / surrogate width^2"),
+    Register("config_id", 11, "r", "the core's configuration ID (rtl/core/core.py config_id)"),
+)
+#: control register names in word order
+CTRL_REGS = tuple(r.name for r in CTRL_REGISTERS)
+
+
+def ctrl_offset(name: str) -> int:
+    """Word offset of control register `name` inside the `ctrl` region."""
+    return next(r.offset for r in CTRL_REGISTERS if r.name == name)
+
+
+assert [r.offset for r in CTRL_REGISTERS] == list(range(len(CTRL_REGS)))
+_CTRL, _MODE = CTRL_REGISTERS[0], CTRL_REGISTERS[3]
 #: MODE register bits
-MODE_DIRECT, MODE_HARD_RESET, MODE_TRI, MODE_DENSE, MODE_PSI_ALL = 1, 2, 4, 8, 16
-MODE_TABLE = 32  # psi from the surrogate table (sigmoid/atan; needs CoreConfig.sg_table_depth > 0)
+MODE_DIRECT, MODE_HARD_RESET, MODE_TRI, MODE_DENSE, MODE_PSI_ALL = (
+    _MODE.field(n).mask for n in ("direct", "hard_reset", "tri", "dense", "psi_all"))
+MODE_TABLE = _MODE.field("table").mask  # psi from the surrogate table (sigmoid/atan; sg_table_depth > 0)
+MODE_DENSE_UPD = _MODE.field("dense_upd").mask  # same bits as the sparse update, which skips untouched columns
 #: table-surrogate window registers (word offsets inside the `sgr` region, firmware/surrogate_table.py)
-SGR_REGS = ("lo", "below", "above")
+SGR_REGISTERS = (Register("lo", 0, "rw", "|x| bits of the table's first entry"),
+                 Register("below", 1, "rw", "psi (FP16) for |x| below the window"),
+                 Register("above", 2, "rw", "psi (FP16) for |x| above the window"))
+SGR_REGS = tuple(r.name for r in SGR_REGISTERS)
 #: CTRL write bits / STATUS read bits
-CTRL_START, CTRL_CLEAR_COUNTERS = 1, 2
-STATUS_BUSY, STATUS_DONE = 1, 2
+CTRL_START, CTRL_CLEAR_COUNTERS = _CTRL.field("start").mask, _CTRL.field("clear").mask
+STATUS_BUSY, STATUS_DONE = _CTRL.field("busy").mask, _CTRL.field("done").mask
 #: 32-bit performance counters, two words each (low word first)
 COUNTERS = ("cycles", "fp_cycles", "bp_cycles", "wg_cycles", "upd_cycles",
             "fwd_events", "mac_ops", "neuron_ops", "psi_nonzero", "delta_nonzero", "stall_cycles", "mac_issues")
@@ -124,17 +169,45 @@ class CoreLayout:
         """Base of W_l / G_l (l = 1..L); element [i, j] at wbase + j * stride(l) + i (column-major)."""
         return sum(self.wsize(k) for k in range(1, l))
 
-    def pack_matrix(self, l: int, w) -> np.ndarray:
+    @property
+    def w_bank_words(self) -> int:
+        """Words per bank of the skewed W memory (rtl/core/skewmem.py): wdepth / P, or more when a GS row read
+        of the last word of a padded row reaches past the end (its padding lanes read whatever lies there)."""
+        P = self.cfg.lanes
+        words = -(-self.wdepth // P)
+        if P == 1:
+            return words
+        for l in range(1, self.L + 1):
+            n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
+            last = self.wbase(l) + (self.pad(n_in) - 1) * self.stride(l) + n_out - 1
+            words = max(words, last // P + 1)
+        return words
+
+    def pack_matrix(self, l: int, w, skew: bool = False) -> np.ndarray:
         """W_l (N_l x N_{l-1}) as the wsize(l) FP16 bit patterns the host writes at wbase(l) (padding +0)."""
         n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
-        cols = np.zeros((n_in, self.stride(l)), np.float16)
-        cols[:, :n_out] = np.asarray(w, np.float16).T
+        dt = self.cfg.value_dtype
+        cols = np.zeros((n_in, self.stride(l)), dt)
+        cols[:, :n_out] = np.asarray(w, dt).T
+        if skew:
+            cols = self._skew(cols, 1)
         return cols.reshape(-1).view(np.uint16)
 
-    def unpack_matrix(self, l: int, words) -> np.ndarray:
-        """The inverse of pack_matrix: wsize(l) words read at wbase(l) -> W_l (N_l x N_{l-1}, float16)."""
+    def _skew(self, cols: np.ndarray, sign: int) -> np.ndarray:
+        """W's bank skew (rtl/core/skewmem.py) on a layer's columns (n_in x stride): element k of column j goes to
+        lane (k + j) mod P of its word (sign=1), or back (sign=-1)."""
+        P = self.cfg.lanes
+        if P == 1:
+            return cols
+        words = cols.reshape(cols.shape[0], -1, P)
+        return np.stack([np.roll(words[j], sign * (j % P), axis=-1) for j in range(cols.shape[0])]).reshape(cols.shape)
+
+    def unpack_matrix(self, l: int, words, skew: bool = False) -> np.ndarray:
+        """The inverse of pack_matrix: wsize(l) words read at wbase(l) -> W_l (N_l x N_{l-1}, the core's value dtype)."""
         n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
-        cols = np.asarray(words, np.uint16).view(np.float16).reshape(n_in, self.stride(l))
+        cols = np.asarray(words, np.uint16).view(self.cfg.value_dtype).reshape(n_in, self.stride(l))
+        if skew:
+            cols = self._skew(cols, -1)
         return cols[:, :n_out].T.copy()
 
     @property
@@ -205,12 +278,15 @@ class CoreLayout:
         c, P, nb = self.cfg, self.cfg.lanes, self.nb
         ov = 2 if c.overlap else 1
         words = lambda n: max(1, -(-n // P))  # P-lane memories: element depth -> words (lanemem.lane_memory)
-        out = [("w", 16 * P, words(self.wdepth), ov, P), ("g", 16 * P, words(self.wdepth), 1, P),
+        w = ([("w", 16, self.wdepth, ov, 1)] if P == 1 else  # P > 1: skewed banks (rtl/core/skewmem.py)
+             [(f"w{b}", 16, self.w_bank_words, ov, 1) for b in range(P)])
+        out = w + [("g", 16 * P, words(self.wdepth), 1, P),
                ("v", 16, self.ndepth, 1, 1), ("acc", 16 * P, words(self.acc_depth), 1, P),
                ("x", 16, c.layers[0], ov, 1), ("spk", nb + 1, self.spk_depth, ov, 1),
                ("cnt", nb + 1, self.cnt_depth, ov, 1), ("psi", 16 + nb, self.psi_depth, 1, 1),
                ("dp", 16, self.ndepth, 1, 1), ("dlt", 16 + nb, self.list_depth, 1, 1),
-               ("a", 16, self.adepth, 1, 1), ("prog", 16, c.prog_depth, 1, 1)]
+               ("a", 16, self.adepth, 1, 1), ("prog", 16, c.prog_depth, 1, 1),
+               ("tch", 1, self.adepth, 1, 1)]
         if c.sg_table_depth:
             out.append(("sgt", 16, c.sg_table_depth, 1, 1))
         if c.overlap:
@@ -263,9 +339,20 @@ class CoreLayout:
                 fields["noff"] = [self.noff(l) for l in range(1, self.L + 2)]
             if name == "acc":
                 fields["gs0_off"] = self.gs0_off
-            out.append(Region(name, off, size, access, desc, fields))
+            out.append(Region(name, off, size, access, desc, fields, self.registers(name)))
             off += size
         return out
+
+    def registers(self, region: str) -> tuple[Register, ...]:
+        """The named registers (and their bit fields) of a register region: ctrl, counters, sgr."""
+        if region == "ctrl":
+            return CTRL_REGISTERS
+        if region == "sgr":
+            return SGR_REGISTERS
+        if region == "counters":
+            return tuple(Register(name, 2 * k, "r", "32-bit counter, low word first", words=2)
+                         for k, name in enumerate(self.counters))
+        return ()
 
     def region(self, name: str) -> Region:
         for r in self.regions():

@@ -7,8 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...gen.formats import FP16, FPFormat
-from .common import (Stages, as_signed, check_depth, check_dsp, check_format, normalize, round_pack, sticky_below,
-                     unpack, wire)
+from .common import (Stages, add_cin, as_signed, below_mask_or, check_depth, check_dsp, check_format, norm_prep,
+                     normalize_apply, normalize_plan, round_finish, round_prep, unpack, wire)
 from .dsp import ecp5_mult18x18d_registered, use_ecp5_dsp
 from .mul import finish
 
@@ -19,13 +19,19 @@ FMA_CUTS: dict[int, frozenset[str]] = {
     3: frozenset({"mul_in", "mul_out", "norm"}),
     4: frozenset({"mul_in", "mul_out", "sum", "norm"}),
     5: frozenset({"mul_in", "mul_out", "sum", "norm", "out"}),
+    # Deeper, for clock rate: the sum's sign fix-up, the normaliser's shift amount and the rounding sum each
+    # get their own stage.
+    6: frozenset({"mul_in", "mul_out", "sum", "nshift", "norm", "out"}),
+    7: frozenset({"mul_in", "mul_out", "sum", "nshift", "norm", "rnd", "out"}),
+    8: frozenset({"pre", "mul_in", "mul_out", "sum", "nshift", "norm", "rnd", "out"}),
+    9: frozenset({"pre", "mul_in", "mul_out", "add", "sum", "nshift", "norm", "rnd", "out"}),
 }
 
 
 class FPFMAPipe(wiring.Component):
     """a*b + c rounded once (RNE); plain pipeline gated by `en`, latency == depth."""
 
-    MAX_DEPTH = 5
+    MAX_DEPTH = 9
 
     def __init__(self, fmt: FPFormat = FP16, depth: int = 3, *, dsp: str = "auto") -> None:
         self.fmt = check_format(fmt)
@@ -62,46 +68,64 @@ class FPFMAPipe(wiring.Component):
         c_off = 2 * p + 6
         sh = as_signed(ua.e) + as_signed(ub.e) - as_signed(uc.e) - (fmt.bias - p - 4)
         ep = as_signed(ua.e) + as_signed(ub.e) - (fmt.bias - p - 5)  # window MSB exponent, product-anchored
-        side = dict(valid=self.i_valid, p_zero=ua.is_zero | ub.is_zero, sp=sp, sc=uc.sign, csig=uc.sig, sh=sh, ep=ep, ec1=as_signed(uc.e) + 1,
-                    zero_sign=sp & uc.sign, nan=nan, nv=nv, inf=inf, inf_sign=inf_sign)
+        x = st.cut("pre", dict(valid=self.i_valid, sp=sp, sc=uc.sign, csig=uc.sig, sh=sh, ep=ep,
+                               ec1=as_signed(uc.e) + 1, p_zero=ua.is_zero | ub.is_zero, zero_sign=sp & uc.sign,
+                               nan=nan, nv=nv, inf=inf, inf_sign=inf_sign, ma=ua.sig, mb=ub.sig))
+        # The addend's alignment amount is settled before the multiplier's input registers, so the stage
+        # beside the multiplier holds only the shifter. sh <= 0: the addend dominates, the product is sticky.
+        # A zero product anchors nothing: then the window follows the addend too.
+        c_dom = wire(m, (x.sh < 0) | x.p_zero, "fma_c_dom")
+        catch = 3 * p + 6
+        clamp = wire(m, Mux(c_dom, 0, Mux(x.sh > catch, catch, x.sh[:catch.bit_length()])), "fma_clamp")
+        side = dict(valid=x.valid, sp=x.sp, sc=x.sc, csig=x.csig, clamp=clamp, e=Mux(c_dom, x.ec1, x.ep),
+                    zero_sign=x.zero_sign, nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign)
         if {"mul_in", "mul_out"} <= cuts and use_ecp5_dsp(self.dsp, platform, p):
-            prod = ecp5_mult18x18d_registered(m, ua.sig, ub.sig, self.en)
+            prod = ecp5_mult18x18d_registered(m, x.ma, x.mb, self.en)
             x = st.cut("mul_in", side)
             mid = None
         else:
-            x = st.cut("mul_in", dict(side, ma=ua.sig, mb=ub.sig))
+            x = st.cut("mul_in", dict(side, ma=x.ma, mb=x.mb))
             mid = (x.ma * x.mb)[:2 * p]
-        # Addend alignment runs beside the multiplier. sh <= 0: the addend dominates, the product is sticky.
-        # A zero product anchors nothing: then the window follows the addend too.
-        c_dom = (x.sh < 0) | x.p_zero
-        catch = 3 * p + 6
-        clamp = wire(m, Mux(c_dom, 0, Mux(x.sh > catch, catch, x.sh[:catch.bit_length()])), "fma_clamp")
+        # Addend alignment runs beside the multiplier.
+        clamp = x.clamp
         shifted = Cat(Const(0, c_off), x.csig) >> clamp
         # Addend bits pushed below the window: one sticky bit, tz(csig) < clamp - c_off (no wide shifter).
-        c_win = Cat(shifted[0] | sticky_below(m, x.csig, as_signed(clamp) - c_off), shifted[1:])
-        e = Mux(c_dom, x.ec1, x.ep)
-        keep = dict(valid=x.valid, sp=x.sp, sc=x.sc, c_win=c_win, e=e, zero_sign=x.zero_sign, nan=x.nan,
+        c_win = Cat(shifted[0] | below_mask_or(m, x.csig, clamp, "fma_sticky", offset=-c_off), shifted[1:])
+        wt = 3 * p + 7
+        # Beside the multiplier too: everything the normaliser needs from the exponent alone.
+        prep = {f"prep_{k}": v for k, v in norm_prep(m, fmt, x.e, wt).items()}
+        keep = dict(prep, valid=x.valid, sp=x.sp, sc=x.sc, c_win=c_win, zero_sign=x.zero_sign, nan=x.nan,
                     nv=x.nv, inf=x.inf, inf_sign=x.inf_sign)
         if mid is None:
             x = st.cut("mul_out", keep)
         else:
             x = st.cut("mul_out", dict(keep, prod=mid))
             prod = x.prod
-        wt = 3 * p + 7
         p_win = Cat(Const(0, 3), prod)
         eff_sub = x.sp ^ x.sc
         # One adder: p_win + (c_win ^ -eff_sub) + eff_sub; a negative difference is negated (one more adder).
         ones = (1 << (wt + 1)) - 1
         inv = Cat(x.c_win, Const(0, wt + 1 - len(x.c_win))) ^ Mux(eff_sub, ones, 0)
-        total = wire(m, (Cat(p_win, Const(0, wt + 1 - len(p_win))) + inv + eff_sub)[:wt + 1], "fma_total")
+        total = wire(m, add_cin(Cat(p_win, Const(0, wt + 1 - len(p_win))), inv, eff_sub)[:wt + 1], "fma_total")
+        prep = {k: getattr(x, k) for k in prep}
+        side = dict(valid=x.valid, zero_sign=x.zero_sign, nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign)
+        x = st.cut("add", dict(side, **prep, total=total, sp=x.sp, sc=x.sc))
+        prep = {k: getattr(x, k) for k in prep}
+        total = x.total
         neg = total[wt]
         mag = wire(m, ((total ^ Mux(neg, ones, 0)) + neg)[:wt], "fma_mag")
-        x = st.cut("sum", dict(valid=x.valid, mag=mag, sign=Mux(neg, x.sc, x.sp), e=x.e, zero_sign=x.zero_sign,
-                               nan=x.nan, nv=x.nv, inf=x.inf, inf_sign=x.inf_sign))
-        n = normalize(m, fmt, x.sign, x.e, x.mag, right=True)
+        side = {k: getattr(x, k) for k in side}
+        x = st.cut("sum", dict(side, **prep, mag=mag, sign=Mux(neg, x.sc, x.sp)))
+        plan = normalize_plan(m, fmt, None, x.mag, prep={k[5:]: getattr(x, k) for k in prep})
+        side = {k: getattr(x, k) for k in side}
+        x = st.cut("nshift", dict(side, sign=x.sign, mag=x.mag, **{f"plan_{k}": v for k, v in plan.items()}))
+        n = normalize_apply(m, fmt, x.sign, x.mag, {k: getattr(x, f"plan_{k}") for k in plan})
         x = st.cut("norm", dict(n, valid=x.valid, zero_sign=x.zero_sign, nan=x.nan, nv=x.nv, inf=x.inf,
                                 inf_sign=x.inf_sign))
-        rounded, rflags = round_pack(m, fmt, x, zero_sign=x.zero_sign)
+        r = round_prep(m, fmt, x)
+        x = st.cut("rnd", dict(r, valid=x.valid, zero_sign=x.zero_sign, nan=x.nan, nv=x.nv, inf=x.inf,
+                               inf_sign=x.inf_sign))
+        rounded, rflags = round_finish(m, fmt, x, zero_sign=x.zero_sign)
         result, flags = finish(fmt, m, x, rounded, rflags)
         x = st.cut("out", dict(valid=x.valid, result=result, flags=flags))
         m.d.comb += [self.result.eq(x.result), self.flags.eq(x.flags), self.o_valid.eq(x.valid)]

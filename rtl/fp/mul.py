@@ -6,7 +6,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ...gen.formats import FP16, FPFormat
-from .common import Stages, as_signed, check_depth, check_dsp, check_format, normalize, round_pack, unpack
+from .common import (Stages, as_signed, check_depth, check_dsp, check_format, norm_prep, normalize_apply,
+                     normalize_plan, round_finish, round_prep, unpack)
 from .dsp import ecp5_mult18x18d_registered, use_ecp5_dsp
 
 # Register cuts per depth, placed by hand: around the multiplier first (so it maps to a registered DSP).
@@ -16,6 +17,9 @@ MUL_CUTS: dict[int, frozenset[str]] = {
     2: frozenset({"mul_in", "mul_out"}),
     3: frozenset({"mul_in", "mul_out", "norm"}),
     4: frozenset({"mul_in", "mul_out", "norm", "out"}),
+    # Deeper, for clock rate: the normaliser's shift amount and the rounding sum get their own stages.
+    5: frozenset({"mul_in", "mul_out", "nshift", "norm", "out"}),
+    6: frozenset({"mul_in", "mul_out", "nshift", "norm", "rnd", "out"}),
 }
 
 
@@ -40,7 +44,7 @@ def finish(fmt: FPFormat, m: Module, x, rounded, rflags):
 class FPMulPipe(wiring.Component):
     """a*b, rounded once (RNE), in a plain pipeline of `depth` stages gated by `en`; latency == depth."""
 
-    MAX_DEPTH = 4
+    MAX_DEPTH = 6
 
     def __init__(self, fmt: FPFormat = FP16, depth: int = 2, *, dsp: str = "auto") -> None:
         self.fmt = check_format(fmt)
@@ -70,18 +74,29 @@ class FPMulPipe(wiring.Component):
         e = as_signed(ua.e) + as_signed(ub.e) - (fmt.bias - 1)
         side = dict(valid=self.i_valid, sign=sign, e=e, nan=nan, nv=nv, inf=inf)
         dsp = {"mul_in", "mul_out"} <= cuts and use_ecp5_dsp(self.dsp, platform, p)
+        w = 2 * p
+        # Beside the multiplier: everything the normaliser needs from the exponent alone.
+        pre = lambda e: {f"prep_{k}": v for k, v in norm_prep(m, fmt, e, w, max_left=p).items()}
         if dsp:
             prod = ecp5_mult18x18d_registered(m, ua.sig, ub.sig, self.en)
             x = st.cut("mul_in", side)
-            x = st.cut("mul_out", vars(x))
+            x = st.cut("mul_out", dict(vars(x), **pre(x.e)))
         else:
             x = st.cut("mul_in", dict(side, sa=ua.sig, sb=ub.sig))
-            x = st.cut("mul_out", dict(valid=x.valid, sign=x.sign, e=x.e, nan=x.nan, nv=x.nv, inf=x.inf,
-                                       prod=(x.sa * x.sb)[:2 * p]))
+            x = st.cut("mul_out", dict(valid=x.valid, sign=x.sign, nan=x.nan, nv=x.nv, inf=x.inf,
+                                       prod=(x.sa * x.sb)[:w], **pre(x.e)))
             prod = x.prod
-        n = normalize(m, fmt, x.sign, x.e, prod, right=True)
+        # A nonzero product not bound for the subnormal range has at most p leading zeros (one operand is
+        # normal, or e < 1): the left shift needs only the top p + 1 bits.
+        plan = normalize_plan(m, fmt, None, prod, max_left=p,
+                              prep={k[5:]: v for k, v in vars(x).items() if k.startswith("prep_")})
+        side = dict(valid=x.valid, sign=x.sign, nan=x.nan, nv=x.nv, inf=x.inf)
+        x = st.cut("nshift", dict(side, prod=prod, **{f"plan_{k}": v for k, v in plan.items()}))
+        n = normalize_apply(m, fmt, x.sign, x.prod, {k: getattr(x, f"plan_{k}") for k in plan})
         x = st.cut("norm", dict(n, valid=x.valid, nan=x.nan, nv=x.nv, inf=x.inf))
-        rounded, rflags = round_pack(m, fmt, x, zero_sign=x.sign)
+        r = round_prep(m, fmt, x)
+        x = st.cut("rnd", dict(r, valid=x.valid, nan=x.nan, nv=x.nv, inf=x.inf))
+        rounded, rflags = round_finish(m, fmt, x, zero_sign=x.sign)
         x.inf_sign = x.sign
         result, flags = finish(fmt, m, x, rounded, rflags)
         x = st.cut("out", dict(valid=x.valid, result=result, flags=flags))

@@ -149,6 +149,9 @@ class LinkEngine(wiring.Component):
         last_valid = Signal()
         status = Signal(8)
         word_i = Signal(range(max(cfg.max_words, len(self.ident)) + 1))
+        # `count` as wide as word_i + 1: exact in the READ/WRITE states, which DECODE enters only with
+        # count <= max_words
+        count_w = count[:len(word_i) + 1]
         word = Signal(16)
         tx_len = Signal(range(tx_depth + 1))
         tx_crc = Signal(16, init=0xFFFF)
@@ -249,7 +252,7 @@ class LinkEngine(wiring.Component):
             with m.State("RD_HI"):
                 m.d.comb += [tx_byte.eq(word[8:]), tx_we.eq(1)]
                 m.d.sync += word_i.eq(word_i + 1)
-                with m.If(word_i + 1 == count):
+                with m.If(word_i + 1 == count_w):
                     m.next = "CRC_HI"
                 with m.Else():
                     m.next = "RD_REQ"
@@ -268,7 +271,7 @@ class LinkEngine(wiring.Component):
                 m.d.comb += [self.bus.req_valid.eq(1), self.bus.we.eq(1), self.bus.w_data.eq(word)]
                 with m.If(self.bus.req_ready):
                     m.d.sync += word_i.eq(word_i + 1)
-                    with m.If(word_i + 1 == count):
+                    with m.If(word_i + 1 == count_w):
                         m.next = "CRC_HI"
                     with m.Else():
                         m.next = "WR_LO"

@@ -13,7 +13,7 @@ from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..bus import BusSignature
+from ..bus import BusSignature, Field, Register
 from .bus_bridge import BusBridge
 from .flit import COORD_BITS, HEADER_BITS, Header, MeshConfig, PacketType, flit_layout
 from .reducer import GradReducer
@@ -25,6 +25,15 @@ REGS = ("ctrl",     # write: bit 0 start (at the chain's first core), bit 1 clea
         "flits",    # reduction flits this node sent (wraps)
         "stalls",   # cycles a reduction flit waited for the network
         "active")   # cycles the reducer was busy
+
+
+#: the `ctrl` register's bit fields (write: start, clear; read: busy, passes)
+NI_CTRL = Register("ctrl", 0, "rw", "reduction control / status", (
+    Field("start", 0, 1, "w", "start a reduction (at the chain's first core)"),
+    Field("clear", 1, 1, "w", "clear the flits/stalls/active counters"),
+    Field("busy", 0, 1, "r", "the reducer is busy"),
+    Field("passes", 1, 15, "r", "reduction passes done")))
+assert REGS[NI_CTRL.offset] == NI_CTRL.name
 
 
 def pack_node(cfg: MeshConfig, node: int) -> int:

@@ -234,6 +234,8 @@ class GradReducer(wiring.Component):
         cur_words = Signal(range(B // k + 1))
         m.d.comb += cur_words.eq(Mux(blk == self.n_blocks - 1, self.last_words, B // k))
         sent_words = Signal(range(B // k + 1))
+        last_word = Signal.like(sent_words)  # cur_words - 1 (cur_words >= 1: last_words and B // k are)
+        m.d.comb += last_word.eq(cur_words - 1)
         out = self.net_out
         head = Signal(Header)
         kind_out = Signal(LAYER_BITS)
@@ -255,7 +257,7 @@ class GradReducer(wiring.Component):
                     m.d.sync += sent_words.eq(0)
                     m.next = "BODY"
             with m.State("BODY"):
-                lastw = sent_words == cur_words - 1
+                lastw = sent_words == last_word
                 m.d.comb += [out.valid.eq(1), out.payload.data.eq(words.r_data), out.payload.tail.eq(lastw)]
                 with m.If(out.ready):
                     m.d.comb += words.r_en.eq(1)

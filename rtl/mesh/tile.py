@@ -22,7 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..bus import BusDecoder, BusSignature, MemoryMap, Region
-from ..core.layout import CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, STATUS_BUSY, CoreLayout
+from ..core.layout import CTRL_CLEAR_COUNTERS, CTRL_START, STATUS_BUSY, CoreLayout, ctrl_offset
 from ..link.loader import SampleLoader
 from ..link.targets import BramTarget
 from ..soc import _connect_registered
@@ -79,7 +79,7 @@ class Runner(wiring.Component):
         wr = bus.req_valid & bus.we
         with m.If(wr & (bus.addr == 1)):
             m.d.sync += upd_pc.eq(bus.w_data)
-        start_pc = self.ctrl_addr + CTRL_REGS.index("start_pc")
+        start_pc = self.ctrl_addr + ctrl_offset("start_pc")
         pc = Signal(16)
 
         def write(addr, value, nxt_state: str) -> None:

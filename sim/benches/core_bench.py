@@ -8,14 +8,21 @@ import numpy as np
 from spikemesh.firmware.program import TEMPORAL_RULES, assemble, snn_ops
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
+from spikemesh.rtl.core.layout import MODE_DENSE_UPD
 from spikemesh.sim.benches.core_host import CoreHost, clock_and_reset, f16_bits
 from spikemesh.sim.golden import (SNNConfig, encode, init_weights, load_digits_split, sample_gradients,
                                    train_sample)
 from spikemesh.sim.cocotb_run import cocotb_param
+from spikemesh.sim.golden.numerics import to_format
+from spikemesh.gen.formats import format_by_name
 
 
 def core_config(p) -> CoreConfig:
-    return CoreConfig(**p["core"])
+    """p["core"]: CoreConfig arguments as JSON (fmt by name, e.g. "bf16")."""
+    core = dict(p["core"])
+    if isinstance(core.get("fmt"), str):
+        core["fmt"] = format_by_name(core["fmt"])
+    return CoreConfig(**core)
 
 
 def make_case(p, snn: SNNConfig):
@@ -171,7 +178,7 @@ async def check_training(host: CoreHost, p: dict) -> str:
     L, rule = cfg.n_layers, snn.rule
     direct = snn.encoding == "direct"
     await host.set_constants(snn, table=not p.get("table_loaded", False))
-    assert await host.get_reg("theta") == int(f16_bits(np.float16(snn.theta)))
+    assert await host.get_reg("theta") == int(f16_bits(to_format(np.array([snn.theta]), snn.fmt))[0])
     await host.write_weights(weights)
     step_checks = p.get("stepwise", 1)
     totals: dict[str, int] = {}
@@ -227,10 +234,15 @@ async def perf(dut):
     await setup(dut)
     result = {}
     order = p.get("overlap_order")
-    for dense in [{"sparse": False, "dense": True}[k] for k in p.get("schedules", ["sparse", "dense"])]:
+    for sched in p.get("schedules", ["sparse", "dense"]):
+        if sched not in ("sparse", "dense", "dense_upd"):
+            raise ValueError(f"schedules: {sched!r} is not one of sparse, dense, dense_upd")
+        dense = sched == "dense"
         snn = SNNConfig(**{**p["snn"], "dense": dense})
         weights, samples = make_case(p, snn)
         await host.set_constants(snn)
+        if sched == "dense_upd":  # the sparse schedule with the weight update over every column
+            await host.set_reg("mode", await host.get_reg("mode") | MODE_DENSE_UPD)
         await host.write_weights(weights)
         words = assemble(snn_ops(cfg, snn, update=True, overlap_order=order), cfg)
         W, per = weights, []
@@ -242,7 +254,7 @@ async def perf(dut):
             W = train_sample(snn, W, pix, label, sample_index=n).weights
         for l in range(1, cfg.n_layers + 1):
             got = await host.read_matrix("w", l)
-            assert bits(got) == bits(W[l - 1]), f"dense={dense}: W l={l}"
-        result["dense" if dense else "sparse"] = per
+            assert bits(got) == bits(W[l - 1]), f"{sched}: W l={l}"
+        result[sched] = per
     with open(p["out"], "w") as f:
         json.dump(result, f)

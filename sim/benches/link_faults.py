@@ -108,7 +108,7 @@ def run_matrix(samples: int = 2, *, resets: bool = True, frame_seeds: tuple[int,
     for n in range(samples):
         ref = train_sample(snn, ref, X[n], int(y[n]), sample_index=n).weights
     same = (lambda w: all(np.array_equal(f16_bits(a), f16_bits(b)) for a, b in zip(w, ref)))
-    core_base = soc.memory_map.region("core", "ctrl")[0]
+    core_base = soc.memory_map.register("core", "ctrl")[0]  # the ctrl register (start, status)
     run_addr = soc.memory_map.region("loader", "run")[0]
 
     def counted(on_frame):

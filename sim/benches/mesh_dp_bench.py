@@ -25,7 +25,7 @@ from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
 from spikemesh.rtl.core.layout import CoreLayout
 from spikemesh.rtl.mesh.flit import MeshConfig, unpack_flit
-from spikemesh.rtl.mesh.reduce_node import REGS, chain_registers
+from spikemesh.rtl.mesh.reduce_node import NI_CTRL, REGS, chain_registers
 from spikemesh.rtl.mesh.reducer import Kind
 from spikemesh.sim.benches.core_host import f16_bits
 from spikemesh.sim.benches.mesh_dp_run import dp_data
@@ -95,15 +95,15 @@ class NodeHost(MeshCoreHost):
 
     async def write_ni(self, values: dict[str, int]) -> None:
         base = 1 << self.core_aw
-        await self._write_words([(base + REGS.index(k)) | v << self.aw for k, v in values.items()])
+        await self.write_words([(base + REGS.index(k)) | v << self.aw for k, v in values.items()])
 
     async def read_ni(self, names: list[str]) -> dict[str, int]:
         base = 1 << self.core_aw
         return dict(zip(names, await self.read_words([base + REGS.index(k) for k in names])))
 
     async def run_from(self, pc: int) -> None:
-        await self.set_reg("start_pc", pc)
-        await self.write(self.base["ctrl"], 3)
+        await self.write_reg("start_pc", pc)
+        await self.write_reg("ctrl", start=1, clear=1)
 
 
 async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, snn: SNNConfig, e: dict) -> dict:
@@ -148,7 +148,7 @@ async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, s
             await hosts[c].wait_done()
         phase("wait_compute")
         if e["mode"] == "net":
-            await hosts[chain[0]].write_ni({"ctrl": 3})
+            await hosts[chain[0]].write_ni({"ctrl": NI_CTRL.encode(start=1, clear=1)})
             await port.wait_packet(lambda p: p["ptype"] == PacketType.WEIGHT.value and p["layer"] == Kind.DONE
                                    and p["src"] == chain[0])
         else:
@@ -171,7 +171,7 @@ async def run_experiment(port: PacketPort, mesh: MeshConfig, ccfg: CoreConfig, s
         if e["mode"] == "net":
             rec["ni"] = {str(c): await hosts[c].read_ni(["flits", "stalls", "active"]) for c in plan.cores}
             for c in plan.cores:
-                await hosts[c].write_ni({"ctrl": 2})  # clear the counters for the next step
+                await hosts[c].write_ni({"ctrl": NI_CTRL.encode(clear=1)})  # clear the counters for the next step
         steps.append(rec)
     assert not int(port.dut.overflow.value), "router buffer overflow"
     assert not port.packets, f"unexpected packets: {port.packets[:2]}"

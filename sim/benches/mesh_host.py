@@ -1,8 +1,8 @@
 """The host node of the mesh benches (node 0's port driven from cocotb) and the core bench's host protocol over it.
 
 `reset_mesh(dut)` starts the clock and resets a `MeshSystem` (host port 0 idle); `HostPort` sends a CONTROL
-packet and waits for its response; `MeshCoreHost` is the core bench's `CoreHost` with every bus access carried over the
-mesh to one core (up to `batch` transfers per request packet).
+packet and waits for its response; `MeshBusPort` is a core's bus over the mesh (up to `batch` transfers per
+request packet) and `MeshCoreHost` the one core driver (firmware/core_driver.py) on it.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from spikemesh.firmware.placement import PacketType, packet, parse_packet
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import STATUS_BUSY, STATUS_DONE
 from spikemesh.rtl.mesh.flit import MeshConfig, unpack_flit
-from spikemesh.sim.benches.core_host import CoreHost, clock_and_reset
+from spikemesh.firmware.core_driver import CoreDriver
+from spikemesh.sim.benches.core_host import clock_and_reset
 
 
 async def reset_mesh(dut) -> None:
@@ -68,15 +68,15 @@ class HostPort:
         return p["body"]
 
 
-class MeshCoreHost(CoreHost):
-    """The core bench's CoreHost with every bus access carried over the mesh to the core at `node`."""
+class MeshBusPort:
+    """A core's bus at mesh node `node`, carried by bus-bridge packets from the host port: transfers
+    `addr | data << aw`, up to `batch` per request packet; writes can be held and sent together (`batched`)."""
 
-    def __init__(self, port: HostPort, cfg: CoreConfig, node: int, aw: int, batch: int = 32):
-        super().__init__(None, cfg)
+    def __init__(self, port: HostPort, node: int, aw: int, batch: int = 32):
         self.port, self.node, self.aw, self.batch = port, node, aw, batch
         self._pending: list[int] | None = None  # writes held by `batched()`
 
-    async def _write_words(self, words: list[int]) -> None:
+    async def write_words(self, words: list[int]) -> None:
         """Bridge write transfers (addr | data << aw), `batch` per request packet (or held by `batched()`)."""
         if self._pending is not None:
             self._pending += words
@@ -96,38 +96,36 @@ class MeshCoreHost(CoreHost):
             self._pending = None
             raise
         words, self._pending = self._pending, None
-        await self._write_words(words)
-
-    async def write(self, addr: int, data: int) -> None:
-        await self._write_words([addr | (int(data) & 0xFFFF) << self.aw])
-
-    async def read(self, addr: int) -> int:
-        return (await self.read_words([addr]))[0]
+        await self.write_words(words)
 
     async def read_words(self, addrs: list[int]) -> list[int]:
         if self._pending is not None:
-            raise RuntimeError("MeshCoreHost: no reads inside batched() (held writes would be overtaken)")
+            raise RuntimeError("MeshBusPort: no reads inside batched() (held writes would be overtaken)")
         return [r >> self.aw for r in await self.port.transact(self.node, False, addrs)]
 
-    async def write_block(self, region: str, offset: int, words) -> None:
-        b = self.base[region] + offset
-        await self._write_words([(b + k) | (int(w) & 0xFFFF) << self.aw for k, w in enumerate(words)])
+    async def write(self, addr: int, words) -> None:
+        await self.write_words([(addr + k) | (int(w) & 0xFFFF) << self.aw for k, w in enumerate(words)])
 
-    async def read_block(self, region: str, offset: int, n: int) -> list[int]:
-        b = self.base[region] + offset
+    async def read(self, addr: int, n: int) -> list[int]:
         out = []
         for k in range(0, n, self.batch):
-            out += await self.read_words([b + i for i in range(k, min(n, k + self.batch))])
+            out += await self.read_words([addr + i for i in range(k, min(n, k + self.batch))])
         return out
 
-    async def start(self, words: list[int]) -> None:
-        await self.write_block("prog", 0, words)
-        await self.set_reg("start_pc", 0)
-        await self.write(self.base["ctrl"], 3)  # start + clear counters
 
-    async def wait_done(self, max_polls: int = 100000) -> int:
-        for k in range(max_polls):
-            st = await self.get_reg("ctrl")
-            if not st & STATUS_BUSY and st & STATUS_DONE:
-                return k
-        raise AssertionError(f"core at node {self.node} did not finish")
+class MeshCoreHost(CoreDriver):
+    """The core driver (firmware/core_driver.py) with every bus access carried over the mesh to the core at
+    `node` (`MeshBusPort`)."""
+
+    def __init__(self, port: HostPort, cfg: CoreConfig, node: int, aw: int, batch: int = 32):
+        super().__init__(MeshBusPort(port, node, aw, batch), cfg)
+        self.host_port, self.node, self.aw, self.batch = port, node, aw, batch
+
+    def batched(self):
+        return self.port.batched()
+
+    async def read_words(self, addrs: list[int]) -> list[int]:
+        return await self.port.read_words(addrs)
+
+    async def write_words(self, words: list[int]) -> None:
+        await self.port.write_words(words)

@@ -23,7 +23,7 @@ import numpy as np
 
 from spikemesh.firmware.program import compile_program, compile_segments, constants_from_snn
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import CTRL_REGS, CoreLayout
+from spikemesh.rtl.core.layout import CoreLayout
 from spikemesh.rtl.mesh.copy_engine import COPY_BIT, copy_request_body
 from spikemesh.rtl.mesh.flit import MeshConfig
 from spikemesh.sim.benches.core_host import f16_bits
@@ -42,11 +42,10 @@ class Core(MeshCoreHost):
 
     async def launch(self, pc: int) -> None:
         """start_pc and ctrl in one request packet (counters cleared at the first launch of a sample)."""
-        c = self.base["ctrl"]
-        ctrl = 3 if self.first_launch else 1
+        ctrl = self.reg_value("ctrl", start=1, clear=int(self.first_launch))
         self.first_launch = False
-        await self.port.transact(self.node, True, [(c + CTRL_REGS.index("start_pc")) | pc << self.aw,
-                                                   (c + CTRL_REGS.index("ctrl")) | ctrl << self.aw])
+        await self.host_port.transact(self.node, True, [self.reg_addr("start_pc") | pc << self.aw,
+                                                        self.reg_addr("ctrl") | ctrl << self.aw])
 
 
 async def move(port: HostPort, how: str, src: Core, src_addr: int, dst: Core, dst_addr: int, n: int,

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RULES = ("bptt", "tbptt", "sltt", "sltt_k", "ottt_a", "ottt_o", "local")
+RULES = ("bptt", "tbptt", "sltt", "sltt_k", "ottt_a", "ottt_o", "local", "opzo")
 SURROGATES = ("rect", "tri", "sigmoid", "atan")
 LOSSES = ("mse_step", "ce_step")
 ENCODINGS = ("direct", "rate")
 FORMATS = ("fp16", "fp32", "bf16")
 RESETS = ("soft", "hard")
-WEIGHT_UPDATES = ("rne", "fp32_master")
+WEIGHT_UPDATES = ("rne", "fp32_master", "sr")
+READOUTS = ("spikes", "membrane")
 
 MAX_NEURONS = 4096
 MAX_T = 1024
@@ -37,6 +38,8 @@ class SNNConfig:
 
     sizes: (N_0 inputs, N_1, ..., N_L classes). window: TBPTT/local window k (None = T).
     k_steps: SLTT-K step set K (an input, sorted). blocks: layers per block for `local` (None = one per layer).
+    k_random: SLTT-K draws |K| = len(k_steps) steps per sample from the LFSR (docs/golden.md) instead of K.
+    opzo_sigma, opzo_beta: OPZO noise amplitude (power of two) and momentum of its feedback matrices.
     """
 
     sizes: tuple[int, ...] = (64, 128, 128, 10)
@@ -60,6 +63,10 @@ class SNNConfig:
     fmt: str = "fp16"
     weight_update: str = "rne"
     dense: bool = False
+    k_random: bool = False
+    opzo_sigma: float = 2.0**-1
+    opzo_beta: float = 0.99609375  # 1 - 2^-8
+    readout: str = "spikes"
 
     def __post_init__(self) -> None:
         sizes = tuple(self.sizes)
@@ -108,6 +115,18 @@ class SNNConfig:
             object.__setattr__(self, "k_steps", ks)
         elif self.k_steps is not None:
             raise ValueError(f"k_steps is only used by rule sltt_k, not {self.rule!r}")
+        if self.k_random not in (False, True):
+            raise ValueError(f"k_random must be True or False, got {self.k_random!r}")
+        if self.k_random and self.rule != "sltt_k":
+            raise ValueError(f"k_random is only used by rule sltt_k, not {self.rule!r}")
+        if self.rule == "opzo":
+            if self.n_layers < 2:
+                raise ValueError("rule opzo needs at least one hidden layer (sizes with >= 3 entries)")
+            if not _is_pow2(self.opzo_sigma) or not 2.0**-8 <= self.opzo_sigma <= 1.0:
+                raise ValueError(f"opzo_sigma must be a power of two in 2^-8..1, got {self.opzo_sigma!r}")
+            if not (isinstance(self.opzo_beta, (int, float)) and 0.0 <= self.opzo_beta < 1.0
+                    and _exact_in(self.fmt, self.opzo_beta)):
+                raise ValueError(f"opzo_beta must be in [0, 1) and exact in {self.fmt}, got {self.opzo_beta!r}")
         n_layers = len(sizes) - 1
         if self.rule == "local":
             blocks = self.blocks if self.blocks is not None else (1,) * n_layers
@@ -134,6 +153,12 @@ class SNNConfig:
             raise ValueError(f"lfsr_seed must be an int in 1..65535 (an LFSR state is never 0), got {self.lfsr_seed!r}")
         if self.weight_update not in WEIGHT_UPDATES:
             raise ValueError(f"weight_update must be one of {WEIGHT_UPDATES}, got {self.weight_update!r}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {self.readout!r}")
+        if self.readout == "membrane" and self.rule == "opzo":
+            raise ValueError("readout 'membrane' is not defined for rule opzo (its feedback learns from output spikes)")
+        if self.weight_update == "sr" and self.fmt != "fp16":
+            raise ValueError(f"weight_update 'sr' (stochastic rounding) is defined for fmt fp16 only, got {self.fmt!r}")
 
     # ---- derived quantities -------------------------------------------------------------------------------
     @property
@@ -160,11 +185,19 @@ class SNNConfig:
             ends.append(acc)
         return tuple(ends)
 
+    @property
+    def n_lif(self) -> int:
+        """LIF layers that run forward: main layers and heads (opzo's feedback matrices come after them)."""
+        return self.n_layers + len(self.block_last_layers)
+
     def weight_shapes(self) -> list[tuple[int, int]]:
-        """Main layers W_1..W_L, then one head (N_L x N_e) per non-final block (local rule)."""
+        """Main layers W_1..W_L, then one head (N_L x N_e) per non-final block (local rule); for opzo the
+        momentum feedback matrices B_1..B_{L-1} (N_L x N_l) follow the main layers."""
         s = self.sizes
         shapes = [(s[l], s[l - 1]) for l in range(1, len(s))]
         shapes += [(s[-1], s[e]) for e in self.block_last_layers]
+        if self.rule == "opzo":
+            shapes += [(s[-1], s[l]) for l in range(1, len(s) - 1)]
         return shapes
 
     def replace(self, **changes) -> "SNNConfig":

@@ -11,7 +11,9 @@ import numpy as np
 
 from .config import SNNConfig
 from .encoding import encode
-from .numerics import accumulate_rows, canon, dtype_of
+from .lfsr import (STREAM_K_STEPS, STREAM_OPZO_NOISE, STREAM_SR, WORD_STEPS, lfsr_draws, noise_signs,
+                   random_k_steps, stream_seed)
+from .numerics import accumulate_rows, canon, dtype_of, sr_round_fp16
 from .surrogates import surrogate
 from .trace import Trace
 from .work import PhaseCounts, WorkCounts
@@ -45,19 +47,30 @@ def predict(counts: np.ndarray, h_sum: np.ndarray) -> int:
 class _Sample:
     """Mutable state of one sample: weights, G, membranes, traces and what backward needs per step."""
 
-    def __init__(self, cfg: SNNConfig, weights: list[np.ndarray], record: bool) -> None:
-        shapes = cfg.weight_shapes()
-        if len(weights) != len(shapes):
-            raise ValueError(f"weights must be a list of {len(shapes)} arrays with shapes {shapes}, got {len(weights)}")
+    def __init__(self, cfg: SNNConfig, weights: list[np.ndarray], record: bool, sample_index: int = 0,
+                 train: bool = False) -> None:
+        all_shapes = cfg.weight_shapes()
+        if len(weights) != len(all_shapes):
+            raise ValueError(f"weights must be a list of {len(all_shapes)} arrays with shapes {all_shapes}, got {len(weights)}")
         self.cfg = cfg
         self.dt = dt = dtype_of(cfg.fmt)
-        for i, (w, shp) in enumerate(zip(weights, shapes)):
+        for i, (w, shp) in enumerate(zip(weights, all_shapes)):
             if np.shape(w) != shp:
                 raise ValueError(f"weights[{i}] must have shape {shp}, got {np.shape(w)}")
-        self.W = [np.array(w, dtype=dt, copy=True) for w in weights]
+        shapes = all_shapes[:cfg.n_lif]
+        self.W = [np.array(w, dtype=dt, copy=True) for w in weights[:cfg.n_lif]]
+        self.B = [np.array(w, dtype=dt, copy=True) for w in weights[cfg.n_lif:]]  # opzo feedback matrices
+        # opzo noise (training passes only): sign z[t][l][j], one LFSR step per draw, t / layer / j ascending
+        self.z = None
+        if cfg.rule == "opzo" and train:
+            hid = list(cfg.sizes[1:-1])
+            signs = noise_signs(stream_seed(cfg.lfsr_seed, sample_index, STREAM_OPZO_NOISE), cfg.T * sum(hid))
+            self.z = signs.reshape(cfg.T, sum(hid))
+            self.z_off = np.concatenate([[0], np.cumsum(hid)])
+        self.sr_state = stream_seed(cfg.lfsr_seed, sample_index, STREAM_SR) if cfg.weight_update == "sr" else None
         self.G = [np.zeros(s, dt) for s in shapes]
         self.M = [np.zeros(s, dt) for s in shapes] if cfg.momentum else None
-        self.master = ([np.asarray(w, np.float32).copy() for w in weights]
+        self.master = ([np.asarray(w, np.float32).copy() for w in weights[:cfg.n_lif]]
                        if cfg.weight_update == "fp32_master" and cfg.fmt != "fp32" else None)
         L = cfg.n_layers
         # layer index li (0-based into W) -> index of the layer whose spikes feed it (0 = network input)
@@ -66,7 +79,7 @@ class _Sample:
         self.lam, self.theta = dt(cfg.lam), dt(cfg.theta)
         self.c = dt(cfg.loss_scale / cfg.T)
         self.eta = dt(cfg.eta)
-        self.use_trace = cfg.rule in ("ottt_a", "ottt_o")
+        self.use_trace = cfg.rule in ("ottt_a", "ottt_o", "opzo")
         self.v = [np.zeros(n, dt) for n in self.n_out]
         self.a = [np.zeros(s[1], dt) for s in shapes] if self.use_trace else None
         self.h: list[dict[int, np.ndarray]] = [{} for _ in shapes]
@@ -118,9 +131,18 @@ class _Sample:
             else:
                 I = self.current(li, src, real)
             n = self.n_out[li]
+            if self.z is not None and li < cfg.n_layers - 1:  # opzo: I = fl(I + sigma z), z = +-1
+                zt = self.z[t, self.z_off[li]:self.z_off[li + 1]]
+                I = canon(I + np.where(zt > 0, dt(cfg.opzo_sigma), dt(-cfg.opzo_sigma)))
+                self.work.fp.adds += n
+                if self.trace is not None:
+                    self.rec("fp", t, li, "z", zt)
             h = self.lam * self.v[li] + I
             s = h >= self.theta
-            if cfg.reset == "soft":
+            if cfg.readout == "membrane" and li == cfg.n_layers - 1:  # non-spiking output: v = h, no spikes
+                s = np.zeros(n, bool)
+                v = h
+            elif cfg.reset == "soft":
                 v = np.where(s, h - self.theta, h)
             else:
                 v = np.where(s, dt(0.0), h)
@@ -152,16 +174,34 @@ class _Sample:
         y[label] = 1
         if self.cfg.loss == "mse_step":
             e = s.astype(dt) - y
-        else:  # host-side softmax of the output spikes in float64, rounded once to the format
+        else:  # host-side softmax of the output spikes (membrane readout: of h) in float64, rounded once
             z = s.astype(np.float64)
             ez = np.exp(z - z.max())
             p = (ez / np.add.reduce(ez)).astype(dt)
             e = p - y
         return e * self.c
 
+    def out_grad(self, li: int, t: int, label: int) -> np.ndarray:
+        """Loss gradient of output layer li at step t: from its spikes, or (membrane readout, the final layer)
+        from its membrane h."""
+        if self.cfg.readout == "membrane" and li == self.cfg.n_layers - 1:
+            return self.loss_grad(self.h[li][t], label)
+        return self.loss_grad(self.s[li][t], label)
+
     def delta(self, li: int, t: int, gs: np.ndarray, dnext: np.ndarray | None) -> np.ndarray:
         cfg, dt = self.cfg, self.dt
         n = self.n_out[li]
+        if cfg.readout == "membrane" and li == cfg.n_layers - 1:  # o = h: dL/dh = gs (+ lam * delta[t+1])
+            d = gs
+            if dnext is not None:
+                d = d + self.lam * dnext
+                self.work.bp.adds += n
+                self.work.bp.muls += n
+            d = canon(d)
+            self.work.bp.events += int(np.count_nonzero(d))
+            if self.trace is not None:
+                self.rec("bp", t, li, "delta", d)
+            return d
         h = self.h[li][t]
         x = h - self.theta
         psi = surrogate(cfg.surrogate, cfg.surrogate_width, x)
@@ -196,9 +236,10 @@ class _Sample:
             self.rec("bp", t, li, "delta", d)
         return d
 
-    def propagate(self, li: int, d: np.ndarray) -> np.ndarray:
-        """gs for the layer feeding li: over k ascending (skipping delta = 0), fl(gs + fl(W[k, j] * d[k]))."""
-        W = self.W[li]
+    def propagate(self, li: int, d: np.ndarray, W: np.ndarray | None = None) -> np.ndarray:
+        """gs for the layer feeding li: over k ascending (skipping delta = 0), fl(gs + fl(W[k, j] * d[k])).
+        (opzo: W = the feedback matrix B_l, d = the output layer's loss gradient gs_L.)"""
+        W = self.W[li] if W is None else W
         n_in = W.shape[1]
         if self.cfg.dense:
             terms = W * d[:, None]
@@ -237,14 +278,50 @@ class _Sample:
         if self.trace is not None:
             self.rec("wg", t, li, "G", self.G[li])
 
+    def backward_opzo(self, t: int, label: int) -> None:
+        """OPZO step t: output layer from its loss; every hidden layer l (L-1..1) from the direct top-down
+        signal e_l = B_l^T gs_L (B before this step's update); G_l += delta_l (x) a_{l-1}; then every
+        B_l = canon(fl(fl(beta * B_l) + q)), q[k, j] = s_L[t][k] ? (z_l[t][j] > 0 ? kappa : -kappa) : 0,
+        kappa = fl((1 - beta) / sigma)."""
+        cfg, dt = self.cfg, self.dt
+        if self.z is None:
+            raise ValueError("rule opzo trains only through train_sample / sample_gradients (noise needs train=True)")
+        L = cfg.n_layers
+        gs = self.loss_grad(self.s[L - 1][t], label)
+        if self.trace is not None:
+            self.rec("bp", t, L - 1, "gs", gs)
+        d = self.delta(L - 1, t, gs, None)
+        self.weight_grad(L - 1, t, d)
+        for li in range(L - 2, -1, -1):
+            e = self.propagate(li, gs, self.B[li])
+            if self.trace is not None:
+                self.rec("bp", t, li, "gs", e)
+            d = self.delta(li, t, e, None)
+            self.weight_grad(li, t, d)
+        sL = self.s[L - 1][t]
+        kappa = dt((1.0 - cfg.opzo_beta) / cfg.opzo_sigma)
+        beta = dt(cfg.opzo_beta)
+        for li in range(L - 1):
+            zt = self.z[t, self.z_off[li]:self.z_off[li + 1]]
+            q = np.where(sL[:, None], np.where(zt[None, :] > 0, kappa, -kappa), dt(0.0))
+            self.B[li] = canon(beta * self.B[li] + q)
+            self.work.bp.muls += self.B[li].size
+            self.work.bp.adds += self.B[li].size
+            if self.trace is not None:
+                self.rec("bp", t, L + li, "B", self.B[li])
+
     def backward(self, steps: list[int], temporal: bool, label: int) -> None:
         """Backward over `steps` (descending); layers L..1 per step; each head just before its block's end."""
         cfg = self.cfg
+        if cfg.rule == "opzo":
+            for t in steps:
+                self.backward_opzo(t, label)
+            return
         L = cfg.n_layers
         heads = {e - 1: L + b for b, e in enumerate(cfg.block_last_layers)}  # main li -> head li
         dnext = [np.zeros(n, self.dt) for n in self.n_out] if temporal else None
         for t in steps:
-            gs = {L - 1: self.loss_grad(self.s[L - 1][t], label)}
+            gs = {L - 1: self.out_grad(L - 1, t, label)}
             for li in range(L - 1, -1, -1):
                 if li in heads:
                     hi = heads[li]
@@ -285,6 +362,16 @@ class _Sample:
                 self.master[li] = self.master[li] - step.astype(np.float32) * np.float32(cfg.eta)
                 self.W[li] = self.master[li].astype(dt)
                 up.vanished += int(np.count_nonzero(self.master[li][nz] == self.master[li][nz] + step[nz].astype(np.float32) * np.float32(cfg.eta)))
+            elif self.sr_state is not None:  # W = SR(W - fl(step * eta)), one word draw per nonzero step
+                idx = np.flatnonzero(nz)  # row-major: rows ascending, columns ascending
+                r, self.sr_state = lfsr_draws(self.sr_state, len(idx), WORD_STEPS)
+                Wf = W.reshape(-1)
+                u = step.reshape(-1)[idx] * self.eta
+                new = sr_round_fp16(Wf[idx].astype(np.float64) - u.astype(np.float64), r)
+                up.vanished += int(np.count_nonzero(new == Wf[idx]))
+                Wf = Wf.copy()
+                Wf[idx] = new
+                self.W[li] = Wf.reshape(W.shape)
             elif cfg.dense:
                 self.W[li] = W - step * self.eta
                 up.vanished += int(np.count_nonzero(self.W[li][nz] == W[nz]))
@@ -302,7 +389,17 @@ class _Sample:
         self._i1 = None
 
 
-def _backward_plan(cfg: SNNConfig, t: int) -> tuple[list[int], bool] | None:
+def sample_k_steps(cfg: SNNConfig, sample_index: int) -> tuple[int, ...] | None:
+    """SLTT-K's step set for this sample: cfg.k_steps, or with k_random len(k_steps) steps drawn from the
+    LFSR stream STREAM_K_STEPS (lfsr.random_k_steps)."""
+    if cfg.rule != "sltt_k":
+        return None
+    if not cfg.k_random:
+        return cfg.k_steps
+    return random_k_steps(cfg.T, len(cfg.k_steps), stream_seed(cfg.lfsr_seed, sample_index, STREAM_K_STEPS))
+
+
+def _backward_plan(cfg: SNNConfig, t: int, k_steps: tuple[int, ...] | None = None) -> tuple[list[int], bool] | None:
     """Which steps run backward after forward step t, and whether the temporal term is kept."""
     r = cfg.rule
     if r == "bptt":
@@ -314,8 +411,8 @@ def _backward_plan(cfg: SNNConfig, t: int) -> tuple[list[int], bool] | None:
             return list(range(t, start - 1, -1)), True
         return None
     if r == "sltt_k":
-        return ([t], False) if t in cfg.k_steps else None
-    return [t], False  # sltt, ottt_a, ottt_o
+        return ([t], False) if t in (cfg.k_steps if k_steps is None else k_steps) else None
+    return [t], False  # sltt, ottt_a, ottt_o, opzo
 
 
 def _loss64(cfg: SNNConfig, out_spikes: list[np.ndarray], label: int) -> float:
@@ -339,21 +436,22 @@ def train_sample(cfg: SNNConfig, weights: list[np.ndarray], x: np.ndarray, label
     `sample_index` seeds the rate encoder's LFSR (ignored for direct input)."""
     if not 0 <= int(label) < cfg.sizes[-1]:
         raise ValueError(f"label must be in 0..{cfg.sizes[-1] - 1}, got {label!r}")
-    run = _Sample(cfg, weights, record)
+    run = _Sample(cfg, weights, record, sample_index, train=True)
     X = encode(cfg, x, sample_index)
     L = cfg.n_layers
+    ks = sample_k_steps(cfg, sample_index)
     for t in range(cfg.T):
         run.forward_step(t, X[t])
-        plan = _backward_plan(cfg, t)
+        plan = _backward_plan(cfg, t, ks)
         if plan is not None:
             run.backward(plan[0], plan[1], int(label))
         if cfg.rule == "ottt_o":
             run.update(t)
     if cfg.rule != "ottt_o":
         run.update(-1)
-    out = [run.s[L - 1][t] for t in range(cfg.T)]
+    out = [run.h[L - 1][t] if cfg.readout == "membrane" else run.s[L - 1][t] for t in range(cfg.T)]
     counts, h_sum = _count_and_hsum(run, L - 1)
-    return SampleResult(weights=run.W, prediction=predict(counts, h_sum), counts=counts,
+    return SampleResult(weights=run.W + run.B, prediction=predict(counts, h_sum), counts=counts,
                         loss=_loss64(cfg, out, int(label)), work=run.work, trace=run.trace)
 
 
@@ -372,11 +470,12 @@ def sample_gradients(cfg: SNNConfig, weights: list[np.ndarray], x: np.ndarray, l
     end-of-sample update; all rules but ottt_o (which updates after every step)."""
     if cfg.rule == "ottt_o":
         raise ValueError("rule ottt_o updates after every step; compare its weights (train_sample) instead")
-    run = _Sample(cfg, weights, False)
+    run = _Sample(cfg, weights, False, sample_index, train=True)
     X = encode(cfg, x, sample_index)
+    ks = sample_k_steps(cfg, sample_index)
     for t in range(cfg.T):
         run.forward_step(t, X[t])
-        plan = _backward_plan(cfg, t)
+        plan = _backward_plan(cfg, t, ks)
         if plan is not None:
             run.backward(plan[0], plan[1], int(label))
     return [g.copy() for g in run.G]

@@ -66,3 +66,41 @@ def rate_spikes(pixels: np.ndarray, T: int, seed: int) -> np.ndarray:
     idx = (pos[seed] + STEPS_PER_DRAW * np.arange(1, T * n + 1)) % PERIOD
     draws = orbit[idx].reshape(T, n)
     return (draws >> 12) < pixels[None, :]
+
+
+# ---- further random streams (SLTT-K random steps, OPZO noise, stochastic rounding) -------------------------
+# Each stream s has its own start state per sample: stream_seed(lfsr_seed, n, s) (stream 0 = rate input,
+# identical to sample_seed). All draws use the same LFSR, advanced as each function says.
+STREAM_STRIDE = 0x4F1B
+STREAM_K_STEPS, STREAM_OPZO_NOISE, STREAM_SR = 1, 2, 3
+WORD_STEPS = 16  # a "word" draw: advance 16 steps, take the whole 16-bit state
+
+
+def stream_seed(lfsr_seed: int, sample_index: int, stream: int) -> int:
+    """1 + ((lfsr_seed - 1 + n * 0x9E3B + stream * 0x4F1B) mod 65535): never 0; stream 0 = sample_seed."""
+    return 1 + ((lfsr_seed - 1 + sample_index * SEED_STRIDE + stream * STREAM_STRIDE) % PERIOD)
+
+
+def lfsr_draws(state: int, n: int, steps: int) -> tuple[np.ndarray, int]:
+    """n draws, each the state after advancing `steps` steps from the previous one; and the final state."""
+    orbit, pos = _orbit()
+    idx = (pos[state] + steps * np.arange(1, n + 1, dtype=np.int64)) % PERIOD
+    out = orbit[idx].astype(np.int64)
+    return out, (int(out[-1]) if n else state)
+
+
+def random_k_steps(T: int, k: int, seed: int) -> tuple[int, ...]:
+    """k of the steps 0..T-1 drawn without replacement (selection sampling, Knuth's algorithm S): for
+    t = 0..T-1 one word draw R (16 steps); t is chosen iff (R - 1) * (T - t) < (k - chosen) * 65535."""
+    words, _ = lfsr_draws(seed, T, WORD_STEPS)
+    chosen = []
+    for t in range(T):
+        if (int(words[t]) - 1) * (T - t) < (k - len(chosen)) * PERIOD:
+            chosen.append(t)
+    return tuple(chosen)
+
+
+def noise_signs(seed: int, n: int) -> np.ndarray:
+    """n Rademacher signs (+1/-1 as int8): one LFSR step per draw, +1 iff the new state's lsb is 1."""
+    draws, _ = lfsr_draws(seed, n, 1)
+    return np.where(draws & 1, 1, -1).astype(np.int8)

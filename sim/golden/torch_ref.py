@@ -105,16 +105,19 @@ class TorchSNN:
                 else:
                     I = W @ src
                 h = cfg.lam * v + I
-                s = _Spike.apply(h - cfg.theta, cfg.surrogate, cfg.surrogate_width)
-                sr = s.detach() if cfg.detach_reset else s
-                v = h - cfg.theta * sr if cfg.reset == "soft" else h * (1 - sr)
+                if cfg.readout == "membrane" and li == cfg.n_layers - 1:  # non-spiking output: o = h, v = h
+                    s, v = h, h
+                else:
+                    s = _Spike.apply(h - cfg.theta, cfg.surrogate, cfg.surrogate_width)
+                    sr = s.detach() if cfg.detach_reset else s
+                    v = h - cfg.theta * sr if cfg.reset == "soft" else h * (1 - sr)
                 state["v"][li] = v
                 if li < cfg.n_layers:
                     spikes.append(s)
                 if li >= cfg.n_layers - 1 and (cfg.rule != "sltt_k" or t in cfg.k_steps):
                     loss = loss + _step_loss(cfg, s, label)
                 if li == cfg.n_layers - 1:
-                    outs.append(s.detach())
+                    outs.append(torch.zeros_like(h) if cfg.readout == "membrane" else s.detach())
                     state.setdefault("h_sum", torch.zeros_like(h))
                     state["h_sum"] = state["h_sum"] + h.detach()
         return loss, state, outs
@@ -154,3 +157,73 @@ class TorchSNN:
 
     def weights(self) -> list[np.ndarray]:
         return [w.detach().numpy().copy() for w in self.W]
+
+
+class TorchOPZO:
+    """OPZO (Xiao et al. 2024, online pseudo-zeroth-order training) written from its equations with torch
+    tensors (float32 by default): one forward pass per step with noise sigma*z injected into the input
+    current of every hidden layer, the output layer's loss gradient g_o = dL_t/ds_L (autograd), a direct
+    top-down signal B_l^T g_o through the momentum feedback matrices B_l, presynaptic traces a (online), and
+    B_l <- beta B_l + (1 - beta)/sigma * s_L z_l^T after the step. Matrix products are torch's (W @ s), so the
+    order of float32 roundings differs from the golden model's; the noise signs z come from the same LFSR
+    stream (docs/golden.md: "OPZO")."""
+
+    def __init__(self, cfg: SNNConfig, weights: list[np.ndarray], dtype=torch.float32) -> None:
+        if cfg.rule != "opzo":
+            raise ValueError(f"TorchOPZO needs rule opzo, got {cfg.rule!r}")
+        self.cfg, self.dtype = cfg, dtype
+        L = cfg.n_layers
+        self.W = [torch.tensor(np.asarray(w, np.float64), dtype=dtype) for w in weights[:L]]
+        self.B = [torch.tensor(np.asarray(w, np.float64), dtype=dtype) for w in weights[L:]]
+
+    def _noise(self, sample_index: int) -> list[list[torch.Tensor]]:
+        from .lfsr import STREAM_OPZO_NOISE, noise_signs, stream_seed
+
+        cfg = self.cfg
+        hid = list(cfg.sizes[1:-1])
+        z = noise_signs(stream_seed(cfg.lfsr_seed, sample_index, STREAM_OPZO_NOISE), cfg.T * sum(hid))
+        z = z.reshape(cfg.T, sum(hid)).astype(np.float64)
+        off = np.concatenate([[0], np.cumsum(hid)])
+        return [[torch.tensor(z[t, off[l]:off[l + 1]], dtype=self.dtype) for l in range(len(hid))]
+                for t in range(cfg.T)]
+
+    def gradients(self, x: np.ndarray, label: int, sample_index: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(dL/dW_l estimates summed over the steps, B_l after the sample); W is not changed."""
+        cfg, dt = self.cfg, self.dtype
+        L = cfg.n_layers
+        X = torch.tensor(np.asarray(encode(cfg, x, sample_index), np.float64), dtype=dt)
+        Z = self._noise(sample_index)
+        v = [torch.zeros(w.shape[0], dtype=dt) for w in self.W]
+        a = [torch.zeros(w.shape[1], dtype=dt) for w in self.W]
+        grads = [torch.zeros_like(w) for w in self.W]
+        B = [b.clone() for b in self.B]
+        for t in range(cfg.T):
+            inp, hs = X[t], []
+            for l in range(L):
+                a[l] = cfg.lam * a[l] + inp
+                I = self.W[l] @ inp
+                if l < L - 1:
+                    I = I + cfg.opzo_sigma * Z[t][l]
+                h = cfg.lam * v[l] + I
+                s = (h >= cfg.theta).to(dt)
+                v[l] = h - cfg.theta * s if cfg.reset == "soft" else h * (1 - s)
+                hs.append(h)
+                inp = s
+            sL = inp.clone().requires_grad_(True)
+            (g_o,) = torch.autograd.grad(_step_loss(cfg, sL, label), sL)
+            for l in range(L):
+                e = g_o if l == L - 1 else B[l].T @ g_o
+                delta = _psi(cfg.surrogate, cfg.surrogate_width, hs[l] - cfg.theta) * e
+                grads[l] += torch.outer(delta, a[l])
+            for l in range(L - 1):
+                B[l] = cfg.opzo_beta * B[l] + ((1.0 - cfg.opzo_beta) / cfg.opzo_sigma) * torch.outer(inp, Z[t][l])
+        return [g.numpy().astype(np.float64) for g in grads], [b.numpy().astype(np.float64) for b in B]
+
+    def sgd_sample(self, x: np.ndarray, label: int, sample_index: int = 0) -> None:
+        grads, B = self.gradients(x, label, sample_index)
+        for w, g in zip(self.W, grads):
+            w -= self.cfg.lr * torch.tensor(g, dtype=self.dtype)
+        self.B = [torch.tensor(b, dtype=self.dtype) for b in B]
+
+    def weights(self) -> list[np.ndarray]:
+        return [w.numpy().copy() for w in self.W] + [b.numpy().copy() for b in self.B]

@@ -17,13 +17,15 @@ INIT_GAIN = 1.0
 
 def init_weights(cfg: SNNConfig, seed: int = 0, gain: float = INIT_GAIN) -> list[np.ndarray]:
     """W ~ U(-b, b), b = gain * sqrt(6 / fan_in) (He-uniform), drawn in float64 by numpy's PCG64
-    (default_rng(seed)), layer by layer (heads last), rounded once to the format; zeros stored as +0.0."""
+    (default_rng(seed)), layer by layer (heads last), rounded once to the format; zeros stored as +0.0.
+    opzo's feedback matrices (after the main layers) start at +0."""
     rng = np.random.default_rng(seed)
     dt = dtype_of(cfg.fmt)
     out = []
-    for rows, cols in cfg.weight_shapes():
+    for rows, cols in cfg.weight_shapes()[:cfg.n_lif]:
         b = gain * np.sqrt(6.0 / cols)
         out.append(canon(rng.uniform(-b, b, size=(rows, cols)).astype(dt)))
+    out += [np.zeros(shp, dt) for shp in cfg.weight_shapes()[cfg.n_lif:]]  # opzo: B_l start at +0
     return out
 
 

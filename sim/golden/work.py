@@ -68,7 +68,7 @@ def state_bytes(cfg: SNNConfig, T: int | None = None, value_bytes: int | None = 
     T = cfg.T if T is None else T
     vb = value_bytes if value_bytes is not None else (4 if cfg.fmt == "fp32" else 2)
     sizes = cfg.sizes
-    shapes = cfg.weight_shapes()
+    shapes = cfg.weight_shapes()[:cfg.n_lif]  # LIF layers (opzo's feedback matrices are added below)
     neurons = sum(r for r, _ in shapes)  # every LIF layer incl. heads
     weights = sum(r * c for r, c in shapes)
     fixed = vb * (neurons + weights)
@@ -80,9 +80,11 @@ def state_bytes(cfg: SNNConfig, T: int | None = None, value_bytes: int | None = 
         temporal = (per_step_bits * min(cfg.k, T) + 7) // 8
     elif cfg.rule in ("sltt", "sltt_k"):
         temporal = 0
-    else:  # ottt_a / ottt_o: one presynaptic trace per input of every layer, independent of T
+    else:  # ottt_a / ottt_o / opzo: one presynaptic trace per input of every layer, independent of T
         temporal = 0
         fixed += vb * sum(c for _, c in shapes)
+        if cfg.rule == "opzo":  # the feedback matrices B_l (N_L x N_l), kept across samples
+            fixed += vb * sum(r * c for r, c in cfg.weight_shapes()[cfg.n_lif:])
     if cfg.encoding == "direct":
         fixed += vb * sizes[0]
     return StateBytes(temporal=temporal, fixed=fixed)

@@ -1,4 +1,4 @@
-"""Benchmark of the training core (not part of the test suite): `spikemesh bench core`.
+"""Benchmark of the training core (not part of the test suite): `spikemesh core bench` (old spelling `bench core`).
 
 Measures, in one run: cycles per training sample per phase for the sparse and the dense schedule of the same
 hardware on the same digits samples (cocotb + Verilator, weights checked bit-exact against the golden model),
@@ -66,11 +66,11 @@ def summarise(per: list[dict]) -> dict:
     return {k: float(np.mean([p[k] for p in per])) for k in per[0]}
 
 
-def torch_sltt_step(layers, T: int, batch: int, reps: int = 20) -> float:
-    """Seconds per training step (batch samples) of SLTT in float32 PyTorch on this CPU."""
+def torch_sltt_step(layers, T: int, batch: int, reps: int = 20, threads: int = 1) -> float:
+    """Seconds per training step (batch samples) of SLTT in float32 PyTorch on this CPU (`threads` threads)."""
     import torch
 
-    torch.set_num_threads(1)  # one core: a shared 2-core machine makes more threads spin, not work
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     Ws = [torch.nn.Parameter(torch.randn(o, i) * (1.0 / i) ** 0.5) for i, o in zip(layers[:-1], layers[1:])]
     opt = torch.optim.SGD(Ws, lr=2.0**-5)
@@ -196,6 +196,114 @@ def main(samples: int = 4, quick: bool = False, out: Path | None = None,
     except Exception as exc:  # the golden model's accounting is optional here
         report["state_bytes"] = f"unavailable: {exc}"
     return _emit(report, out)
+
+
+#: the core before the sparse update, skewed W and the forward engine at P lanes: one MAC lane, UPD over every column
+BASELINE = dict(lanes=1, overlap=False, schedule="dense_upd")
+
+
+def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8), rules=("sltt", "bptt", "ottt_a"),
+                  fmax_mhz: float | None = None, record: bool = False) -> dict:
+    """Cycles per sample by phase for each lane count P, with and without the forward engine (online rules), on
+    64-128-128-10, T = 8, the same digits samples; weights bit-exact with the golden model in every run (the perf
+    bench checks them). Speed-up is against BASELINE in the same run (one MAC lane, the update over every column:
+    the core's schedule before the engine work). Utilisation: useful element operations per cycle per MAC-stream
+    lane (`mac_ops / (cycles * P)`; with the forward engine its own P lanes are not in the denominator, so the
+    same figure over 2P lanes is given too). Engines: fraction of cycles with the forward engine and the
+    sequencer's MAC stream (BP / WG / UPD) both busy (`overlap_cycles`; the BP, WG and UPD ops share the MAC
+    stream, so three engines are never busy at once)."""
+    layers, T = (64, 128, 128, 10), 8
+    report: dict = {"layers": layers, "T": T, "samples": samples, "runs": {}}
+    for rule in rules:
+        runs = {}
+        base = core_cycles(layers, T, samples, rule, 1, schedules=(BASELINE["schedule"],))
+        runs["base"] = summarise(base[BASELINE["schedule"]])
+        for P in lanes:
+            runs[f"p{P}"] = summarise(core_cycles(layers, T, samples, rule, P, schedules=("sparse",))["sparse"])
+            if rule in ("sltt", "sltt_k", "ottt_a"):
+                runs[f"p{P}_ov"] = summarise(core_cycles(layers, T, samples, rule, P, overlap=True,
+                                                         schedules=("sparse",))["sparse"])
+        b = runs["base"]["cycles"]
+        for key, r in runs.items():
+            P = 1 if key == "base" else int(key[1:].split("_")[0])
+            r["speedup"] = b / r["cycles"]
+            r["utilisation"] = r["mac_ops"] / (r["cycles"] * P)
+            if key.endswith("_ov"):
+                r["utilisation_2p"] = r["mac_ops"] / (r["cycles"] * 2 * P)
+                r["busy2plus_fraction"] = r["overlap_cycles"] / r["cycles"]
+        report["runs"][rule] = runs
+    import os
+
+    report["torch_cpu_s_per_step"] = {f"batch{bt}_threads{th}": torch_sltt_step(layers, T, bt, threads=th)
+                                      for bt in (1, 32) for th in sorted({1, os.cpu_count() or 1})}
+    print(engines_table(report, fmax_mhz))
+    if record:
+        _record_engines(report)
+    return report
+
+
+def upd_bench(samples: int = 4, rules=("sltt", "ottt_o"), lanes: tuple[int, ...] = (1, 4)) -> dict:
+    """The sparse weight update against the update over every column (MODE_DENSE_UPD): the same hardware and
+    samples, 64-128-128-10, T = 8; weights bit-exact in both (the perf bench checks them)."""
+    layers, T = (64, 128, 128, 10), 8
+    out: dict = {}
+    lines = ["| rule | P | cycles/sample, every column | sparse update | speed-up | UPD cycles every column -> sparse |",
+             "|---|---|---|---|---|---|"]
+    for rule in rules:
+        for P in lanes:
+            res = core_cycles(layers, T, samples, rule, P, schedules=("sparse", "dense_upd"))
+            sp, de = summarise(res["sparse"]), summarise(res["dense_upd"])
+            out[f"{rule}_p{P}"] = {"sparse": sp, "dense_upd": de}
+            lines.append(f"| {rule} | {P} | {de['cycles']:,.0f} | {sp['cycles']:,.0f} | {de['cycles'] / sp['cycles']:.2f}x | "
+                         f"{de['upd_cycles']:,.0f} -> {sp['upd_cycles']:,.0f} ({de['upd_cycles'] / sp['upd_cycles']:.1f}x) |")
+    print("\n".join(lines))
+    return out
+
+
+def engines_table(report: dict, fmax_mhz: float | None) -> str:
+    lines = ["| rule | run | FP | BP | WG | UPD | total | speed-up | utilisation | 2+ engines busy |"
+             + (" samples/s |" if fmax_mhz else ""), "|---|---|---|---|---|---|---|---|---|---|"
+             + ("---|" if fmax_mhz else "")]
+    for rule, runs in report["runs"].items():
+        for key, r in runs.items():
+            name = "P = 1, update over every column (baseline)" if key == "base" else \
+                f"P = {key[1:].split('_')[0]}" + (", forward engine" if key.endswith("_ov") else "")
+            util = f"{r['utilisation']:.2f}" + (f" ({r['utilisation_2p']:.2f} of 2P)" if "utilisation_2p" in r else "")
+            row = (f"| {rule} | {name} | {r['fp_cycles']:,.0f} | {r['bp_cycles']:,.0f} | {r['wg_cycles']:,.0f} | "
+                   f"{r['upd_cycles']:,.0f} | **{r['cycles']:,.0f}** | {r['speedup']:.2f}x | {util} | "
+                   f"{r.get('busy2plus_fraction', 0):.2f} |")
+            if fmax_mhz:
+                row += f" {fmax_mhz * 1e6 / r['cycles']:,.0f} |"
+            lines.append(row)
+    torch = report.get("torch_cpu_s_per_step", {})
+    if torch:
+        lines.append("")
+        lines.append("PyTorch float32 SLTT, same network and T, this CPU: " + ", ".join(
+            f"{k.split('_')[0].replace('batch', 'batch ')}, {k.split('threads')[1]} thread(s): "
+            f"{int(k.split('batch')[1].split('_')[0]) / v:,.0f} samples/s" for k, v in torch.items()))
+    return "\n".join(lines)
+
+
+def _record_engines(report: dict) -> None:
+    from .measured import record
+
+    runs = report["runs"]
+    cmd = "spikemesh core bench --engines --record"
+    fig = {}
+    if "sltt" in runs and "p4_ov" in runs["sltt"]:
+        r = runs["sltt"]["p4_ov"]
+        fig["core.sltt.p4.cycles_per_sample"] = (round(r["cycles"]), "cycles (64-128-128-10, T=8, SLTT, P = 4, forward engine)")
+        fig["core.sltt.p4.speedup"] = (round(r["speedup"], 2), "x vs one MAC lane with the update over every column, same run")
+        fig["core.sltt.p4.utilisation"] = (round(r["utilisation"], 3), "mac_ops / (cycles * P)")
+        fig["core.engines.busy2plus_fraction"] = (round(r["busy2plus_fraction"], 3),
+                                                  "fraction of cycles with 2 engines busy (SLTT, P = 4)")
+        fig["core.sltt.p4_single_engine.cycles_per_sample"] = (round(runs["sltt"]["p4"]["cycles"]), "cycles (P = 4, no forward engine)")
+    if "bptt" in runs and "p4" in runs["bptt"]:
+        fig["core.bptt.p4.speedup"] = (round(runs["bptt"]["p4"]["speedup"], 2), "x (P = 4) vs one MAC lane, same run")
+    if "ottt_a" in runs and "p4_ov" in runs["ottt_a"]:
+        fig["core.ottt_a.p4.speedup"] = (round(runs["ottt_a"]["p4_ov"]["speedup"], 2),
+                                         "x (P = 4, forward engine) vs one MAC lane, same run")
+    record(fig, cmd)
 
 
 def _emit(report: dict, out) -> int:
