@@ -12,26 +12,9 @@ import pytest
 
 from spikemesh.sim.lint import AMARANTH_PATTERNS, DESIGNS, amaranth_pattern, lint
 
-#: TEMPORARY waivers (issue #17): warnings of spikemesh's own logic in files another owner is changing
-#: (rtl/core/core.py, rtl/core/fwd_engine.py, rtl/fp/*).  Each names one warning: (code, Python file the
-#: warning is traced to, message pattern, what it is).  Remove an entry when its line is fixed; the test
-#: then keeps it fixed.
-TEMPORARY_WAIVERS = [
-    ("UNSIGNED", "rtl/core/core.py", r"Comparison is constant",
-     "core.py:795 `bus.addr >= r.offset` of the region at offset 0: always true (skip it when r.offset == 0, "
-     "as rtl/bus.py BusDecoder now does)"),
-    ("WIDTHEXPAND", "rtl/core/core.py", r"^Operator EQ .* VARREF 'nu_ie_d7' generates",
-     "core.py:475 `ni_e == regs['label']`: a neuron index compared with the 16-bit label register"),
-    ("WIDTHEXPAND", "rtl/core/core.py", r"^Operator EQ .* VARREF 'vclr' generates",
-     "core.py:692 `vclr == regs['label']` (LOSS_CLR)"),
-    ("WIDTHEXPAND", "rtl/core/core.py", r"^Operator EQ .* LHS's SEL generates",
-     "core.py:716 `ii == regs['label']` (LOSS_EV)"),
-    ("WIDTHEXPAND", "amaranth/hdl/_ast.py", r"^Operator EQ .* RHS's VARREF 'e' generates",
-     "core.py:629 `e == N[lin]` and its twin: an event index compared with an Array element (Amaranth records "
-     "its ArrayProxy line, amaranth/hdl/_ast.py, as the location)"),
-    ("WIDTHEXPAND", "amaranth/hdl/_ast.py", r"^Operator (?:GT|LT) .* RHS's VARREF 'u_ra' generates",
-     "core.py:657 `u_ra < N[lin]` (sparse UPD, in progress): a column index compared with an Array element"),
-]
+#: Waivers for warnings of spikemesh's own logic, (code, Python file the warning is traced to, message
+#: pattern, why): none are left. A new warning from a spikemesh line fails the test.
+TEMPORARY_WAIVERS: list[tuple[str, str, str, str]] = []
 
 
 def _waived(w) -> bool:

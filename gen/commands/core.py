@@ -7,6 +7,9 @@
   spikemesh core bench [--samples N] [--quick] [--lanes 1,2,4] [--synth] [--out ...]   cycles, sparse vs dense,
                                                        lane speed-up and utilisation, ECP5, PyTorch
   spikemesh core bench --overlap 0,1[,front,spread] --rules sltt,sltt_k   cycles with / without the forward engine
+  spikemesh core bench --engines [--lanes 1,2,4,8] [--fmax MHz] [--record]   P lanes x forward engine against
+                                                       one MAC lane with the update over every column
+  spikemesh core bench --upd [--rules sltt,ottt_o] [--lanes 1,4]         sparse vs every-column weight update
   spikemesh core synth --layers 64-32-10 --t-max 4 [--freq 100]         ECP5-85F place and route of one core
 """
 from __future__ import annotations
@@ -68,7 +71,12 @@ def register(sub) -> None:
                                        "Fmax, build time (slow)")
     _core_args(sy)
     sy.add_argument("--freq", type=int, default=100, help="nextpnr target clock in MHz (default 100)")
-    sy.add_argument("--workdir", type=Path, help="where yosys/nextpnr run (default: a temporary folder)")
+    sy.add_argument("--workdir", type=Path, help="where yosys/nextpnr run (default: a temporary folder); a build "
+                    "of the same Verilog with the same nextpnr arguments there is reused")
+    sy.add_argument("--router", default="router1", choices=("router1", "router2"), help="nextpnr router")
+    sy.add_argument("--fmt", default="fp16", choices=("fp16", "bf16"), help="the core's number format")
+    sy.add_argument("--record", action="store_true", help="write Fmax and LUT to docs/measured.json (core.fmax_mhz "
+                    "for P = 1 FP16, core.p<P>.fmax_mhz, core.bf16.fmax_mhz)")
     sy.set_defaults(func=run_synth)
 
     b = _group(sub, "bench", "measurements (one subcommand per area)").add_parser(
@@ -130,9 +138,25 @@ def run_program(args) -> int:
 def run_synth(args) -> int:
     from spikemesh.gen.core_perf import synth_ecp5
 
+    from spikemesh.gen.formats import format_by_name
+
     _cfg(args)  # refuse a core no supported board holds before any tool runs
-    res = synth_ecp5(tuple(args.layers), args.t_max, args.workdir, args.freq, lanes=args.lanes, overlap=args.overlap)
+    extra = {"fmt": format_by_name(args.fmt)} if args.fmt != "fp16" else {}
+    res = synth_ecp5(tuple(args.layers), args.t_max, args.workdir, args.freq, router=args.router, lanes=args.lanes,
+                     overlap=args.overlap, **extra)
     print(json.dumps(res, indent=1, default=str))
+    if args.record:
+        from spikemesh.gen.measured import record
+
+        name = "core" + (f".p{args.lanes}" if args.lanes > 1 else "") + (".overlap" if args.overlap else "") + \
+            (f".{args.fmt}" if args.fmt != "fp16" else "")
+        what = f"{'-'.join(map(str, args.layers))}, T={args.t_max}, P={args.lanes}, {args.fmt}, ECP5-85F, seed 1"
+        fmax = next(iter(res["fmax_mhz"].values()))
+        record({f"{name}.fmax_mhz": (round(fmax, 1), f"MHz ({what}, target {args.freq})"),
+                f"{name}.lut": (res["utilization"].get("TRELLIS_COMB"), f"TRELLIS_COMB ({what})")},
+               f"spikemesh core synth --layers {'-'.join(map(str, args.layers))} --t-max {args.t_max} --lanes {args.lanes}"
+               + (" --overlap" if args.overlap else "") + f" --fmt {args.fmt} --router {args.router} --freq {args.freq}"
+               + " --record")
     return 0
 
 
@@ -140,7 +164,8 @@ def run_bench(args) -> int:
     from spikemesh.gen.core_perf import _emit, engines_bench, main, upd_bench
 
     if args.engines:
-        return _emit(engines_bench(args.samples, fmax_mhz=args.fmax, record=args.record,
+        lanes = _ints(args.lanes) if args.lanes != "1" else (1, 2, 4, 8)
+        return _emit(engines_bench(args.samples, lanes=lanes, fmax_mhz=args.fmax, record=args.record,
                                    rules=tuple(args.rules.split(",")) if args.rules != "sltt,bptt" else
                                    ("sltt", "bptt", "ottt_a")), args.out)
     if args.upd:

@@ -155,7 +155,7 @@ class TrainingCore(wiring.Component):
         sgr = {name: Signal(16, name=f"sgr_{name}") for name in SGR_REGS} if cfg.sg_table_depth else None
 
         # per-layer constants (index 0 unused for layer-of-neurons tables)
-        N = Array([Const(n, 11) for n in sizes] + [Const(0, 11)])
+        N = Array([Const(n, NB + 1) for n in sizes] + [Const(0, NB + 1)])  # the width of the indices it bounds
         WBASE = Array([Const(lay.wbase(l) if l >= 1 else 0, 24) for l in range(L + 2)])
         ABASE = Array([Const(lay.abase(l) if l >= 1 else 0, 16) for l in range(L + 2)])
         # NOFF[0]: gs_0 (the input's error, `GS 1`) lives in acc after the neurons; v/dp never use layer 0
@@ -502,7 +502,7 @@ class TrainingCore(wiring.Component):
             with m.If(n_out):
                 # output error gs_L = fl(fl(s - y) * c): +0, c or -c
                 y = Signal()
-                m.d.comb += y.eq(ni_e == regs["label"])
+                m.d.comb += y.eq(ni_e == regs["label"][:len(ni_e)])  # labels are neuron indices
                 m.d.comb += [acc_wp.addr.eq(n_voff + ni_e), acc_wp.en.eq(1),
                              acc_wp.data.eq(Mux(sp_e == y, 0, Mux(sp_e, regs["loss_c"], regs["loss_c"] ^ SIGN)))]
         nu_busy = Signal()
@@ -764,7 +764,7 @@ class TrainingCore(wiring.Component):
             # --- LOSS t: gs_L[t] from the output spike list of step t (BPTT recomputes it at backward time) ---
             with m.State("LOSS_CLR"):
                 yy = Signal()
-                m.d.comb += yy.eq(vclr == regs["label"])
+                m.d.comb += yy.eq(vclr == regs["label"][:len(vclr)])
                 m.d.comb += [acc_wp.addr.eq(NOFF[L] + vclr), acc_wp.data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0)),
                              acc_wp.en.eq(1)]
                 m.d.sync += vclr.eq(vclr + 1)
@@ -783,12 +783,19 @@ class TrainingCore(wiring.Component):
                 with m.Else():
                     m.d.comb += spk_rp.addr.eq(Cat(e[:NB], Const(L, LB), tt[:TB]))
                     m.d.sync += e.eq(e + 1)
-                    m.next = "LOSS_W"
+                    m.next = "LOSS_R"
+            # register the spike-list read: BRAM output -> label compare -> acc write was the core's critical path
+            l_i = Signal(NB)
+            l_fired = Signal()
+            l_y = Signal()
+            with m.State("LOSS_R"):
+                m.d.sync += [l_i.eq(spk_rp.data[:NB]), l_fired.eq(spk_rp.data[NB]),
+                             l_y.eq(spk_rp.data[:NB] == regs["label"][:NB])]
+                m.next = "LOSS_W"
             with m.State("LOSS_W"):
-                ii = spk_rp.data[:NB]
-                with m.If(spk_rp.data[NB]):
-                    m.d.comb += [acc_wp.addr.eq(NOFF[L] + ii), acc_wp.en.eq(1),
-                                 acc_wp.data.eq(Mux(ii == regs["label"], 0, regs["loss_c"]))]
+                with m.If(l_fired):
+                    m.d.comb += [acc_wp.addr.eq(NOFF[L] + l_i), acc_wp.en.eq(1),
+                                 acc_wp.data.eq(Mux(l_y, 0, regs["loss_c"]))]
                 m.next = "LOSS_EV"
             with m.State("NEUR"):
                 with m.If(~nu_busy):
@@ -867,7 +874,8 @@ class TrainingCore(wiring.Component):
         for idx, name in enumerate(names):
             r = regions[name]
             hit = Signal(name=f"hit_{name}")
-            m.d.comb += hit.eq((bus.addr >= r.offset) & (bus.addr < r.offset + r.size))
+            lo = (bus.addr >= r.offset) if r.offset else Const(1)  # a region at 0 has no lower bound to test
+            m.d.comb += hit.eq(lo & (bus.addr < r.offset + r.size))
             off = Signal(range(max(r.size, 2)), name=f"off_{name}")
             m.d.comb += off.eq(bus.addr - r.offset)
             if name in mems:
