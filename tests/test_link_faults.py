@@ -2,9 +2,12 @@
 
 The final weights of every disturbed run must equal the undisturbed run's (which equals the golden model's).
 """
+import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -140,11 +143,26 @@ def test_ctrl_c_stops_with_checkpoint_then_resume(core_build, tmp_path):
     ck = tmp_path / "ck.npz"
     args = ["--samples", "600", "--epochs", "1", "--checkpoint", str(ck)]  # streamed: ~5-10 s an epoch
     proc = start_train(*args)
+    chunks: list[str] = []  # stderr as it comes: the epoch's progress bar says how many samples ran
+
+    def pump():
+        for chunk in iter(lambda: os.read(proc.stderr.fileno(), 4096), b""):
+            chunks.append(chunk.decode(errors="replace"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+
+    def samples_done() -> int:
+        return max((int(n) for n in re.findall(r"epoch 1:[^\r\n]*?(\d+)/600", "".join(chunks))), default=0)
+
     try:
         wait_for(lambda: harness_children(proc.pid), 300, "the simulated board to start")
-        time.sleep(2.0)  # into the epoch
+        wait_for(lambda: samples_done() >= 5, 300, "the first samples of the epoch")  # past the dataset upload
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        out = proc.stdout.read()
+        reader.join(timeout=10)
+        err = "".join(chunks)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -163,11 +181,16 @@ def test_ctrl_c_stops_with_checkpoint_then_resume(core_build, tmp_path):
 
 def test_ctrl_c_during_start_up_is_one_line(tmp_path):
     proc = start_train("--samples", "4", "--checkpoint", str(tmp_path / "c.npz"))
-    time.sleep(1.0)  # importing, building or connecting
+    seen = []
+    for line in proc.stdout:  # the signal goes in as start-up begins: building (cached) and connecting
+        seen.append(line)
+        if "building the simulated board" in line:
+            break
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:  # it finished before the signal: nothing to check
-        pytest.fail("the run finished within 1 s; the test needs a slower start-up")
+    out = "".join(seen) + out
+    if proc.returncode == 0:  # it got past start-up before the signal: nothing to check
+        pytest.fail(f"the run was past start-up when the signal came; the test needs a slower start-up\n{out}")
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
     assert not (tmp_path / "c.npz").exists()
 
