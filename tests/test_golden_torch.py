@@ -24,6 +24,13 @@ def _cos(a, b):
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def _golden_and_torch(cfg, w, x, label):
+    """The golden fp32 gradients (loss scale divided out) and autograd's, each as one float64 vector."""
+    got = np.concatenate([g.ravel().astype(np.float64) / cfg.loss_scale for g in sample_gradients(cfg, w, x, label)])
+    ref = np.concatenate([g.ravel() for g in TorchSNN(cfg, w).gradients(x, label)])
+    return got, ref
+
+
 @pytest.mark.parametrize("rule", list(RULES))
 def test_fp32_gradients_match_autograd(rule):
     rng = np.random.default_rng(11)
@@ -35,9 +42,7 @@ def test_fp32_gradients_match_autograd(rule):
             w = init_weights(cfg, 100 * trial + 7, gain=1.5)
             x = rng.integers(0, 17, 20)
             label = int(rng.integers(0, 5))
-            got = np.concatenate([g.ravel().astype(np.float64) / cfg.loss_scale
-                                  for g in sample_gradients(cfg, w, x, label)])
-            ref = np.concatenate([g.ravel() for g in TorchSNN(cfg, w).gradients(x, label)])
+            got, ref = _golden_and_torch(cfg, w, x, label)
             if np.abs(ref).max() < 1e-3:
                 assert np.abs(got).max() < 1e-6
                 continue
@@ -84,9 +89,7 @@ def test_membrane_readout_gradients_match_autograd(rule):
         w = init_weights(cfg, 31 * trial + 3, gain=1.5)
         x = rng.integers(0, 17, 20)
         label = int(rng.integers(0, 5))
-        got = np.concatenate([g.ravel().astype(np.float64) / cfg.loss_scale
-                              for g in sample_gradients(cfg, w, x, label)])
-        ref = np.concatenate([g.ravel() for g in TorchSNN(cfg, w).gradients(x, label)])
+        got, ref = _golden_and_torch(cfg, w, x, label)
         spiking = np.concatenate([g.ravel().astype(np.float64) / cfg.loss_scale
                                   for g in sample_gradients(cfg.replace(readout="spikes"), w, x, label)])
         assert np.abs(ref).max() > 1e-3
