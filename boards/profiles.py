@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from spikemesh.rtl.link.protocol import LinkConfig
-from spikemesh.rtl.soc import SocConfig
+from spikemesh.rtl.soc.top import SocConfig
 
 
 @dataclass(frozen=True)

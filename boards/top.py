@@ -5,7 +5,7 @@ from amaranth import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
-from spikemesh.rtl.soc import SoC
+from spikemesh.rtl.soc.top import SoC
 
 from .pll import ecp5_pll, ice40_pll
 from .profiles import BoardProfile

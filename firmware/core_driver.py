@@ -161,12 +161,12 @@ class CoreDriver:
         return [await self.read_matrix("w", l) for l in range(1, self.cfg.n_layers + 1)]
 
     async def read_neurons(self, region: str, l: int) -> np.ndarray:
-        words = await self.read_block(region, self.lay.noff(l), self.cfg.layers[l])
+        words = await self.read_block(region, self.lay.noff(l), self.cfg.sizes[l])
         return np.array(words, np.uint16).view(self.cfg.value_dtype)
 
     async def read_trace(self, l: int) -> np.ndarray:
         """OTTT presynaptic trace of layer l's inputs (N_{l-1} values)."""
-        words = await self.read_block("a", self.lay.abase(l), self.cfg.layers[l - 1])
+        words = await self.read_block("a", self.lay.abase(l), self.cfg.n_in(l))
         return np.array(words, np.uint16).view(self.cfg.value_dtype)
 
     # State a sample's program expects to find cleared by the previous sample (G after UPD, traces, the
@@ -208,11 +208,14 @@ class CoreDriver:
 
     # ---- one sample ----
     def input_writes(self, X, direct: bool, label: int | None = None,
-                     dense: bool = False) -> list[tuple[int, np.ndarray]]:
-        """The bus writes that load one sample: the label (unless None), then direct: x (FP16) + its nonzero
-        indices as step-0 input events; rate: one event list per step.  Dense: every input index, zeros
-        included (flagged).  Streamed per sample, or stored once on the board (firmware/dataset.py)."""
+                     dense: bool = False, k_seed: int | None = None) -> list[tuple[int, np.ndarray]]:
+        """The bus writes that load one sample: the label (unless None), SLTT-K's step seed (unless None,
+        `program.step_seed`), then direct: x (FP16) + its nonzero indices as step-0 input events; rate: one
+        event list per step.  Dense: every input index, zeros included (flagged).  Streamed per sample, or
+        stored once on the board (firmware/dataset.py)."""
         out = [] if label is None else [(self.reg_addr("label"), np.array([int(label) & 0xFFFF]))]
+        if k_seed is not None:
+            out.append((self.reg_addr("k_seed"), np.array([int(k_seed) & 0xFFFF])))
         if direct:
             x = np.asarray(X[0], self.cfg.value_dtype)
             out.append((self.base["x"], f16_bits(x)))
@@ -224,8 +227,9 @@ class CoreDriver:
                         else self._event_writes(0, t, np.flatnonzero(s)))
         return out
 
-    async def load_input(self, X, direct: bool, dense: bool = False, *, label: int | None = None) -> None:
-        for addr, words in self.input_writes(X, direct, label, dense):
+    async def load_input(self, X, direct: bool, dense: bool = False, *, label: int | None = None,
+                         k_seed: int | None = None) -> None:
+        for addr, words in self.input_writes(X, direct, label, dense, k_seed):
             await self.write(addr, words)
 
     async def set_surrogate(self, kind: str, width: float) -> None:
@@ -244,8 +248,15 @@ class CoreDriver:
         `table` is False: a table already loaded)."""
         from .program import constants_from_snn
 
+        if snn.readout == "membrane" and not self.cfg.membrane_readout:
+            raise ValueError("readout 'membrane' needs a core generated with CoreConfig(membrane_readout=True)")
+        k_random = snn.rule == "sltt_k" and snn.k_random
+        if k_random and not self.cfg.k_random:
+            raise ValueError("k_random: SLTT-K's random steps need a core generated with CoreConfig(k_random=True)")
         for name, val in constants_from_snn(snn).items():
             await self.write_reg(name, val)
+        if k_random:
+            await self.write_reg("k_count", len(snn.k_steps))
         if table:
             await self.set_surrogate(snn.surrogate, snn.surrogate_width)
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.rtl.link.loader import MAX_SEGMENT_WORDS, SEGMENT_WAIT
+from spikemesh.rtl.soc.loader import MAX_SEGMENT_WORDS, DataSegment, IndexEntry, WaitSegment
+from spikemesh.rtl.words import pack_words
 
 
 def load_digits_u8() -> tuple[np.ndarray, np.ndarray]:
@@ -55,29 +56,30 @@ class Wait:
 
 
 def encode_records(samples: list[list[tuple[int, np.ndarray]]], capacity: int) -> np.ndarray:
-    """Dataset words for the on-board sample loader (`spikemesh.rtl.link.loader`).
+    """Dataset words for the on-board sample loader (`spikemesh.rtl.soc.loader`).
 
     `samples[n]` is the list of (bus address, words) writes that load sample n; the result is an index
-    table (words 2n, 2n+1 = offset of record n, low half first) followed by the records (segments `count, dest_lo, dest_hi, words`,
-    ended by a 0).  A write whose words are a `Wait` is a wait segment.  Raises ValueError when it does not
+    table (`IndexEntry` n: offset of record n) followed by the records (`DataSegment` headers and their words,
+    ended by a 0).  A write whose words are a `Wait` is a `WaitSegment`.  Raises ValueError when it does not
     fit in `capacity` words."""
     n = len(samples)
     if n > 1 << 16:
         raise ValueError(f"dataset: at most 65536 samples (a 16-bit sample register), got {n}")
     out: list[int] = [0] * (2 * n)
     for k, writes in enumerate(samples):
-        out[2 * k], out[2 * k + 1] = len(out) & 0xFFFF, len(out) >> 16
+        out[2 * k:2 * k + 2] = pack_words(IndexEntry, offset=len(out))
         for addr, words in writes:
             if not 0 <= addr < (1 << 32):
                 raise ValueError(f"record {k}: address {addr:#x} out of range 0..2**32-1")
             if isinstance(words, Wait):
-                out += [SEGMENT_WAIT, addr & 0xFFFF, addr >> 16, words.mask, words.value,
-                        words.limit & 0xFFFF, words.limit >> 16]
+                out += pack_words(WaitSegment, head={"wait": 1}, addr=addr, mask=words.mask, value=words.value,
+                                  limit=words.limit)
                 continue
             words = np.asarray(words, dtype=np.int64).ravel()
             for i in range(0, len(words), MAX_SEGMENT_WORDS):  # longer writes become several segments
                 part = words[i:i + MAX_SEGMENT_WORDS]
-                out += [len(part), (addr + i) & 0xFFFF, (addr + i) >> 16] + [int(w) & 0xFFFF for w in part]
+                out += pack_words(DataSegment, head={"count": len(part)}, dest=addr + i) + \
+                    [int(w) & 0xFFFF for w in part]
         out.append(0)
     if len(out) > capacity:
         raise ValueError(f"dataset: {n} samples need {len(out)} words, the on-board buffer holds "

@@ -43,7 +43,7 @@ def prepare(args, *, build: bool = True) -> Setup:
         build_id, build_dir = info["build_id"], Path(args.build_dir)
     else:
         from spikemesh.rtl.core import TrainingCore
-        from spikemesh.rtl.soc import SoC
+        from spikemesh.rtl.soc.top import SoC
 
         soc = SoC(SIM_SOC, core=TrainingCore(SIM_CORE), sim_io=True)
         cfg, build_id = SIM_CORE, soc.build_info()["build_id"]

@@ -24,7 +24,9 @@ import numpy as np
 
 from spikemesh.rtl.bus import MemoryMap, decode_fields
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import CoreLayout
+from spikemesh.rtl.core.layout import MODE_DIRECT, CoreLayout
+from spikemesh.rtl.mesh.flit import ControlExtra
+from spikemesh.rtl.words import unpack
 
 from .driver import Board
 from .link import LinkError
@@ -47,7 +49,8 @@ class MpPort(MeshPort):
         self.syncs = 0
 
     def _queue(self, dst, ptype, extra, body):
-        if ptype == PacketType.CONTROL and extra & 3 and body:  # a write, or a copy (COPY_BIT): one ack each
+        ctl = unpack(ControlExtra, extra)
+        if ptype == PacketType.CONTROL and (ctl["write"] or ctl["copy"]) and body:  # a write or a copy: one ack each
             self.expected += 1
         return super()._queue(dst, ptype, extra, body)
 
@@ -117,7 +120,7 @@ def mesh_mp_train(board: Board, snn, weights, X, y, *, epochs: int = 1, rx_wait:
     (the placement is the build's); weights checked against golden `train_sample` every epoch when `check`."""
     from tqdm import tqdm
 
-    from spikemesh.rtl.mesh.copy_engine import COPY_BIT, copy_request_body
+    from spikemesh.rtl.mesh.copy_engine import COPY_EXTRA, copy_request_body
     from spikemesh.sim.golden import encode
 
     from .program import compile_segments, constants_from_snn
@@ -156,7 +159,7 @@ def mesh_mp_train(board: Board, snn, weights, X, y, *, epochs: int = 1, rx_wait:
     consts = constants_from_snn(snn)
     for i, c in enumerate(cl):
         for name, val in consts.items():
-            c.set_reg(name, val & ~1 if name == "mode" and i > 0 else val)  # MODE_DIRECT: the first core only
+            c.set_reg(name, val & ~MODE_DIRECT if name == "mode" and i > 0 else val)  # the first core only
         c.set_surrogate(snn.surrogate, snn.surrogate_width)
         c.load_program(list(progs[i].words))
         c.clear_state()
@@ -193,7 +196,7 @@ def mesh_mp_train(board: Board, snn, weights, X, y, *, epochs: int = 1, rx_wait:
     def copy(src: int, src_addr: int, dst: int, dst_addr: int, count: int, spikes: bool) -> None:
         body = copy_request_body(port.cfg, nodes[dst], src_addr, count, dst_addr, buses[dst].aw, lays[src].nb,
                                  lays[dst].nb, spikes)
-        port._queue(nodes[src], PacketType.CONTROL, 1 << COPY_BIT, body)
+        port._queue(nodes[src], PacketType.CONTROL, COPY_EXTRA, body)
         res.moves += 1
 
     def move_spikes(i: int, t: int) -> None:

@@ -28,7 +28,7 @@ from .dataset import encode_records
 from .driver import Board
 from .link import LinkError
 from .placement import DataParallelPlan, PacketType, packet, parse_packet
-from .program import assemble, snn_ops
+from .program import assemble, snn_ops, step_seed
 
 GO_UPDATE = 1 << 15
 MAX_TRANSFERS = 64       # bus transfers per request packet
@@ -266,7 +266,7 @@ def mesh_train(board: Board, core_cfg: CoreConfig, snn, weights, X, y, *, cores:
     ds_words = bus[plan.cores[0]].region("dataset", "data")[1]
     records = {}
     for p, c in enumerate(plan.cores):
-        recs = [cl[c].input_writes(encode(snn, X[n], n), direct, int(y[n])) for n in local[p]]
+        recs = [cl[c].input_writes(encode(snn, X[n], n), direct, int(y[n]), k_seed=step_seed(snn, n)) for n in local[p]]
         try:
             records[c] = encode_records(recs, ds_words)
         except ValueError:
@@ -346,7 +346,7 @@ def mesh_train(board: Board, core_cfg: CoreConfig, snn, weights, X, y, *, cores:
 # each with 8 Ki words of dataset (~70 digits records), on a 1x5 mesh, host port at node 0.
 SIM_MESH_CORES = 4
 from spikemesh.rtl.link.protocol import LinkConfig as _LC  # noqa: E402
-from spikemesh.rtl.soc import SocConfig as _SC  # noqa: E402
+from spikemesh.rtl.soc.top import SocConfig as _SC  # noqa: E402
 
 SIM_MESH_SOC = _SC(clk_hz=75_000_000, link=_LC(clocks_per_bit=25, max_words=256, watchdog_cycles=1 << 14),
                    dataset_words=8192, name="sim-mesh")

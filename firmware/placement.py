@@ -9,7 +9,8 @@ Two modes (docs/mesh.md):
   it bit for bit; the last core applies the SGD update and broadcasts the new weights.
 
 Packet formats (flit width W, k = W // 16 FP16 values or W spike bits per body flit):
-- head extra field (above the header): layer (4 bits) | block index << 4 | final << (payload_bits - 1);
+- head extra field (above the header): `train_extra_layout` (rtl/mesh/flit.py): layer (4 bits), block index,
+  final in the top bit;
 - SPIKE: seq = t, body = packed spike bits of s_l[t] (LSB = neuron 0);
 - ERROR: seq = t, body = FP16 bits of gs_l[t], k per flit (value 0 in the low 16 bits);
 - WEIGHT: seq = block index (mod 256), body = FP16 bits of one block of a row-major flattened G or W.
@@ -20,9 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikemesh.rtl.mesh.flit import MeshConfig, PacketType, make_head, pack_flit, parse_head, unpack_flit
+from amaranth.lib import data
 
-LAYER_BITS = 4
+from spikemesh.rtl.mesh.flit import (PACKET_LAYER_BITS, MeshConfig, PacketType, make_head, pack_flit, parse_head,
+                                     train_extra_layout, unpack_flit)
+from spikemesh.rtl.words import field_width, pack, unpack
+
 ORDERS = ("index", "snake")
 
 
@@ -30,28 +34,23 @@ def fp16_per_flit(cfg: MeshConfig) -> int:
     return cfg.flit_width // 16
 
 
-def _check_extra(cfg: MeshConfig, layer: int, block: int) -> int:
-    block_bits = cfg.payload_bits - LAYER_BITS - 1
-    if block_bits < 1:
-        raise ValueError(f"flit_width must be >= {LAYER_BITS + 2 + cfg.flit_width - cfg.payload_bits} "
-                         f"for training packets, got {cfg.flit_width}")
-    if not 0 <= layer < (1 << LAYER_BITS):
-        raise ValueError(f"layer must be in 0..{(1 << LAYER_BITS) - 1}, got {layer}")
-    if not 0 <= block < (1 << block_bits):
-        raise ValueError(f"block index must be in 0..{(1 << block_bits) - 1} at flit_width "
+def _check_extra(cfg: MeshConfig, layer: int, block: int) -> data.StructLayout:
+    lay = train_extra_layout(cfg)
+    if not 0 <= layer < (1 << field_width(lay, "layer")):
+        raise ValueError(f"layer must be in 0..{(1 << field_width(lay, 'layer')) - 1}, got {layer}")
+    if not 0 <= block < (1 << field_width(lay, "block")):
+        raise ValueError(f"block index must be in 0..{(1 << field_width(lay, 'block')) - 1} at flit_width "
                          f"{cfg.flit_width}, got {block}: use larger blocks or a wider flit")
-    return block_bits
+    return lay
 
 
 def head_extra(cfg: MeshConfig, layer: int, block: int = 0, final: bool = False) -> int:
-    _check_extra(cfg, layer, block)
-    return layer | block << LAYER_BITS | int(final) << (cfg.payload_bits - 1)
+    return pack(_check_extra(cfg, layer, block), layer=layer, block=block, final=int(final))
 
 
 def parse_extra(cfg: MeshConfig, extra: int) -> tuple[int, int, bool]:
-    block_bits = cfg.payload_bits - LAYER_BITS - 1
-    return (extra & ((1 << LAYER_BITS) - 1), extra >> LAYER_BITS & ((1 << block_bits) - 1),
-            bool(extra >> (cfg.payload_bits - 1) & 1))
+    f = unpack(train_extra_layout(cfg), extra)
+    return f["layer"], f["block"], bool(f["final"])
 
 
 def fp16_words(cfg: MeshConfig, values: np.ndarray) -> list[int]:
@@ -155,8 +154,8 @@ class ModelParallelPlan:
             raise ValueError("layer_core must name a core for every layer, got an empty tuple")
         if any(not 0 <= c < self.mesh.n_nodes for c in self.layer_core):
             raise ValueError(f"layer_core entries must be in 0..{self.mesh.n_nodes - 1}, got {self.layer_core!r}")
-        if len(self.layer_core) > (1 << LAYER_BITS):
-            raise ValueError(f"at most {1 << LAYER_BITS} layers, got {len(self.layer_core)}")
+        if len(self.layer_core) > (1 << PACKET_LAYER_BITS):
+            raise ValueError(f"at most {1 << PACKET_LAYER_BITS} layers, got {len(self.layer_core)}")
 
     def slices(self) -> list[tuple[int, int, int]]:
         """(node, first layer, last layer) per core in chain order: each core holds a contiguous slice, the

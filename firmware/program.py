@@ -11,9 +11,10 @@ import numpy as np
 
 from ..rtl.core.config import IMPLEMENTED_RULES, CoreConfig
 from ..rtl.core.isa import Op, encode
-from ..rtl.core.layout import MODE_DENSE, MODE_DIRECT, MODE_HARD_RESET, MODE_PSI_ALL, MODE_TABLE, MODE_TRI
+from ..rtl.core.layout import Mode
+from ..rtl.words import pack
 
-TEMPORAL_RULES = ("bptt", "tbptt")
+TEMPORAL_RULES = ("bptt", "tbptt", "local")  # backward walks steps in reverse, with the temporal term
 OVERLAP_RULES = ("sltt", "sltt_k", "ottt_a")  # rules whose program interleaves forward t+1 with backward t
 OVERLAP_ORDERS = ("front", "split", "spread")
 
@@ -32,7 +33,8 @@ def _f16(x: float, exact: bool = True, fmt: str = "fp16") -> int:
 
 def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | None = None,
                update: bool = True, window: int | None = None,
-               overlap: bool | None = None, overlap_order: str | None = None) -> list[tuple[Op, int, int]]:
+               overlap: bool | None = None, overlap_order: str | None = None,
+               k_random: bool = False) -> list[tuple[Op, int, int]]:
     """(op, layer, t) for one training sample: clear v, T forward steps with backward as the rule says,
     then the weight update (omitted with update=False, e.g. to read the gradients G first; ottt_o updates
     after every step, and update=False omits those too).
@@ -60,29 +62,35 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
         raise ValueError(f"T must be an int in 1..t_max={cfg.t_max}, got {T!r}")
     L = cfg.n_layers
     if rule in TEMPORAL_RULES:
-        return _temporal_ops(L, T, T if rule == "bptt" else window, update)
+        return _temporal_ops(cfg, T, T if rule == "bptt" or (rule == "local" and window is None) else window, update)
     if window is not None:
-        raise ValueError(f"window is only used by rule tbptt, not {rule!r}")
+        raise ValueError(f"window is only used by rules tbptt and local, not {rule!r}")
     trace = rule in ("ottt_a", "ottt_o")
     if rule == "sltt_k":
         if not k_steps or list(k_steps) != sorted(set(k_steps)) or not all(0 <= k < T for k in k_steps):
             raise ValueError(f"k_steps must be sorted unique steps in 0..{T - 1}, got {k_steps!r}")
-        back = set(k_steps)
+        back = set(range(T)) if k_random else set(k_steps)  # random K: every step's backward, gated on chip
     elif k_steps is not None:
         raise ValueError(f"k_steps is only used by rule sltt_k, not {rule!r}")
     else:
         back = set(range(T))
+    if k_random and rule != "sltt_k":
+        raise ValueError(f"k_random is only used by rule sltt_k, not {rule!r}")
+    if k_random and not cfg.k_random:
+        raise ValueError("k_random: drawing K on chip needs a core generated with CoreConfig(k_random=True)")
     if overlap and rule in OVERLAP_RULES:
-        return _overlap_ops(L, T, back, update, overlap_order, trace)
+        return _overlap_ops(L, T, back, update, overlap_order, trace, k_random)
     ops: list[tuple[Op, int, int]] = [(Op.CLRV, 0, 0)]
     for t in range(T):
         for l in range(1, L + 1):
             ops += [(Op.FWD, l, t), (Op.NEUR, l, t)] + ([(Op.TRACE, l, t)] if trace else [])
         if t in back:
+            bwd = []
             for l in range(L, 0, -1):
-                ops += [(Op.DELTA, l, t), (Op.WGA if trace else Op.WG, l, t)]
+                bwd += [(Op.DELTA, l, t), (Op.WGA if trace else Op.WG, l, t)]
                 if l > 1:
-                    ops.append((Op.GS, l, t))
+                    bwd.append((Op.GS, l, t))
+            ops += _gated(bwd, T, t, True) if k_random else bwd
         if update and rule == "ottt_o":  # OTTT_O: SGD step after every time step (next step sees new W)
             ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
     if update and rule != "ottt_o":
@@ -90,8 +98,14 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
     return ops
 
 
+def _gated(ops: list[tuple[Op, int, int]], T: int, t: int, draw: bool) -> list[tuple[Op, int, int]]:
+    """`ops` (backward work of step t) run only if step t is in the sample's drawn K: KGATE (drawing first if
+    `draw`; its t field is T - 1 - t, the remaining steps of the selection test) ... KEND."""
+    return [(Op.KGATE, int(draw), T - 1 - t)] + ops + [(Op.KEND, 0, 0)] if ops else []
+
+
 def _overlap_ops(L: int, T: int, back: set[int], update: bool, order: str = "front",
-                 trace: bool = False) -> list[tuple[Op, int, int]]:
+                 trace: bool = False, gate: bool = False) -> list[tuple[Op, int, int]]:
     """SLTT / SLTT-K for a core with the forward engine: `FWD l,t+1` is kicked, backward work of step t
     (DELTA, WG, GS of one layer, L..1) runs on the MAC meanwhile, then NEUR l,t+1 waits for the engine.
     front: all of step t's backward under `FWD 1,t+1`; split: layers L..2 under `FWD 1,t+1`, layer 1 under
@@ -119,6 +133,10 @@ def _overlap_ops(L: int, T: int, back: set[int], update: bool, order: str = "fro
             under = [sum(pieces[:-1], []), pieces[-1]] + [[]] * (L - 2)
         else:
             under = [sum(pieces, [])] + [[]] * (L - 1)
+        if gate:  # random K: each piece of step t's backward is gated; the first one draws
+            first = next(i for i, u in enumerate(under) if u) if any(under) else -1
+            under = [_gated(u, T, t, i == first) for i, u in enumerate(under)]
+            pieces = [_gated(sum(pieces, []), T, t, True)]
         if t + 1 < T:
             for l in range(1, L + 1):
                 ops += layer(l, t + 1, under[l - 1])
@@ -160,26 +178,34 @@ def check_overlap_order(ops: list[tuple[Op, int, int]], L: int) -> None:
                     before(o, (Op.UPD, l, t), "UPD changes W / clears G")
 
 
-def _temporal_ops(L: int, T: int, window: int | None, update: bool) -> list[tuple[Op, int, int]]:
-    """BPTT (window = T) / TBPTT: forward every step of a window, then backward t descending in it,
-    layers L..1, with the temporal term dp cleared at the window's last step."""
+def _temporal_ops(cfg: CoreConfig, T: int, window: int, update: bool) -> list[tuple[Op, int, int]]:
+    """BPTT (window = T), TBPTT and local learning: forward every step of a window (the main layers, then any
+    heads), then backward t descending in it, main layers L..1, with the temporal term dp cleared at the
+    window's last step. Local learning (a head per non-final block): a layer that ends a block first runs its
+    head's backward (its own LOSS; its GS writes the block's gs), and the layer above it sends no gs down, so
+    the blocks' backward passes are independent (the golden model's `backward`)."""
     if not isinstance(window, int) or not 1 <= window <= T:
         raise ValueError(f"window must be an int in 1..T={T}, got {window!r}")
+    Lm, LL = cfg.out_layer, cfg.n_layers
+    head_of = {e: Lm + 1 + b for b, e in enumerate(cfg.heads)}
     ops: list[tuple[Op, int, int]] = [(Op.CLRV, 0, 0)]
     for start in range(0, T, window):
         steps = range(start, min(start + window, T))
         for t in steps:
-            for l in range(1, L + 1):
+            for l in range(1, LL + 1):
                 ops += [(Op.FWD, l, t), (Op.NEUR, l, t)]
-        ops += [(Op.DCLR, l, 0) for l in range(1, L + 1)]
+        ops += [(Op.DCLR, l, 0) for l in range(1, LL + 1)]
         for t in reversed(steps):
-            ops.append((Op.LOSS, L, t))
-            for l in range(L, 0, -1):
+            ops.append((Op.LOSS, Lm, t))
+            for l in range(Lm, 0, -1):
+                if l in head_of:
+                    h = head_of[l]
+                    ops += [(Op.LOSS, h, t), (Op.DECAY, h, t), (Op.DELTAT, h, t), (Op.WG, h, t), (Op.GS, h, t)]
                 ops += [(Op.DECAY, l, t), (Op.DELTAT, l, t), (Op.WG, l, t)]
-                if l > 1:
+                if l > 1 and l - 1 not in head_of:
                     ops.append((Op.GS, l, t))
     if update:
-        ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
+        ops += [(Op.UPD, l, 0) for l in range(1, LL + 1)]
     return ops
 
 
@@ -199,13 +225,28 @@ def compile_program(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...]
 def snn_ops(cfg: CoreConfig, snn, update: bool = True, overlap: bool | None = None,
             overlap_order: str | None = None) -> list[tuple[Op, int, int]]:
     """sample_ops for a `spikemesh.sim.golden.SNNConfig`."""
-    return sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update, snn.window if snn.rule == "tbptt" else None,
-                      overlap, overlap_order)
+    if snn.rule == "local" and tuple(snn.block_last_layers) != cfg.heads:
+        raise ValueError(f"blocks {snn.blocks} put heads after layers {tuple(snn.block_last_layers)}; this core was "
+                         f"generated with heads={cfg.heads}")
+    return sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update,
+                      snn.window if snn.rule in ("tbptt", "local") else None, overlap, overlap_order,
+                      k_random=snn.rule == "sltt_k" and snn.k_random)
+
+
+def step_seed(snn, sample_index: int) -> int | None:
+    """The k_seed register of sample `sample_index` (SLTT-K with random steps), or None: the LFSR state the
+    golden model's draws start from (sim.golden.core.sample_k_steps)."""
+    if not (snn.rule == "sltt_k" and snn.k_random):
+        return None
+    from ..sim.golden.lfsr import STREAM_K_STEPS, stream_seed
+
+    return stream_seed(snn.lfsr_seed, sample_index, STREAM_K_STEPS)
 
 
 def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: float, surrogate: str,
                    surrogate_width: float, reset: str, direct: bool, dense: bool = False,
-                   temporal: bool = False, detach_reset: bool = True, fmt: str = "fp16") -> dict[str, int]:
+                   temporal: bool = False, detach_reset: bool = True, fmt: str = "fp16",
+                   readout: str = "spikes") -> dict[str, int]:
     """The control-register values (bits in the core's format `fmt`, or mode bits) for one training setup."""
     if surrogate not in ("rect", "tri", "sigmoid", "atan"):  # sigmoid/atan: the host also writes the table
         raise ValueError(f"surrogate must be 'rect', 'tri', 'sigmoid' or 'atan' in the core, got {surrogate!r}")
@@ -213,12 +254,13 @@ def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: flo
         raise ValueError(f"reset must be 'soft' or 'hard', got {reset!r}")
     if temporal and (reset != "soft" or not detach_reset):
         raise ValueError("reset: the core's BPTT/TBPTT supports only soft reset with the reset detached")
+    if readout not in ("spikes", "membrane"):
+        raise ValueError(f"readout must be 'spikes' or 'membrane', got {readout!r}")
     if not theta > 0:
         raise ValueError(f"theta must be > 0 (the fire compare assumes it), got {theta!r}")
     a = surrogate_width
-    mode = (MODE_DIRECT if direct else 0) | (MODE_HARD_RESET if reset == "hard" else 0) | \
-           (MODE_TRI if surrogate == "tri" else 0) | (MODE_DENSE if dense else 0) | \
-           (MODE_PSI_ALL if temporal else 0) | (MODE_TABLE if surrogate in ("sigmoid", "atan") else 0)
+    mode = pack(Mode, direct=bool(direct), hard_reset=reset == "hard", tri=surrogate == "tri", dense=bool(dense),
+                psi_all=bool(temporal), table=surrogate in ("sigmoid", "atan"), membrane=readout == "membrane")
     if fmt != "fp16" and surrogate in ("sigmoid", "atan"):
         raise ValueError(f"surrogate {surrogate!r} needs the surrogate table, which is FP16 only; with fmt {fmt!r} "
                          f"use 'rect' or 'tri'")
@@ -236,10 +278,13 @@ def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: flo
 
 def constants_from_snn(snn) -> dict[str, int]:
     """core_constants for a `spikemesh.sim.golden.SNNConfig`."""
+    if snn.loss != "mse_step":
+        raise ValueError(f"loss must be 'mse_step' on the core (ce_step's softmax is golden-only), got {snn.loss!r}")
     return core_constants(lam=snn.lam, theta=snn.theta, T=snn.T, loss_scale=snn.loss_scale, lr=snn.lr,
                           surrogate=snn.surrogate, surrogate_width=snn.surrogate_width, reset=snn.reset,
                           direct=snn.encoding == "direct", dense=snn.dense,
-                          temporal=snn.rule in TEMPORAL_RULES, detach_reset=snn.detach_reset, fmt=snn.fmt)
+                          temporal=snn.rule in TEMPORAL_RULES, detach_reset=snn.detach_reset, fmt=snn.fmt,
+                          readout=snn.readout)
 
 
 # ---------------------------------------------------------------- model parallel: per-step segments

@@ -3,7 +3,7 @@
 The per-sample sequence is the one the core's own bench uses (sim/benches/core_host.py), here over
 `Board` (the link) instead of a cocotb bus driver: label, inputs (x + input events), start, poll.  With
 the on-board dataset it is one request: the gateware sample loader copies the sample's record, starts
-the core and answers when the core is done (`rtl/link/loader.py`).
+the core and answers when the core is done (`rtl/soc/loader.py`).
 Addresses and registers come from the memory map's `core` target, through the one core driver
 (firmware/core_driver.py) that the benches use too.
 Evaluation runs the golden model's forward pass on the weights read back from the board (bit-exact
@@ -25,7 +25,7 @@ from .core_driver import BoardPort, CoreDriver, SyncCoreDriver, core_target, f16
 from .dataset import encode_records
 from .driver import Board, BoardReset
 from .link import LinkError
-from .program import compile_program, constants_from_snn
+from .program import assemble, constants_from_snn, snn_ops, step_seed
 
 
 def core_config_json(cfg: CoreConfig) -> dict:
@@ -140,7 +140,7 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     history).  `epochs` is the total: resuming at `start_epoch`/`start_sample` trains the rest of it.
 
     `onboard` (None: when it fits): the encoded samples go into the dataset BRAM once and each sample is
-    "loader: sample n; core: start" (`rtl/link/loader.py`); else every sample's inputs are streamed.
+    "loader: sample n; core: start" (`rtl/soc/loader.py`); else every sample's inputs are streamed.
     `should_stop(epoch, n)` is asked before each sample: the core cannot be stopped mid-sample, so a stop
     lands between samples; then the weights are read back, `on_stop(epoch, n, weights, history)` called
     (epoch = epochs completed, n = samples of the next epoch done) and train returns.  Resume with
@@ -172,10 +172,11 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     if not isinstance(snapshot_every, int) or snapshot_every < 1:
         raise ValueError(f"snapshot_every must be an int >= 1 (samples), got {snapshot_every!r}")
     core = CoreClient(board, cfg)
-    program = compile_program(cfg, snn.rule, snn.T, snn.k_steps, update=True)
+    program = assemble(snn_ops(cfg, snn, update=True), cfg)
     history = list(history or [])
     direct = snn.encoding == "direct"
-    writes = (lambda n: core.input_writes(encode(snn, pixels[n], n), direct, int(labels[n])))
+    writes = (lambda n: core.input_writes(encode(snn, pixels[n], n), direct, int(labels[n]),
+                                          k_seed=step_seed(snn, n)))
     loader, records = None, None
     run_retries = max(board.link.retries, int(np.ceil(sample_timeout / board.link.timeout)))
     if onboard is not False:
@@ -262,7 +263,8 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
                     if loader is not None:  # one request: answered when the core has trained on sample k
                         board.write(loader, [k, 0], retries=run_retries)
                     else:
-                        core.load_input(encode(snn, pixels[k], k), direct, label=int(labels[k]))
+                        core.load_input(encode(snn, pixels[k], k), direct, label=int(labels[k]),
+                                        k_seed=step_seed(snn, k))
                         core.run(timeout=sample_timeout)
                     if core_cycles is not None:
                         core_cycles.append(core.read_reg("cycles"))
@@ -428,7 +430,7 @@ def cli_train(args) -> int:
     soc = None
     if args.sim:
         from spikemesh.rtl.core import TrainingCore
-        from spikemesh.rtl.soc import SoC
+        from spikemesh.rtl.soc.top import SoC
 
         soc = SoC(SIM_SOC, core=TrainingCore(SIM_CORE), sim_io=True)
         info = soc.build_info()
@@ -528,7 +530,7 @@ def cli_train(args) -> int:
 # The simulated board `spikemesh train --sim` builds: digits 64-16-10, T up to 4.
 SIM_CORE = CoreConfig(layers=(64, 16, 10), t_max=4)
 from spikemesh.rtl.link.protocol import LinkConfig as _LC  # noqa: E402
-from spikemesh.rtl.soc import SocConfig as _SC  # noqa: E402
+from spikemesh.rtl.soc.top import SocConfig as _SC  # noqa: E402
 
 SIM_SOC = _SC(clk_hz=75_000_000, link=_LC(clocks_per_bit=25, max_words=256, watchdog_cycles=1 << 14),
               dataset_words=160 * 1024, name="sim-core")  # the whole digits training split, as on the ULX3S train board

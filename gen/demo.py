@@ -109,7 +109,7 @@ def ticker(label: str, every: float = 10.0):
 
 
 def run_fp_units(cfg: DemoConfig) -> list[tuple[str, str]]:
-    from spikemesh.gen.formats import FP16
+    from spikemesh.rtl.formats import FP16
     from spikemesh.sim.benches.fp_harness import LaneHarness, groups_for
     from spikemesh.sim.cocotb_run import run_cocotb
 
@@ -189,7 +189,7 @@ def run_board(cfg: DemoConfig) -> dict:
     from spikemesh.firmware.driver import Board
     from spikemesh.firmware.train import SIM_SOC, evaluate, f16_bits, train
     from spikemesh.rtl.core import TrainingCore
-    from spikemesh.rtl.soc import SoC
+    from spikemesh.rtl.soc.top import SoC
     from spikemesh.sim.board import SimBoard, build_sim_board
     from spikemesh.sim.golden import init_weights, load_digits_split
     from spikemesh.sim.golden.training import train_epoch

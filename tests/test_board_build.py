@@ -176,7 +176,7 @@ def test_train_dataset_holds_the_digits_training_split():
     from spikemesh.firmware.dataset import encode_records
     from spikemesh.firmware.train import CoreClient
     from spikemesh.rtl.core import TrainingCore
-    from spikemesh.rtl.soc import SoC
+    from spikemesh.rtl.soc.top import SoC
     from spikemesh.sim.golden import SNNConfig, encode, load_digits_split
 
     prof = board_profile("ulx3s-85f")

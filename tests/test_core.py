@@ -70,3 +70,16 @@ LANE_CASES = ("sltt_rate_tri_hard", "bptt_direct_rect", "ottt_a_rate_tri")
 def test_core_lanes2_verilator(case):
     c = CASES[case]
     _run("verilator", "small_l2", SMALL_L2, c["snn"], **{k: v for k, v in c.items() if k != "snn"})
+
+
+# P = 4 and 8 lanes under Verilator, every rule family (SMALL's layers 7, 6, 4 pad to one or two words, so every
+# phase has padded lanes); the engine variants (forward engine + P lanes) are in tests/test_core_overlap.py
+WIDE_CASES = ("sltt_rate_tri_hard", "sltt_k_direct_tri", "bptt_rate_tri", "tbptt_direct_window2", "ottt_a_rate_tri",
+              "ottt_o_direct_rect", "sltt_rate_dense")
+
+
+@pytest.mark.parametrize("lanes", [4, 8])
+@pytest.mark.parametrize("case", WIDE_CASES)
+def test_core_wide_lanes_verilator(lanes, case):
+    c = CASES[case]
+    _run("verilator", f"small_l{lanes}", dict(SMALL, lanes=lanes), c["snn"], **{k: v for k, v in c.items() if k != "snn"})

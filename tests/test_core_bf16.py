@@ -43,7 +43,7 @@ def test_core_bf16_lanes2_verilator(case):
 
 def test_bf16_refusals():
     from spikemesh.firmware.program import core_constants
-    from spikemesh.gen.formats import BF16, FP32
+    from spikemesh.rtl.formats import BF16, FP32
     from spikemesh.rtl.core import CoreConfig
 
     with pytest.raises(ValueError, match="fmt must be one of"):

@@ -20,7 +20,7 @@ from spikemesh.rtl.core import CoreConfig, CoreLayout, Op, TrainingCore, decode,
     (dict(layers=(8, 4), prog_depth=8), "prog_depth"),
     (dict(layers=(8, 4), lanes=0), "lanes"),
     (dict(layers=(8, 4), lanes=3), "lanes"),
-    (dict(layers=(8, 4), lanes=16), "lanes"),
+    (dict(layers=(8, 4), lanes=32), "lanes"),
 ])
 def test_bad_config_names_parameter(kwargs, word):
     with pytest.raises(ValueError, match=word.replace("[", r"\[").replace("]", r"\]")):
@@ -134,7 +134,7 @@ def test_core_pysim_quick(depth, rule, enc, seed):
 
 
 def test_lanes_refusal_lists_allowed_values():
-    with pytest.raises(ValueError, match=r"lanes must be one of \(1, 2, 4, 8\), got 6"):
+    with pytest.raises(ValueError, match=r"lanes must be one of \(1, 2, 4, 8, 16\), got 6"):
         CoreConfig(layers=(8, 4), lanes=6)
 
 

@@ -13,7 +13,7 @@ from amaranth.back import verilog
 from spikemesh.rtl.core import CoreConfig, CoreLayout, TrainingCore
 from spikemesh.rtl.core.layout import LARGEST_DEVICE_BRAMS, dp16kd_blocks
 
-TOO_BIG = "1024,1024,1024,10"  # the filed issue: ~4.4 GB and > 300 s in the emitter before the refusal existed
+TOO_BIG = "1024,1024,1024,10"  # beyond the largest device: refused before generation (~4.4 GB, > 300 s without the check)
 # the largest class of core the 85F holds: 784 inputs (MNIST), 207 of 208 DP16KD at t_max = 4
 LARGE_FIT = dict(layers=(784, 100, 10), t_max=4)
 
@@ -23,7 +23,8 @@ LARGE_FIT = dict(layers=(784, 100, 10), t_max=4)
 # docs/core.md. `tch` (the sparse update's 1-bit column memory) was checked on the bare memory shape: yosys maps
 # 512 and more entries to one DP16KD and 320 to LUT RAM, as the estimate does. W of a P-lane core is P skewed
 # 16-bit banks (rtl/core/skewmem.py); each bank shape here was checked the same way (`synth_ecp5 -run :map_ffs`
-# on the bare memory): 1184 x 16 -> 2, 608 -> 1, 3328 with two read ports -> 8, 40500 -> 40 DP16KD.
+# on the bare memory): 1184 x 16 -> 2, 608 -> 1, 3328 with two read ports -> 8, 40500 -> 40 DP16KD. dp is P
+# lanes wide at P > 1 (lanemem): 34 x 128 (P = 8) goes to LUT RAM, 155 x 32 (P = 2) to one DP16KD.
 YOSYS_BLOCKS = [
     (dict(layers=(64, 32, 10), t_max=4), dict(w=3, g=3, acc=1, spk=1, psi=2, dlt=1, prog=1)),
     (dict(layers=(64, 32, 10), t_max=4, overlap=True), dict(w=6, g=3, acc=1, spk=2, psi=2, dlt=1, prog=1)),
@@ -34,7 +35,7 @@ YOSYS_BLOCKS = [
      dict(sgt=16, psi=1, prog=1)),
     (dict(layers=(64, 128, 128, 10)), dict(w=26, g=26, v=1, acc=1, spk=2, psi=6, dp=1, dlt=1, a=1, prog=1)),
     (dict(layers=(64, 128, 128, 10), lanes=8, overlap=True),
-     dict(**{f"w{b}": 8 for b in range(8)}, g=28, v=1, spk=4, psi=6, dp=1, dlt=1, a=1, prog=1)),
+     dict(**{f"w{b}": 8 for b in range(8)}, g=28, v=1, spk=4, psi=6, dlt=1, a=1, prog=1)),
     (dict(layers=(256, 256, 10)), dict(w=68, g=68, v=1, acc=1, x=1, spk=4, psi=12, dp=1, dlt=2, a=1, prog=1, tch=1)),
     (LARGE_FIT, dict(w=80, g=80, v=1, acc=1, x=1, spk=11, psi=24, dp=1, dlt=6, a=1, prog=1, tch=1)),
     (dict(layers=(300, 200, 100, 10), t_max=4, lanes=2),

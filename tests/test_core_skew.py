@@ -11,7 +11,8 @@ from spikemesh.rtl.core import CoreConfig, CoreLayout
 
 
 @pytest.mark.parametrize("layers, lanes, rule", [((10, 7, 6, 4), 2, "bptt"), ((8, 4, 6), 2, "sltt"),
-                                                 ((9, 13, 6, 5), 4, "sltt"), ((6, 11, 9, 3), 8, "ottt_a")])
+                                                 ((9, 13, 6, 5), 4, "sltt"), ((6, 11, 9, 3), 8, "ottt_a"),
+                                                 ((20, 17, 5), 16, "bptt")])
 def test_core_pysim_skewed_w(layers, lanes, rule):
     from spikemesh.sim.benches.core_pysim import run_pysim
 

@@ -9,7 +9,7 @@ from spikemesh.firmware.dataset import load_digits_u8, pack_samples, unpack_samp
 from spikemesh.firmware.driver import Board, BuildMismatch
 from spikemesh.firmware.link import FaultInjector, LinkError, LinkTimeout
 from spikemesh.rtl.link.protocol import LinkConfig
-from spikemesh.rtl.soc import SoC, SocConfig
+from spikemesh.rtl.soc.top import SoC, SocConfig
 from spikemesh.sim.board import SimBoard, build_sim_board
 
 SIM_CONFIG = SocConfig(clk_hz=75_000_000, link=LinkConfig(clocks_per_bit=25, max_words=256,

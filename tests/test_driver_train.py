@@ -5,7 +5,7 @@ import pytest
 from spikemesh.firmware.driver import Board
 from spikemesh.firmware.train import (SIM_CORE, CoreClient, SIM_SOC, f16_bits, load_checkpoint, save_checkpoint, train)
 from spikemesh.rtl.core import TrainingCore
-from spikemesh.rtl.soc import SoC
+from spikemesh.rtl.soc.top import SoC
 from spikemesh.sim.board import SimBoard, build_sim_board
 from spikemesh.sim.golden import SNNConfig, init_weights, load_digits_split, train_sample
 

@@ -15,7 +15,7 @@ from spikemesh.firmware.federated import BoardWorker, WorkerData, load_round_che
 from spikemesh.firmware.inference import chip_predictions, infer
 from spikemesh.firmware.train import SIM_CORE, SIM_SOC, f16_bits
 from spikemesh.rtl.core import TrainingCore
-from spikemesh.rtl.soc import SoC
+from spikemesh.rtl.soc.top import SoC
 from spikemesh.sim.board import SimBoard, build_sim_board
 from spikemesh.sim.golden import SNNConfig, forward, init_weights, load_digits_split
 from spikemesh.sim.golden.federated import fedavg, golden_federated, make_partitions, parse_partition

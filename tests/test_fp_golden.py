@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from spikemesh.gen.formats import BF16, FP16, FP32, FPFormat, Flag
+from spikemesh.rtl.formats import BF16, FP16, FP32, FPFormat, Flag
 from spikemesh.sim import fp
 
 sf = pytest.importorskip("softfloatpy")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spikemesh.gen.formats import FP16, BF16, FP32, format_by_name
+from spikemesh.rtl.formats import FP16, BF16, FP32, format_by_name
 from spikemesh.sim.benches.fp_harness import LaneHarness, groups_for
 from spikemesh.sim.cocotb_run import run_cocotb
 

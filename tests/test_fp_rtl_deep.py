@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from spikemesh.gen.formats import FP16
+from spikemesh.rtl.formats import FP16
 from spikemesh.rtl.fp import FPAdd, FPAddPipe, FPFMA, FPFMAPipe, FPMul, FPMulPipe
 from spikemesh.sim.benches.fp_harness import Group, LaneHarness
 from spikemesh.sim.cocotb_run import run_cocotb

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spikemesh.gen.cli import main
-from spikemesh.gen.formats import BF16, FP16, FP32
+from spikemesh.rtl.formats import BF16, FP16, FP32
 from spikemesh.gen.fp_report import yosys_stat
 from spikemesh.rtl.fp import (FPAdd, FPAddPipe, FPCompare, FPComparePipe, FPFMA, FPFMAPipe, FPFromInt,
                               FPFromIntPipe, FPMul, FPMulPipe)

@@ -6,7 +6,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from spikemesh.gen.formats import BF16
+from spikemesh.rtl.formats import BF16
 from spikemesh.sim import fp
 from spikemesh.sim.golden import SNNConfig, init_weights, load_digits_split, train_sample
 from spikemesh.sim.golden.numerics import bits, to_format

@@ -18,7 +18,7 @@ from spikemesh.firmware.driver import Board, BoardReset
 from spikemesh.firmware.link import FaultInjector
 from spikemesh.firmware.train import SIM_CORE, SIM_SOC, f16_bits, load_checkpoint, save_checkpoint, train
 from spikemesh.rtl.core import TrainingCore
-from spikemesh.rtl.soc import SoC
+from spikemesh.rtl.soc.top import SoC
 from spikemesh.sim.benches.link_faults import RESET_POINTS, RUN_OFFSETS, FrameClassifier, report, run_matrix
 from spikemesh.sim.board import SimBoard, build_sim_board
 from spikemesh.sim.golden import SNNConfig, init_weights, load_digits_split, train_sample

@@ -8,9 +8,9 @@ from amaranth.sim import Simulator
 
 from spikemesh.firmware.dataset import encode_records
 from spikemesh.rtl.bus import BusDecoder, BusSignature, MemoryMap
-from spikemesh.rtl.link.loader import SampleLoader, arbitrate
-from spikemesh.rtl.link.targets import BramTarget
-from spikemesh.rtl.soc import _connect_narrower
+from spikemesh.rtl.soc.loader import SampleLoader, arbitrate
+from spikemesh.rtl.soc.targets import BramTarget
+from spikemesh.rtl.soc.top import _connect_narrower
 
 
 class LoaderRig(wiring.Component):
@@ -112,7 +112,7 @@ def test_loader_run_trailer_waits_and_times_out():
     """`run` n: record n, then the trailer record `then` (a write, then a wait segment polling a word); a
     two-word write to run+wait is taken only when the wait is over; a wait that never holds counts a timeout."""
     from spikemesh.firmware.dataset import Wait
-    from spikemesh.rtl.link.loader import LOADER_REGS
+    from spikemesh.rtl.soc.loader import LOADER_REGS
 
     reg = {name: off for name, off, *_ in LOADER_REGS}
     rig = LoaderRig()
@@ -153,7 +153,7 @@ def test_loader_run_trailer_waits_and_times_out():
 
 
 def test_encode_records_splits_long_writes():
-    from spikemesh.rtl.link.loader import MAX_SEGMENT_WORDS
+    from spikemesh.rtl.soc.loader import MAX_SEGMENT_WORDS
 
     w = encode_records([[(100, np.arange(MAX_SEGMENT_WORDS + 3) & 0xFFFF)]], 1 << 17)
     assert w[2] == MAX_SEGMENT_WORDS and w[3:5].tolist() == [100, 0]

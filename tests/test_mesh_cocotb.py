@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spikemesh.gen.commands.mesh import check_dp, dp_experiment, mp_experiment, run_mesh_experiments
+from spikemesh.gen.mesh_perf import check_dp, dp_experiment, mp_experiment, run_mesh_experiments
 from spikemesh.rtl.mesh import MeshConfig
 from spikemesh.sim.golden import SNNConfig
 

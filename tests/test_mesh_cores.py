@@ -2,7 +2,7 @@
 the network (cocotb + Verilator), one data-parallel step bit for bit equal to sim/golden_mesh."""
 import numpy as np
 
-from spikemesh.gen.commands.mesh import run_cores_step
+from spikemesh.gen.mesh_perf import run_cores_step
 
 
 def test_data_parallel_step_on_three_cores(tmp_path):

@@ -23,7 +23,7 @@ from spikemesh.rtl.bus import BusSignature
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
 from spikemesh.rtl.mesh import MeshConfig
-from spikemesh.rtl.mesh.copy_engine import COPY_BIT, CopyMeshSystem, copy_request_body
+from spikemesh.rtl.mesh.copy_engine import COPY_EXTRA, CopyMeshSystem, copy_request_body
 
 
 # ---------------------------------------------------------------- segmented programs
@@ -147,7 +147,7 @@ def test_copy_engine_moves_words_core_to_core():
     def copy(s, d, sa, n, da, **kw):
         seq[0] += 1
         body = copy_request_body(cfg, d, sa, n, da, aws[d], **kw)
-        steps.append(("copy", packet(cfg, 0, s, PacketType.CONTROL, seq[0], 1 << COPY_BIT, body), d, n))
+        steps.append(("copy", packet(cfg, 0, s, PacketType.CONTROL, seq[0], COPY_EXTRA, body), d, n))
 
     send(1, True, list(src.items())[:20])
     send(1, True, list(src.items())[20:])
@@ -211,7 +211,7 @@ RUNS = [{"name": "mp_copy", "kind": "mp", "chain": [1, 2], "move": "copy", "n": 
 
 def test_digits_model_parallel_on_two_cores(tmp_path):
     from spikemesh.firmware.placement import ModelParallelPlan
-    from spikemesh.gen.commands.mesh import MP_CHAIN, MP_SNN, run_mp
+    from spikemesh.gen.mesh_perf import MP_CHAIN, MP_SNN, run_mp
     from spikemesh.sim.golden import SNNConfig, init_weights
     from spikemesh.sim.golden_mesh import model_parallel_exchange
 

@@ -10,6 +10,8 @@
   spikemesh core bench --engines [--lanes 1,2,4,8] [--fmax MHz] [--record]   P lanes x forward engine against
                                                        one MAC lane with the update over every column
   spikemesh core bench --upd [--rules sltt,ottt_o] [--lanes 1,4]         sparse vs every-column weight update
+  spikemesh core bench --local [--record]                              local learning vs BPTT / TBPTT: cycles,
+                                                       state bytes, block RAMs
   spikemesh core synth --layers 64-32-10 --t-max 4 [--freq 100]         ECP5-85F place and route of one core
 """
 from __future__ import annotations
@@ -94,8 +96,10 @@ def register(sub) -> None:
                    "forward engine against one MAC lane with the update over every column (64-128-128-10, T=8)")
     b.add_argument("--upd", action="store_true", help="the sparse weight update against the update over every "
                    "column (MODE_DENSE_UPD), for --rules and --lanes")
+    b.add_argument("--local", action="store_true", help="local learning (a head per hidden layer) against BPTT and "
+                   "TBPTT: cycles, state bytes, block RAMs (64-128-128-10, T = 8)")
     b.add_argument("--fmax", type=float, help="clock (MHz) for the samples/s column of --engines")
-    b.add_argument("--record", action="store_true", help="write the --engines figures to docs/measured.json")
+    b.add_argument("--record", action="store_true", help="write the --engines / --local figures to docs/measured.json")
     b.add_argument("--out", type=Path, default=Path("build") / "core_bench.json",
                    help="JSON report, relative to the current folder")
     b.set_defaults(func=run_bench)
@@ -138,7 +142,7 @@ def run_program(args) -> int:
 def run_synth(args) -> int:
     from spikemesh.gen.core_perf import synth_ecp5
 
-    from spikemesh.gen.formats import format_by_name
+    from spikemesh.rtl.formats import format_by_name
 
     _cfg(args)  # refuse a core no supported board holds before any tool runs
     extra = {"fmt": format_by_name(args.fmt)} if args.fmt != "fp16" else {}
@@ -148,7 +152,9 @@ def run_synth(args) -> int:
     if args.record:
         from spikemesh.gen.measured import record
 
-        name = "core" + (f".p{args.lanes}" if args.lanes > 1 else "") + (".overlap" if args.overlap else "") + \
+        net = "-".join(map(str, args.layers))
+        name = "core" + (f".{net}" if tuple(args.layers) != (64, 32, 10) else "") + \
+            (f".p{args.lanes}" if args.lanes > 1 else "") + (".overlap" if args.overlap else "") + \
             (f".{args.fmt}" if args.fmt != "fp16" else "")
         what = f"{'-'.join(map(str, args.layers))}, T={args.t_max}, P={args.lanes}, {args.fmt}, ECP5-85F, seed 1"
         fmax = next(iter(res["fmax_mhz"].values()))
@@ -168,6 +174,10 @@ def run_bench(args) -> int:
         return _emit(engines_bench(args.samples, lanes=lanes, fmax_mhz=args.fmax, record=args.record,
                                    rules=tuple(args.rules.split(",")) if args.rules != "sltt,bptt" else
                                    ("sltt", "bptt", "ottt_a")), args.out)
+    if args.local:
+        from spikemesh.gen.local_perf import local_bench
+
+        return _emit(local_bench(args.samples, record=args.record), args.out)
     if args.upd:
         return _emit(upd_bench(args.samples, tuple(args.rules.split(",")), _ints(args.lanes)), args.out)
 

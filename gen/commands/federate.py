@@ -13,7 +13,7 @@ from spikemesh.gen.args import int_range
 
 
 def register(sub) -> None:
-    from spikemesh.rtl.core.config import IMPLEMENTED_RULES
+    from spikemesh.rtl.core.config import DEFAULT_RULES
 
     p = sub.add_parser("federate", help="federated learning across boards with Flower (deterministic FedAvg)")
     where = p.add_mutually_exclusive_group(required=True)
@@ -30,7 +30,7 @@ def register(sub) -> None:
                    help="use the first N samples of the training split (0: all 1437)")
     p.add_argument("--min-workers", type=int_range(1, 16), default=None,
                    help="fewest results a round accepts (default: workers - 1, at least 1)")
-    p.add_argument("--rule", default="sltt", choices=IMPLEMENTED_RULES, help="training rule on chip")
+    p.add_argument("--rule", default="sltt", choices=DEFAULT_RULES, help="training rule on chip")
     p.add_argument("--processes", action="store_true",
                    help="run each worker as its own process (Flower's gRPC server here) instead of the "
                         "simulation engine")

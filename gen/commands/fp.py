@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from spikemesh.gen.formats import FORMATS, format_by_name
+from spikemesh.rtl.formats import FORMATS, format_by_name
 
 REPO = Path(__file__).resolve().parents[2]
 

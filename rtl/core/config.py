@@ -5,17 +5,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...gen.formats import BF16, FP16, FPFormat
+from ..formats import BF16, FP16, FPFormat
 
 #: rules whose programs the core can run (the sequencer ops they need are compiled in)
-IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o")
+IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o", "local")
+#: rules a core runs by default; `local` needs a core generated with its blocks' heads (CoreConfig.heads)
+DEFAULT_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o")
 SURROGATES = ("rect", "tri", "sigmoid", "atan")
 TABLE_SURROGATES = ("sigmoid", "atan")  # need the surrogate table memory (sg_table_depth > 0)
 SG_TABLE_DEPTHS = (0,) + tuple(1 << k for k in range(10, 16))  # 0: no table; else 1024..32768 entries
 MAX_LAYERS = 7  # 3-bit layer field in an instruction
 MAX_T = 64  # 6-bit step field in an instruction
 MAX_NEURONS = 1024
-LANES = (1, 2, 4, 8)  # MAC lanes: power of two, so element address -> (word, lane) is a shift and a mask
+LANES = (1, 2, 4, 8, 16)  # MAC lanes: power of two, so element address -> (word, lane) is a shift and a mask
 
 
 #: number formats of the core's datapath (the word layout is the same: 16 bits, sign on top)
@@ -27,11 +29,14 @@ class CoreConfig:
     """One core training a fully connected LIF network `layers` = (N_0, N_1, ..., N_L).
 
     Layer sizes are fixed at generation (they size the memories); the program chooses rule, T and steps.
+    `heads` (local learning, rule `local`): the main layers (1..L-1, ascending) that end a block and feed an
+    auxiliary head, a LIF layer of N_L neurons with its own loss. The core holds the heads as layers
+    L+1, L+2, ... after the main layers (`n_layers` counts them; `out_layer` is the main output L).
     """
 
     layers: tuple[int, ...]
     t_max: int = 8
-    rules: tuple[str, ...] = IMPLEMENTED_RULES
+    rules: tuple[str, ...] = DEFAULT_RULES
     surrogates: tuple[str, ...] = ("rect", "tri")
     direct_input: bool = True  # first layer may take FP16 inputs (mul then add)
     add_depth: int = 4  # pipeline registers requested from spikemesh.rtl.fp.FPAddPipe (4: the fast FPGA build)
@@ -44,9 +49,15 @@ class CoreConfig:
     # entries of the table-surrogate window (firmware/surrogate_table.py; docs/core.md, "Table surrogates");
     # 0 = no table memory. sigmoid needs 16384, atan 32768 for an exact golden table.
     sg_table_depth: int = 0
+    heads: tuple[int, ...] = ()
+    # the membrane readout (MODE membrane): a non-spiking output layer whose loss is taken on h (one more multiplier)
+    membrane_readout: bool = False
+    # SLTT-K drawing its step set per sample on chip (ops KGATE / KEND, registers k_seed / k_count)
+    k_random: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "heads", tuple(self.heads))
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "surrogates", tuple(self.surrogates))
         if not 2 <= len(self.layers) <= MAX_LAYERS + 1:
@@ -85,6 +96,24 @@ class CoreConfig:
             raise ValueError(f"lanes must be one of {LANES}, got {self.lanes!r}")
         if not isinstance(self.overlap, bool):
             raise ValueError(f"overlap must be a bool (True: separate forward engine), got {self.overlap!r}")
+        L = len(self.layers) - 1
+        if list(self.heads) != sorted(set(self.heads)) or not all(isinstance(h, int) and 1 <= h < L
+                                                                  for h in self.heads):
+            raise ValueError(f"heads must be ascending unique main layers in 1..{L - 1} (the last layer of each "
+                             f"non-final block), got {self.heads!r}")
+        if L + len(self.heads) > MAX_LAYERS:
+            raise ValueError(f"layers and heads: {L} main layers + {len(self.heads)} heads exceed the "
+                             f"{MAX_LAYERS} layers an instruction can name")
+        if "local" in self.rules and not self.heads:
+            raise ValueError("rules: 'local' needs heads (the main layers that end a block, e.g. heads=(1,))")
+        if self.heads and self.rules != ("local",):
+            raise ValueError(f"rules must be ('local',) for a core with heads (its program trains them), got {self.rules}")
+        if not isinstance(self.membrane_readout, bool):
+            raise ValueError(f"membrane_readout must be a bool, got {self.membrane_readout!r}")
+        if not isinstance(self.k_random, bool):
+            raise ValueError(f"k_random must be a bool, got {self.k_random!r}")
+        if self.k_random and "sltt_k" not in self.rules:
+            raise ValueError(f"k_random draws SLTT-K's steps: rules must include 'sltt_k', got {self.rules}")
         if self.fmt not in CORE_FORMATS:
             raise ValueError(f"fmt must be one of {[f.name for f in CORE_FORMATS]} (16-bit formats the core is "
                              f"verified for), got {self.fmt!r}")
@@ -115,7 +144,26 @@ class CoreConfig:
 
     @property
     def n_layers(self) -> int:
+        """LIF layers the core holds: the main layers 1..L, then one per head."""
+        return len(self.layers) - 1 + len(self.heads)
+
+    @property
+    def out_layer(self) -> int:
+        """The main network's output layer L (its spikes are the prediction)."""
         return len(self.layers) - 1
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Neurons of every layer 0..n_layers: the main layers, then the heads (N_L each)."""
+        return self.layers + (self.layers[-1],) * len(self.heads)
+
+    def src(self, l: int) -> int:
+        """The layer whose spikes feed layer l: l - 1, or for a head the block's last main layer."""
+        return l - 1 if l <= self.out_layer else self.heads[l - self.out_layer - 1]
+
+    def n_in(self, l: int) -> int:
+        """Inputs of layer l (columns of W_l)."""
+        return self.sizes[self.src(l)]
 
     @property
     def value_dtype(self):

@@ -21,15 +21,15 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..bus import BusSignature, Region
+from ..bus import BusSignature, Region, struct_value
+from ..lfsr import WORD_STEPS, lfsr_advance
 from .config import CoreConfig
-from .isa import LAYER_BITS, OP_BITS, T_BITS, Op
+from .isa import LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
 from .fwd_engine import ForwardEngine
 from .lanemem import lane_memory
 from .skewmem import extra_skew_read_port, skewed_memory
-from .pipes import _delay, _delay_valid, _times_const, event_walk_states
-from .layout import (COUNTERS, CTRL_CLEAR_COUNTERS, CTRL_REGS, CTRL_START, MODE_DIRECT, MODE_HARD_RESET,
-                     MODE_TRI, SGR_REGS, STATUS_BUSY, STATUS_DONE, CoreLayout)
+from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
+from .layout import COUNTERS, CTRL_REGS, KSR_REGS, SGR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
 
 SIGN = 0x8000
 
@@ -45,6 +45,8 @@ def config_id(cfg: CoreConfig) -> int:
     if not cfg.overlap:  # a core without the forward engine keeps the identity it had before the field existed
         text = text.replace(", overlap=False", "")
     text = text.replace(", sg_table_depth=0", "")  # likewise a core without the surrogate table
+    for default in (", heads=()", ", membrane_readout=False", ", k_random=False"):  # nor the later options
+        text = text.replace(default, "")
     return zlib.crc32(text.encode()) & 0xFFFF
 
 
@@ -68,7 +70,7 @@ class TrainingCore(wiring.Component):
         cfg, lay = self.cfg, self.layout
         m = Module()
         L, NB, LB, TB = lay.L, lay.nb, lay.lb, lay.tb
-        sizes = cfg.layers
+        sizes = cfg.sizes  # main layers, then the heads (local learning)
         fmt = cfg.fmt
         ONE = fmt.bias << fmt.man_bits  # 1.0 (FP16 0x3C00, BF16 0x3F80)
         INF = fmt.inf  # the largest magnitude that is not NaN
@@ -119,7 +121,13 @@ class TrainingCore(wiring.Component):
         spk_rp, spk_wp = mem("spk", NB + 1, lay.spk_depth)  # index | fired << NB
         cnt_rp, cnt_wp = mem("cnt", NB + 1, lay.cnt_depth)
         psi_rp, psi_wp = mem("psi", 16 + NB, lay.psi_depth)  # {t, layer, e}: kept per step for BPTT
-        dp_rp, dp_wp = mem("dp", 16, lay.ndepth)  # delta of the later step (BPTT temporal path)
+        # delta of the later step (BPTT temporal path); P lanes wide at P > 1, so DECAY / DCLR run wide and WG can
+        # read a step's delta as whole words (DELTAT leaves it there)
+        if P > 1:
+            dp_rp, dp_wp = lane_memory(m, "dp", lay.ndepth, P)
+            mem_objs["dp"] = dp_rp.mem
+        else:
+            dp_rp, dp_wp = mem("dp", 16, lay.ndepth)
         dlt_rp, dlt_wp = mem("dlt", 16 + NB, lay.list_depth)
         a_rp, a_wp = mem("a", 16, lay.adepth)  # OTTT presynaptic traces, one per input of each layer
         # one bit per input j of each layer (same addressing as `a`): column j of G_l has had a WG pass since
@@ -141,18 +149,19 @@ class TrainingCore(wiring.Component):
         done = Signal()
         start = Signal()
         clear_counters = Signal()
-        mode = regs["mode"]
+        mode = Mode(regs["mode"])
         direct = Signal()
-        m.d.comb += direct.eq(mode[0] if cfg.direct_input else 0)
-        hard_reset = mode[1]
-        dense = mode[3]  # dense schedule: every input and neuron, zeros included (same bits, more cycles)
+        m.d.comb += direct.eq(mode.direct if cfg.direct_input else 0)
+        hard_reset = mode.hard_reset
+        dense = mode.dense  # dense schedule: every input and neuron, zeros included (same bits, more cycles)
         dense_upd = Signal()  # UPD over every column (MODE_DENSE_UPD, or implied by the dense schedule)
-        m.d.comb += dense_upd.eq(dense | mode[6])
+        m.d.comb += dense_upd.eq(dense | mode.dense_upd)
         psi_all = Signal()  # keep psi of every neuron (BPTT: the temporal path reaches neurons with psi = 0)
-        m.d.comb += psi_all.eq(dense | mode[4])
+        m.d.comb += psi_all.eq(dense | mode.psi_all)
         tri = Signal()
-        m.d.comb += tri.eq(mode[2] if "tri" in cfg.surrogates else 0)
+        m.d.comb += tri.eq(mode.tri if "tri" in cfg.surrogates else 0)
         sgr = {name: Signal(16, name=f"sgr_{name}") for name in SGR_REGS} if cfg.sg_table_depth else None
+        ksr = {name: Signal(16, name=f"ksr_{name}") for name in KSR_REGS} if cfg.k_random else None
 
         # per-layer constants (index 0 unused for layer-of-neurons tables)
         N = Array([Const(n, NB + 1) for n in sizes] + [Const(0, NB + 1)])  # the width of the indices it bounds
@@ -165,6 +174,8 @@ class TrainingCore(wiring.Component):
         else:
             psi_cnt = Array([Signal(NB + 1, name=f"psi_cnt{l}") for l in range(L + 1)])
         dlt_cnt = Array([Signal(NB + 1, name=f"dlt_cnt{l}") for l in range(L + 1)])
+        if P > 1:  # dp of layer l holds the delta DELTAT l computed last (no DECAY / DCLR / DELTA l since)
+            dp_fresh = Array([Signal(name=f"dp_fresh{l}") for l in range(L + 1)])
 
         # wide passes count P-lane words: a layer's neurons (NW), a column of W/G (COLW, padding included)
         NW = Array([Const(lay.pad(n) // P, 11) for n in sizes] + [Const(0, 11)])
@@ -234,6 +245,17 @@ class TrainingCore(wiring.Component):
         s1a = {k: Signal(v.shape(), name=f"s1a_{k}") for k, v in s1.items()}
         m.d.sync += [s1a[k].eq(v) for k, v in s1.items()]
         mac_busy_regs.append(s1a["valid"])
+        # bank offsets of a row read: bank b holds lane (b - k) mod P, one row stride (stride_l / P words) apart
+        ROWOFF = Array([Array([Const(q * lay.stride(l) // P if 1 <= l <= L else 0, OFFW) for q in range(P)])
+                        for l in range(L + 2)])
+        if P > 1:
+            # W's per-bank word addresses, a stage ahead: no W read takes a list index (W is m1, read at a1, or
+            # UPD's destination, read at ad), so the bank adds leave the path from the registers to the banks
+            wbank = [Signal(OFFW, name=f"s1a_wbank{b}") for b in range(P)]
+            m1w_pre = s1["m1src"] == M1_W
+            for b in range(P):
+                boff = Mux(s1["row"], ROWOFF[s1["rl"]][(b - s1["rot"])[:LG]], 0)
+                m.d.sync += wbank[b].eq(Mux(m1w_pre, s1["a1"][LG:] + boff, s1["ad"][LG:])[:OFFW])
         s1 = s1a
 
         # S1: list data -> final addresses; memory reads
@@ -242,14 +264,11 @@ class TrainingCore(wiring.Component):
         ad1 = Signal(aw)
         a2 = Signal(aw)
         m.d.comb += [ad1.eq(s1["ad"] + k1), a2.eq(s1["m2base"] + k1)]
-        # bank offsets of a row read: bank b holds lane (b - k) mod P, one row stride (stride_l / P words) apart
-        ROWOFF = Array([Array([Const(q * lay.stride(l) // P if 1 <= l <= L else 0, OFFW) for q in range(P)])
-                        for l in range(L + 2)])
         with m.If(s1["valid"]):
             m.d.comb += w_rp.rot.eq(s1["rot"])
             if P > 1:
-                with m.If(s1["row"]):
-                    m.d.comb += [w_rp.boff[b].eq(ROWOFF[s1["rl"]][(b - s1["rot"])[:LG]]) for b in range(P)]
+                with m.If((s1["m1src"] == M1_W) | (~s1["accz"] & (s1["dmem"] == DST_W))):
+                    m.d.comb += [w_rp.use_baddr.eq(1), *[w_rp.baddr[b].eq(wbank[b]) for b in range(P)]]
             with m.If(~s1["accz"]):
                 with m.Switch(s1["dmem"]):
                     with m.Case(DST_ACC):
@@ -335,12 +354,16 @@ class TrainingCore(wiring.Component):
                     m.d.comb += m1w.eq(w_rp.word)
                 with m.Case(M1_G):
                     m.d.comb += m1w.eq(g_rp.word)
+                with m.Case(M1_DP):
+                    m.d.comb += m1w.eq(dp_rp.word)
             with m.If(~s2["accz"]):
                 with m.Switch(s2["dmem"]):
                     with m.Case(DST_ACC):
                         m.d.comb += accw.eq(acc_rp.word)
                     with m.Case(DST_W):
                         m.d.comb += accw.eq(w_rp.word)
+                    with m.Case(DST_G):
+                        m.d.comb += accw.eq(g_rp.word)
             sub3w = _delay(m, s2["sub"], LM + 1, "mac_sub3w")
             for k in range(1, P):
                 lm, la = lane_mul[k - 1], lane_add[k - 1]
@@ -374,11 +397,15 @@ class TrainingCore(wiring.Component):
                     m.d.comb += [acc_wp.addr.eq(ad4), acc_wp.data.eq(res), acc_wp.en.eq(1), acc_wp.wide.eq(wide4)]
                 with m.Case(DST_G):
                     m.d.comb += [g_wp.addr.eq(ad4), g_wp.data.eq(res), g_wp.en.eq(1)]
+                    if P > 1:
+                        m.d.comb += [g_wp.wide.eq(wide4), g_wp.wdata.eq(wres)]
                 with m.Case(DST_W):
                     m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1), w_wp.wide.eq(wide4),
                                  w_wp.rot.eq(rot4)]
                 with m.Case(DST_DP):
                     m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
+                    if P > 1:
+                        m.d.comb += [dp_wp.wide.eq(wide4), dp_wp.wdata.eq(wres)]
                 with m.Case(DST_A):
                     m.d.comb += [a_wp.addr.eq(ad4), a_wp.data.eq(res), a_wp.en.eq(1)]
                 with m.Case(DST_DLT, DST_DLT_DP):
@@ -406,6 +433,7 @@ class TrainingCore(wiring.Component):
         n_layer = Signal(LAYER_BITS)
         n_t = Signal(TB)
         n_out = Signal()
+        n_mem = Signal()  # membrane readout of the output layer: no spikes, v = h, psi list holds the loss error
         n_voff = Signal(16)
         spk_cnt = Signal(NB + 1)
         n_psi_cnt = Signal(NB + 1)
@@ -430,9 +458,12 @@ class TrainingCore(wiring.Component):
         theta = regs["theta"]
         s3 = Signal()
         # h >= theta for theta > 0: h positive, not NaN, magnitude bits >= theta bits
-        m.d.comb += s3.eq(~h3[15] & (h3[:15] <= INF) & (h3[:15] >= theta[:15]))
+        m.d.comb += s3.eq(~h3[15] & (h3[:15] <= INF) & (h3[:15] >= theta[:15])
+                          & (~n_mem if cfg.membrane_readout else 1))
         nadd2 = add_pipe("nu_add_x")
         m.d.comb += [nadd2.a.eq(h3), nadd2.b.eq(theta), nadd2.sub.eq(1), nadd2.i_valid.eq(nv3)]
+        if cfg.membrane_readout:  # x = fl(h - y), y = 1.0 at the label, else +0: the loss error before the scale c
+            m.d.comb += nadd2.b.eq(Mux(n_mem, Mux(ni3 == regs["label"][:len(ni3)], ONE, 0), theta))
         nv4 = _delay_valid(m, nv3, LA, "nu_v4", nu_busy_regs)
         ni4 = _delay(m, ni3, LA, "nu_i4")
         h4 = _delay(m, h3, LA, "nu_h4")
@@ -487,8 +518,25 @@ class TrainingCore(wiring.Component):
                                              ((ni_e, "i"), (sp_e, "s"), (vnew_e, "vnew"), (psi_e, "psi")))
             psi_te = _delay(m, psi_t5, dl + extra - 1, "nu_psite")
             psi_ee = Signal(16)
-            m.d.comb += psi_ee.eq(Mux(mode[5], psi_te, psi_e))  # MODE_TABLE (mode is constant during a run)
+            m.d.comb += psi_ee.eq(Mux(mode.table, psi_te, psi_e))  # mode is constant during a run
             psi_e = psi_ee
+        if cfg.membrane_readout:
+            # the output error fl(fl(h - y) * c) takes psi's place in the list (DELTA: fl(e * 1.0) = e, acc holds
+            # 1.0), so BPTT's backward finds every step's error in the per-step psi lists
+            lmul = mul_pipe("nu_loss_mul")
+            m.d.comb += [lmul.a.eq(x4), lmul.b.eq(regs["loss_c"]), lmul.i_valid.eq(nv4)]
+            dl_e = (LM + LA if "tri" in cfg.surrogates else 0)
+            if cfg.sg_table_depth:
+                dl_e += max(0, 1 - dl_e)
+            extra = max(0, LM - dl_e)
+            if extra:
+                nv_e = _delay_valid(m, nv_e, extra, "nu_vm", nu_busy_regs)
+                ni_e, sp_e, vnew_e, psi_e = (_delay(m, sig, extra, f"nu_{nm}m") for sig, nm in
+                                             ((ni_e, "i"), (sp_e, "s"), (vnew_e, "vnew"), (psi_e, "psi")))
+            err_e = _delay(m, lmul.result, dl_e + extra - LM, "nu_err")
+            psi_me = Signal(16)
+            m.d.comb += psi_me.eq(Mux(n_mem, err_e, psi_e))
+            psi_e = psi_me
         with m.If(nv_e):
             m.d.comb += [v_wp.addr.eq(n_voff + ni_e), v_wp.data.eq(vnew_e), v_wp.en.eq(1)]
             with m.If(sp_e | dense):
@@ -505,11 +553,22 @@ class TrainingCore(wiring.Component):
                 m.d.comb += y.eq(ni_e == regs["label"][:len(ni_e)])  # labels are neuron indices
                 m.d.comb += [acc_wp.addr.eq(n_voff + ni_e), acc_wp.en.eq(1),
                              acc_wp.data.eq(Mux(sp_e == y, 0, Mux(sp_e, regs["loss_c"], regs["loss_c"] ^ SIGN)))]
+                if cfg.membrane_readout:  # membrane readout: gs := 1.0, the error is in the psi list
+                    with m.If(n_mem):
+                        m.d.comb += acc_wp.data.eq(ONE)
         nu_busy = Signal()
         m.d.comb += nu_busy.eq(n_issue | Cat(*nu_busy_regs).any())
 
         # ================= sequencer =================
         pc = Signal(range(cfg.prog_depth + 1))
+        if cfg.k_random:  # SLTT-K's step draws (KGATE / KEND)
+            k_lfsr = Signal(16)
+            k_rem = Signal(T_BITS + 1)  # T - t
+            k_chosen = Signal(T_BITS + 1)
+            k_prod = Signal(16 + T_BITS + 1)
+            k_lim = Signal(16 + T_BITS + 2)
+            k_in = Signal()  # the last draw chose its step
+            k_skip = Signal()  # passing words by up to the next KEND
         op = Signal(OP_BITS)
         ly = Signal(LAYER_BITS)
         tt = Signal(T_BITS)
@@ -522,10 +581,10 @@ class TrainingCore(wiring.Component):
                 with m.Case(l):
                     m.d.comb += jcol.eq(_times_const(j, lay.stride(l)))
         fired = Signal()
-        lin = Signal(LAYER_BITS)  # the input layer (l - 1) of the current phase
+        lin = Signal(LAYER_BITS)  # the input layer of the current phase (l - 1; a head's: its block's last layer)
         tin = Signal(T_BITS)  # step whose input events are used (0 for direct inputs: x is constant)
         isdirect = Signal()
-        m.d.comb += [lin.eq(ly - 1), isdirect.eq(direct & (ly == 1))]
+        m.d.comb += [lin.eq(_source_layer(cfg, ly)), isdirect.eq(direct & (ly == 1))]
         m.d.comb += tin.eq(Mux(isdirect, 0, tt))
         vclr = Signal(range(max(lay.ndepth, lay.adepth) + 1))
         u_ra = Signal(NB + 1)  # sparse UPD: next column bit to read, the column whose bit is on the read port
@@ -581,11 +640,12 @@ class TrainingCore(wiring.Component):
                 m.d.comb += prog_rp.addr.eq(pc)
                 m.next = "DECODE"
             with m.State("DECODE"):
-                word = prog_rp.data
-                m.d.sync += [op.eq(word[:OP_BITS]), ly.eq(word[OP_BITS:OP_BITS + LAYER_BITS]),
-                             tt.eq(word[OP_BITS + LAYER_BITS:OP_BITS + LAYER_BITS + T_BITS]), pc.eq(pc + 1),
-                             e.eq(0)]
+                word = Instruction(prog_rp.data)
+                m.d.sync += [op.eq(word.op), ly.eq(word.layer), tt.eq(word.t), pc.eq(pc + 1), e.eq(0)]
                 m.next = "DISPATCH"
+                if cfg.k_random:
+                    with m.If(k_skip & (word.op != Op.KEND)):  # a step not drawn: its backward words pass by
+                        m.next = "FETCH"
             with m.State("DISPATCH"), (m.If(~fe_hold) if cfg.overlap else nullcontext()):
                 with m.Switch(op):
                     with m.Case(Op.END):
@@ -593,6 +653,8 @@ class TrainingCore(wiring.Component):
                         m.next = "IDLE"
                     with m.Case(Op.CLRV):
                         m.d.sync += vclr.eq(0)
+                        if cfg.k_random:  # a new sample: its step draws start from its seed
+                            m.d.sync += [k_lfsr.eq(ksr["k_seed"]), k_chosen.eq(0), k_in.eq(0), k_skip.eq(0)]
                         m.next = "CLRV"
                     with m.Case(Op.FWD):
                         if cfg.overlap:  # kick the forward engine (idle: fe_hold) and go on at once
@@ -603,25 +665,35 @@ class TrainingCore(wiring.Component):
                             m.next = "EV_CNT"
                     with m.Case(Op.NEUR):
                         m.d.sync += [n_i.eq(0), n_count.eq(N[ly]), n_layer.eq(ly), n_t.eq(tt),
-                                     n_out.eq(ly == L), n_voff.eq(NOFF[ly]), spk_cnt.eq(0), n_psi_cnt.eq(0)]
+                                     n_out.eq(ly >= cfg.out_layer),
+                                     *([n_mem.eq(mode.membrane & (ly == cfg.out_layer))] if cfg.membrane_readout else []),
+                                     n_voff.eq(NOFF[ly]), spk_cnt.eq(0), n_psi_cnt.eq(0)]
                         m.next = "NEUR"
                     with m.Case(Op.DELTA):
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
                         n_psi = psi_cnt2[tt[0]][ly] if cfg.overlap else psi_cnt[ly]  # the count of step tt
                         start_pass(n_psi, DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
                                    lst=LIST_PSI, lseg=ly, lt=tt)
+                        if P > 1:
+                            m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
                     with m.Case(Op.DELTAT):
                         # delta = dp + fl(psi * gs) over every neuron (dp = fl(lam * delta[t+1])); dp := delta
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
                         start_pass(N[ly], DST_DLT_DP, NOFF[ly], 0, 0, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
                                    lst=LIST_PSI, lseg=ly, lt=tt)
+                        if P > 1:
+                            m.d.sync += dp_fresh[ly].eq(1)
                         m.next = "DRAIN"
                     with m.Case(Op.DCLR):
-                        start_pass(N[ly], DST_DP, NOFF[ly], 1, 1, M1_ZERO, 0, 0)
+                        start_wide(NW[ly], N[ly], DST_DP, NOFF[ly], 1, M1_ZERO, 0)
+                        if P > 1:
+                            m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
                     with m.Case(Op.DECAY):
-                        start_pass(N[ly], DST_DP, NOFF[ly], 1, 1, M1_DP, NOFF[ly], 1, m2reg=regs["lam"])
+                        start_wide(NW[ly], N[ly], DST_DP, NOFF[ly], 1, M1_DP, NOFF[ly], m2reg=regs["lam"])
+                        if P > 1:
+                            m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
                     with m.Case(Op.LOSS):
                         m.d.sync += vclr.eq(0)
@@ -647,6 +719,17 @@ class TrainingCore(wiring.Component):
                         m.d.sync += [u_ra.eq(0), u_rv.eq(0), u_pend.eq(0), u_all.eq(dense_upd | gext[ly]),
                                      gext[ly].eq(0)]
                         m.next = "UPD_COLS"
+                    if cfg.k_random:
+                        with m.Case(Op.KGATE):
+                            with m.If(ly[0]):  # draw: advance one word (16 steps), then the selection test
+                                m.d.sync += [k_lfsr.eq(lfsr_advance(k_lfsr, WORD_STEPS)), k_rem.eq(tt + 1)]
+                                m.next = "KDRAW"
+                            with m.Else():  # the step's later backward pieces follow the same draw
+                                m.d.sync += k_skip.eq(~k_in)
+                                m.next = "FETCH"
+                        with m.Case(Op.KEND):
+                            m.d.sync += k_skip.eq(0)
+                            m.next = "FETCH"
                     with m.Default():
                         m.next = "FETCH"
             # --- sparse UPD: one wide pass per touched column j of layer ly, ascending. The bit memory is read one
@@ -678,6 +761,19 @@ class TrainingCore(wiring.Component):
                     m.d.sync += u_rv.eq(0)
                     with m.If(~u_take & (~u_pend | u_issue)):
                         m.next = "DRAIN"
+            if cfg.k_random:
+                # Knuth's selection sampling (golden lfsr.random_k_steps): step t joins K iff
+                # (R - 1) * (T - t) < (k - chosen) * 65535, R the drawn word; one register stage per side
+                with m.State("KDRAW"):
+                    left = (k_lfsr - 1)[:16] * k_rem
+                    kk = (ksr["k_count"][:T_BITS + 1] - k_chosen)[:T_BITS + 1]
+                    m.d.sync += [k_prod.eq(left), k_lim.eq((kk << 16) - kk)]
+                    m.next = "KDRAW2"
+                with m.State("KDRAW2"):
+                    pick = Signal()
+                    m.d.comb += pick.eq(k_prod < k_lim)
+                    m.d.sync += [k_in.eq(pick), k_chosen.eq(k_chosen + pick), k_skip.eq(~pick)]
+                    m.next = "FETCH"
             with m.State("CLRV"):  # start of a sample: v := +0 and the OTTT traces a := +0
                 with m.If(vclr < lay.ndepth):
                     m.d.comb += [v_wp.addr.eq(vclr), v_wp.data.eq(0), v_wp.en.eq(1)]
@@ -736,8 +832,19 @@ class TrainingCore(wiring.Component):
                     with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
                         start_pass(1, DST_A, ABASE[ly] + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
-                        start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
-                                   lst=LIST_DLT, lseg=ly)
+                        def wg_narrow():
+                            start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                                       lst=LIST_DLT, lseg=ly)
+                        if P > 1:
+                            # after DELTAT, dp holds this step's delta of every neuron: when the column's words are
+                            # fewer than its delta != 0 entries, G[:, j] += fl(delta * x_j) runs P wide over all of
+                            # them (a zero delta adds +-0: G unchanged, so the bits are the list pass's)
+                            with m.If(dp_fresh[ly] & (COLW[ly] < dlt_cnt[ly])):
+                                start_wide(COLW[ly], N[ly], DST_G, WBASE[ly] + jcol, 0, M1_DP, NOFF[ly], m2reg=m2next)
+                            with m.Else():
+                                wg_narrow()
+                        else:
+                            wg_narrow()
                         m.d.comb += [tch_wp.addr.eq(ABASE[ly] + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                     m.d.sync += e.eq(e + 1)
                     m.next = "EV"
@@ -765,14 +872,19 @@ class TrainingCore(wiring.Component):
             with m.State("LOSS_CLR"):
                 yy = Signal()
                 m.d.comb += yy.eq(vclr == regs["label"][:len(vclr)])
-                m.d.comb += [acc_wp.addr.eq(NOFF[L] + vclr), acc_wp.data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0)),
+                m.d.comb += [acc_wp.addr.eq(NOFF[ly] + vclr), acc_wp.data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0)),
                              acc_wp.en.eq(1)]
+                if cfg.membrane_readout:  # the output layer's error is in its psi list (no spikes to read)
+                    with m.If(mode.membrane & (ly == cfg.out_layer)):
+                        m.d.comb += acc_wp.data.eq(ONE)
                 m.d.sync += vclr.eq(vclr + 1)
-                with m.If(vclr == sizes[L] - 1):
+                n_ly = Signal(len(vclr) + 1)  # the layer's neuron count, as wide as vclr + 1
+                m.d.comb += n_ly.eq(N[ly])
+                with m.If(vclr + 1 == n_ly):
                     m.d.sync += e.eq(0)
                     m.next = "LOSS_CNT"
             with m.State("LOSS_CNT"):
-                m.d.comb += cnt_rp.addr.eq(Cat(Const(L, LB), tt[:TB]))
+                m.d.comb += cnt_rp.addr.eq(Cat(ly[:LB], tt[:TB]))
                 m.next = "LOSS_CNT2"
             with m.State("LOSS_CNT2"):
                 m.d.sync += ecount.eq(cnt_rp.data)
@@ -781,7 +893,7 @@ class TrainingCore(wiring.Component):
                 with m.If(e == ecount):
                     m.next = "FETCH"
                 with m.Else():
-                    m.d.comb += spk_rp.addr.eq(Cat(e[:NB], Const(L, LB), tt[:TB]))
+                    m.d.comb += spk_rp.addr.eq(Cat(e[:NB], ly[:LB], tt[:TB]))
                     m.d.sync += e.eq(e + 1)
                     m.next = "LOSS_R"
             # register the spike-list read: BRAM output -> label compare -> acc write was the core's critical path
@@ -794,7 +906,7 @@ class TrainingCore(wiring.Component):
                 m.next = "LOSS_W"
             with m.State("LOSS_W"):
                 with m.If(l_fired):
-                    m.d.comb += [acc_wp.addr.eq(NOFF[L] + l_i), acc_wp.en.eq(1),
+                    m.d.comb += [acc_wp.addr.eq(NOFF[ly] + l_i), acc_wp.en.eq(1),
                                  acc_wp.data.eq(Mux(l_y, 0, regs["loss_c"]))]
                 m.next = "LOSS_EV"
             with m.State("NEUR"):
@@ -852,10 +964,12 @@ class TrainingCore(wiring.Component):
             w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
             spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
             a=(a_rp, a_wp), prog=(prog_rp, prog_wp), **({"accf": (accf_rp, None)} if cfg.overlap else {}),
-            **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {})), sgr=sgr)
+            **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {})),
+            reg_regions={k: v for k, v in (("sgr", sgr), ("ksr", ksr)) if v is not None})
         return m
 
-    def _bus(self, m, regs, ctr, busy, done, start, clear_counters, g_written, mems, sgr=None):
+    def _bus(self, m, regs, ctr, busy, done, start, clear_counters, g_written, mems, reg_regions):
+        """`reg_regions`: the optional register regions (sgr, ksr) as {region: {register: Signal}}."""
         bus, lay = self.bus, self.layout
         regions = {r.name: r for r in lay.regions()}
         r_sel = Signal(range(len(regions) + 1))
@@ -889,7 +1003,7 @@ class TrainingCore(wiring.Component):
                             for k, reg in enumerate(CTRL_REGS):
                                 with m.Case(k):
                                     if reg == "ctrl":
-                                        val = Cat(busy, done)
+                                        val = struct_value(CtrlStatus, busy=busy, done=done)
                                     elif reg == "config_id":
                                         val = Const(config_id(self.cfg), 16)
                                     else:
@@ -900,18 +1014,18 @@ class TrainingCore(wiring.Component):
                             for k, reg in enumerate(CTRL_REGS):
                                 with m.Case(k):
                                     if reg == "ctrl":
-                                        m.d.comb += [start.eq(bus.w_data[0] & ~busy),
-                                                     clear_counters.eq(bus.w_data[1])]
+                                        w = CtrlWrite(bus.w_data)
+                                        m.d.comb += [start.eq(w.start & ~busy), clear_counters.eq(w.clear)]
                                     elif reg != "config_id":
                                         m.d.sync += regs[reg].eq(bus.w_data)
-                elif name == "sgr":  # table-surrogate window registers, always reachable like ctrl
+                elif name in reg_regions:  # optional register regions, always reachable like ctrl
                     with m.Switch(off):
-                        for k, reg in enumerate(SGR_REGS):
+                        for k, sig in enumerate(reg_regions[name].values()):
                             with m.Case(k):
                                 with m.If(bus.we):
-                                    m.d.sync += sgr[reg].eq(bus.w_data)
+                                    m.d.sync += sig.eq(bus.w_data)
                                 with m.Else():
-                                    m.d.sync += r_data.eq(sgr[reg])
+                                    m.d.sync += r_data.eq(sig)
                 elif name == "counters":
                     with m.If(~bus.we):
                         with m.Switch(off):
@@ -934,7 +1048,7 @@ class TrainingCore(wiring.Component):
         with m.Switch(r_sel):
             for idx, name in enumerate(names):
                 with m.Case(idx):
-                    if name in ("ctrl", "counters", "sgr"):
+                    if name in ("ctrl", "counters", *reg_regions):
                         m.d.comb += bus.r_data.eq(r_data)
                     elif name in ("psi", "dlt"):
                         data = mems[name][0].data

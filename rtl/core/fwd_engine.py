@@ -15,7 +15,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from .config import CoreConfig
 from .isa import LAYER_BITS, T_BITS
 from .layout import CoreLayout
-from .pipes import _delay, _delay_valid, _times_const, event_walk_states
+from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
 
 
 
@@ -44,7 +44,7 @@ class ForwardEngine:
         cfg, lay = self.cfg, self.lay
         L, NB, LB, TB, P = lay.L, lay.nb, lay.lb, lay.tb, cfg.lanes
         lg = P.bit_length() - 1
-        sizes = cfg.layers
+        sizes = cfg.sizes
         muls = [mul_pipe(f"fe_mul{k}") for k in range(P)]
         adds = [add_pipe(f"fe_add{k}") for k in range(P)]
         LM, LA = muls[0].latency, adds[0].latency
@@ -61,7 +61,7 @@ class ForwardEngine:
         lin = Signal(LAYER_BITS, name="fe_lin")
         tin = Signal(T_BITS, name="fe_tin")
         isdirect = Signal(name="fe_isdirect")
-        m.d.comb += [lin.eq(fl - 1), isdirect.eq(direct & (fl == 1)), tin.eq(Mux(isdirect, 0, ft))]
+        m.d.comb += [lin.eq(_source_layer(cfg, fl)), isdirect.eq(direct & (fl == 1)), tin.eq(Mux(isdirect, 0, ft))]
         e = Signal(NB + 1, name="fe_e")
         ecount = Signal(NB + 1, name="fe_ecount")
         j = Signal(NB, name="fe_j")

@@ -1,14 +1,17 @@
 """The core's instruction set: one 16-bit word per phase of one layer at one time step.
 
-Word layout (LSB first): op[3:0] | layer[6:4] (1..L) | t[12:7] (0..63) | flags[15:13] (reserved, 0).
-The program compiler (`spikemesh.firmware.program`) and the sequencer both use these definitions.
+`Instruction` is the word (fields LSB first): op (4 bits) | layer (3 bits, 1..L) | t (6 bits, 0..63) |
+flags (3 bits, reserved, 0).  The sequencer reads it through a view (`Instruction(prog_rp.data)`); the program
+compiler (`spikemesh.firmware.program`) packs it with `encode` / `decode`, which take every offset and width from
+the same layout (`spikemesh.rtl.words`).
 """
-from __future__ import annotations
+# (no `from __future__ import annotations`: the Struct's field shapes are its annotations, evaluated)
+from amaranth.lib import data, enum
 
-import enum
+from ..words import field_width, pack, unpack
 
 
-class Op(enum.IntEnum):
+class Op(enum.Enum, shape=4):
     END = 0  # stop, raise done
     CLRV = 1  # v := +0.0 for every neuron (start of a sample)
     FWD = 2  # I_l := sum over input events at step t of W_l columns (ascending index)
@@ -23,18 +26,36 @@ class Op(enum.IntEnum):
     DELTAT = 11  # delta_l[t] := fl(fl(psi * gs) + dp) over every neuron; dp_l := delta; keep delta != 0
     TRACE = 12  # OTTT trace of layer l's input: a := fl(lam * a), then a[j] := fl(a[j] + src_j) per input event
     WGA = 13  # OTTT: G_l[k, j] += fl(delta_k * a_j) for a_j != 0 (ascending j), delta_k != 0
+    # SLTT-K with random steps (CoreConfig.k_random): `KGATE` with layer 1 draws whether step t joins this
+    # sample's K (t field: T - 1 - t; golden lfsr.random_k_steps), with layer 0 reuses the last draw; a step not
+    # drawn skips every word up to the next KEND
+    KGATE = 14
+    KEND = 15
 
 
-OP_BITS, LAYER_BITS, T_BITS = 4, 3, 6
+class Instruction(data.Struct):
+    """One program word."""
+
+    op: Op
+    layer: 3  # 1..L (0 for END / CLRV)
+    t: 6  # time step 0..63
+    flags: 3  # reserved, 0
+
+
+#: field widths of the instruction word (the sequencer's op / layer / step registers)
+OP_BITS, LAYER_BITS, T_BITS = (field_width(Instruction, n) for n in ("op", "layer", "t"))
+assert Instruction.as_shape().size == 16
 
 
 def encode(op: Op, layer: int = 0, t: int = 0) -> int:
-    if not 0 <= layer < (1 << LAYER_BITS):
-        raise ValueError(f"layer must be in 0..{(1 << LAYER_BITS) - 1}, got {layer}")
-    if not 0 <= t < (1 << T_BITS):
-        raise ValueError(f"t must be in 0..{(1 << T_BITS) - 1}, got {t}")
-    return int(op) | (layer << OP_BITS) | (t << (OP_BITS + LAYER_BITS))
+    """The program word of `op` on `layer` at step `t`."""
+    for name, v in (("layer", layer), ("t", t)):
+        if not 0 <= v < (1 << field_width(Instruction, name)):
+            raise ValueError(f"{name} must be in 0..{(1 << field_width(Instruction, name)) - 1}, got {v}")
+    return pack(Instruction, op=Op(op), layer=layer, t=t)
 
 
 def decode(word: int) -> tuple[Op, int, int]:
-    return (Op(word & 0xF), (word >> OP_BITS) & 0x7, (word >> (OP_BITS + LAYER_BITS)) & 0x3F)
+    """(op, layer, t) of a program word."""
+    f = unpack(Instruction, word)
+    return f["op"], f["layer"], f["t"]

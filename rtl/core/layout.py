@@ -1,39 +1,72 @@
 """Where everything lives: memory sizes, per-layer bases and the bus regions, computed from a CoreConfig.
 
 Both the hardware and the host use this one computation (the host through `regions()` / the MemoryMap JSON).
+The bit fields of the CTRL and MODE registers are `data.Struct`s (`CtrlWrite`, `CtrlStatus`, `Mode`): the core
+reads them through views, and the `Field`s of the memory map are derived from them.
 """
-from __future__ import annotations
-
+# (no `from __future__ import annotations`: the Structs' field shapes are their annotations, evaluated)
 from dataclasses import dataclass
 
 import numpy as np
+from amaranth.lib import data
 
-from ..bus import Field, Region, Register
+from ..bus import Region, Register, struct_fields
 from .config import CoreConfig
 
 def _f16_reg(name: str, offset: int, desc: str) -> Register:
     return Register(name, offset, "rw", f"FP16 {desc}")
 
 
+class CtrlWrite(data.Struct):
+    """The CTRL word a write acts on."""
+
+    start: 1
+    clear: 1
+    _reserved: 14
+
+
+class CtrlStatus(data.Struct):
+    """The CTRL word a read returns."""
+
+    busy: 1
+    done: 1
+    _reserved: 14
+
+
+class Mode(data.Struct):
+    """The MODE register: training mode bits (firmware/program.py core_constants)."""
+
+    direct: 1
+    hard_reset: 1
+    tri: 1
+    dense: 1
+    psi_all: 1
+    table: 1
+    dense_upd: 1
+    membrane: 1
+    _reserved: 8
+
+
 #: The control registers (word offsets inside the `ctrl` region) and their bit fields: the ONE definition the
 #: hardware (rtl/core/core.py), the memory map (`CoreLayout.regions`) and the host driver
 #: (firmware/core_driver.py) share.
 CTRL_REGISTERS = (
-    Register("ctrl", 0, "rw", "write: start a program at start_pc, clear the counters; read: busy, done", (
-        Field("start", 0, 1, "w", "start the program at start_pc (ignored while busy)"),
-        Field("clear", 1, 1, "w", "clear the performance counters"),
-        Field("busy", 0, 1, "r", "a program is running"),
-        Field("done", 1, 1, "r", "the last program ran to its end"))),
+    Register("ctrl", 0, "rw", "write: start a program at start_pc, clear the counters; read: busy, done",
+             struct_fields(CtrlWrite, "w", {"start": "start the program at start_pc (ignored while busy)",
+                                            "clear": "clear the performance counters"}) +
+             struct_fields(CtrlStatus, "r", {"busy": "a program is running",
+                                             "done": "the last program ran to its end"})),
     Register("start_pc", 1, "rw", "program word the next start begins at"),
     Register("label", 2, "rw", "the sample's class label (LOSS)"),
-    Register("mode", 3, "rw", "training mode bits (firmware/program.py core_constants)", (
-        Field("direct", 0, 1, "rw", "direct FP16 inputs x (else rate-coded input events)"),
-        Field("hard_reset", 1, 1, "rw", "hard reset after a spike (else soft)"),
-        Field("tri", 2, 1, "rw", "triangle surrogate (else rectangle)"),
-        Field("dense", 3, 1, "rw", "dense lists: every neuron, zeros included"),
-        Field("psi_all", 4, 1, "rw", "keep psi of every step (BPTT/TBPTT)"),
-        Field("table", 5, 1, "rw", "psi from the surrogate table (sigmoid/atan; sg_table_depth > 0)"),
-        Field("dense_upd", 6, 1, "rw", "UPD over every column of W/G (else only the columns WG touched)"))),
+    Register("mode", 3, "rw", "training mode bits (firmware/program.py core_constants)", struct_fields(Mode, "rw", {
+        "direct": "direct FP16 inputs x (else rate-coded input events)",
+        "hard_reset": "hard reset after a spike (else soft)",
+        "tri": "triangle surrogate (else rectangle)",
+        "dense": "dense lists: every neuron, zeros included",
+        "psi_all": "keep psi of every step (BPTT/TBPTT)",
+        "table": "psi from the surrogate table (sigmoid/atan; sg_table_depth > 0)",
+        "dense_upd": "UPD over every column of W/G (else only the columns WG touched)",
+        "membrane": "membrane readout: the output layer does not spike, its loss is on h (membrane_readout cores)"})),
     _f16_reg("lam", 4, "membrane decay lambda"),
     _f16_reg("theta", 5, "firing threshold"),
     _f16_reg("loss_c", 6, "loss scale / T"),
@@ -59,11 +92,17 @@ MODE_DIRECT, MODE_HARD_RESET, MODE_TRI, MODE_DENSE, MODE_PSI_ALL = (
     _MODE.field(n).mask for n in ("direct", "hard_reset", "tri", "dense", "psi_all"))
 MODE_TABLE = _MODE.field("table").mask  # psi from the surrogate table (sigmoid/atan; sg_table_depth > 0)
 MODE_DENSE_UPD = _MODE.field("dense_upd").mask  # same bits as the sparse update, which skips untouched columns
+MODE_MEMBRANE = _MODE.field("membrane").mask  # non-spiking output layer, loss on its membrane h
 #: table-surrogate window registers (word offsets inside the `sgr` region, firmware/surrogate_table.py)
 SGR_REGISTERS = (Register("lo", 0, "rw", "|x| bits of the table's first entry"),
                  Register("below", 1, "rw", "psi (FP16) for |x| below the window"),
                  Register("above", 2, "rw", "psi (FP16) for |x| above the window"))
 SGR_REGS = tuple(r.name for r in SGR_REGISTERS)
+#: SLTT-K random-step registers (word offsets inside the `ksr` region; CoreConfig.k_random)
+KSR_REGISTERS = (Register("k_seed", 0, "rw", "LFSR state this sample's step draws start from (the host writes it per "
+                                           "sample: golden lfsr.stream_seed(lfsr_seed, n, STREAM_K_STEPS))"),
+                 Register("k_count", 1, "rw", "|K|: steps drawn per sample"))
+KSR_REGS = tuple(r.name for r in KSR_REGISTERS)
 #: CTRL write bits / STATUS read bits
 CTRL_START, CTRL_CLEAR_COUNTERS = _CTRL.field("start").mask, _CTRL.field("clear").mask
 STATUS_BUSY, STATUS_DONE = _CTRL.field("busy").mask, _CTRL.field("done").mask
@@ -159,11 +198,11 @@ class CoreLayout:
     def stride(self, l: int) -> int:
         """Column stride of W_l / G_l: N_l padded to a multiple of P, so every column starts a word (the
         padding entries are never read by a narrow pass; wide passes compute on them harmlessly)."""
-        return self.pad(self.cfg.layers[l])
+        return self.pad(self.cfg.sizes[l])
 
     def wsize(self, l: int) -> int:
         """Words (elements) W_l occupies, padding included."""
-        return self.stride(l) * self.cfg.layers[l - 1]
+        return self.stride(l) * self.cfg.n_in(l)
 
     def wbase(self, l: int) -> int:
         """Base of W_l / G_l (l = 1..L); element [i, j] at wbase + j * stride(l) + i (column-major)."""
@@ -178,14 +217,14 @@ class CoreLayout:
         if P == 1:
             return words
         for l in range(1, self.L + 1):
-            n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
+            n_out, n_in = self.cfg.sizes[l], self.cfg.n_in(l)
             last = self.wbase(l) + (self.pad(n_in) - 1) * self.stride(l) + n_out - 1
             words = max(words, last // P + 1)
         return words
 
     def pack_matrix(self, l: int, w, skew: bool = False) -> np.ndarray:
         """W_l (N_l x N_{l-1}) as the wsize(l) FP16 bit patterns the host writes at wbase(l) (padding +0)."""
-        n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
+        n_out, n_in = self.cfg.sizes[l], self.cfg.n_in(l)
         dt = self.cfg.value_dtype
         cols = np.zeros((n_in, self.stride(l)), dt)
         cols[:, :n_out] = np.asarray(w, dt).T
@@ -204,7 +243,7 @@ class CoreLayout:
 
     def unpack_matrix(self, l: int, words, skew: bool = False) -> np.ndarray:
         """The inverse of pack_matrix: wsize(l) words read at wbase(l) -> W_l (N_l x N_{l-1}, the core's value dtype)."""
-        n_out, n_in = self.cfg.layers[l], self.cfg.layers[l - 1]
+        n_out, n_in = self.cfg.sizes[l], self.cfg.n_in(l)
         cols = np.asarray(words, np.uint16).view(self.cfg.value_dtype).reshape(n_in, self.stride(l))
         if skew:
             cols = self._skew(cols, -1)
@@ -216,7 +255,7 @@ class CoreLayout:
 
     def noff(self, l: int) -> int:
         """Offset of layer l's neurons (l = 1..L) in the per-neuron memories (v, acc, dp); word aligned."""
-        return sum(self.pad(n) for n in self.cfg.layers[1:l])
+        return sum(self.pad(n) for n in self.cfg.sizes[1:l])
 
     @property
     def ndepth(self) -> int:
@@ -234,7 +273,7 @@ class CoreLayout:
 
     def abase(self, l: int) -> int:
         """Offset of the OTTT trace of layer l's input (N_{l-1} entries, l = 1..L) in the trace memory `a`."""
-        return sum(self.cfg.layers[:l - 1])
+        return sum(self.cfg.n_in(k) for k in range(1, l))
 
     @property
     def adepth(self) -> int:
@@ -284,7 +323,7 @@ class CoreLayout:
                ("v", 16, self.ndepth, 1, 1), ("acc", 16 * P, words(self.acc_depth), 1, P),
                ("x", 16, c.layers[0], ov, 1), ("spk", nb + 1, self.spk_depth, ov, 1),
                ("cnt", nb + 1, self.cnt_depth, ov, 1), ("psi", 16 + nb, self.psi_depth, 1, 1),
-               ("dp", 16, self.ndepth, 1, 1), ("dlt", 16 + nb, self.list_depth, 1, 1),
+               ("dp", 16 * P, words(self.ndepth), 1, P), ("dlt", 16 + nb, self.list_depth, 1, 1),
                ("a", 16, self.adepth, 1, 1), ("prog", 16, c.prog_depth, 1, 1),
                ("tch", 1, self.adepth, 1, 1)]
         if c.sg_table_depth:
@@ -304,6 +343,7 @@ class CoreLayout:
         sgt = [("sgt", c.sg_table_depth, "rw", "surrogate table: psi for |x| bits lo + k (firmware/surrogate_table.py)"),
                ("sgr", len(SGR_REGS), "rw", "surrogate table window registers: " + ", ".join(SGR_REGS))]
         fwd = [("accf", self.ndepth, "r", "forward engine's input current I per neuron (overlap), layer l at noff_l")]
+        ksr = [("ksr", len(KSR_REGS), "rw", "SLTT-K random-step registers: " + ", ".join(KSR_REGS))]
         return [
             ("ctrl", len(CTRL_REGS), "rw", "control, status and FP16 constants: " + ", ".join(CTRL_REGS)),
             ("counters", 2 * len(self.counters), "r", "32-bit counters, low word first: " + ", ".join(self.counters)),
@@ -319,7 +359,7 @@ class CoreLayout:
             ("dp", self.ndepth, "rw", "BPTT temporal term: delta of the later step, per neuron"),
             ("a", self.adepth, "rw", "OTTT presynaptic traces: input j of layer l at abase_l + j"),
             ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta (dense: all)"),
-        ] + (fwd if c.overlap else []) + (sgt if c.sg_table_depth else [])
+        ] + (fwd if c.overlap else []) + (sgt if c.sg_table_depth else []) + (ksr if c.k_random else [])
 
     def regions(self) -> list[Region]:
         """Each region aligned to its own power-of-two span (largest first), so decoding is cheap."""
@@ -329,6 +369,8 @@ class CoreLayout:
             span = 1 << _bits(size) if size > 1 else 1
             off = (off + span - 1) // span * span
             fields = {"layers": list(self.cfg.layers)}
+            if self.cfg.heads:
+                fields["heads"] = list(self.cfg.heads)
             if name in ("w", "g"):
                 fields["wbase"] = [self.wbase(l) for l in range(1, self.L + 2)]
                 fields["stride"] = [self.stride(l) for l in range(1, self.L + 1)]
@@ -344,11 +386,13 @@ class CoreLayout:
         return out
 
     def registers(self, region: str) -> tuple[Register, ...]:
-        """The named registers (and their bit fields) of a register region: ctrl, counters, sgr."""
+        """The named registers (and their bit fields) of a register region: ctrl, counters, sgr, ksr."""
         if region == "ctrl":
             return CTRL_REGISTERS
         if region == "sgr":
             return SGR_REGISTERS
+        if region == "ksr":
+            return KSR_REGISTERS
         if region == "counters":
             return tuple(Register(name, 2 * k, "r", "32-bit counter, low word first", words=2)
                          for k, name in enumerate(self.counters))

@@ -2,7 +2,7 @@
 stream unit, forward engine)."""
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 
 
 def _delay(m: Module, sig, n: int, name: str):
@@ -37,9 +37,12 @@ def _times_const(x, c: int):
 
 def event_walk_states(m: Module, *, e, ecount, spk_rp, x_rp, j, fired, m2next, isdirect, lin, tin, nb: int, lb: int,
                       tb: int, one: int, done: str, issue: str) -> None:
-    """FSM states EV, EV_J, EV_GO (call inside `with m.FSM()`): fetch input event e of layer `lin` at step `tin`
-    (-> `done` when all `ecount` are taken), latch its index j and fired bit, then m2 = x_j (direct input),
-    1.0 (fired) or +0 (a dense list's silent entry) -> state `issue`, which starts the pass and bumps e."""
+    """FSM states EV, EV_J, EV_X, EV_GO (call inside `with m.FSM()`): fetch input event e of layer `lin` at step
+    `tin` (-> `done` when all `ecount` are taken), latch its index j and fired bit, read x_j, then m2 = x_j
+    (direct input), 1.0 (fired) or +0 (a dense list's silent entry) -> state `issue`, which starts the pass and
+    bumps e. x is addressed from the latched j, not from the event list's read data: block RAM output ->
+    LUT RAM address -> register was the core's critical path (63 MHz on ECP5); the walk runs while the previous
+    pass issues, so the extra state costs a cycle only where passes are shorter than the walk."""
     with m.State("EV"):
         with m.If(e == ecount):
             m.next = done
@@ -48,8 +51,17 @@ def event_walk_states(m: Module, *, e, ecount, spk_rp, x_rp, j, fired, m2next, i
             m.next = "EV_J"
     with m.State("EV_J"):
         m.d.sync += [j.eq(spk_rp.data[:nb]), fired.eq(spk_rp.data[nb])]
-        m.d.comb += x_rp.addr.eq(spk_rp.data[:nb])
+        m.next = "EV_X"
+    with m.State("EV_X"):
+        m.d.comb += x_rp.addr.eq(j)
         m.next = "EV_GO"
     with m.State("EV_GO"):
         m.d.sync += m2next.eq(Mux(isdirect, x_rp.data, Mux(fired, one, 0)))
         m.next = issue
+
+
+def _source_layer(cfg, ly):
+    """The layer feeding layer `ly` (a signal): ly - 1, or with heads a table (a head reads its block's end)."""
+    if not cfg.heads:
+        return ly - 1
+    return Array([Const(cfg.src(l) if 1 <= l <= cfg.n_layers else 0, len(ly)) for l in range(1 << len(ly))])[ly]

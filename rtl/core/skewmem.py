@@ -14,7 +14,7 @@ memory of lanemem.lane_memory.
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, Const, Module, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
 from .lanemem import LaneReadPort, LaneWritePort, lane_memory
@@ -22,13 +22,17 @@ from .lanemem import LaneReadPort, LaneWritePort, lane_memory
 
 class SkewReadPort(LaneReadPort):
     """LaneReadPort plus `rot` (logical lane q = bank (q + rot) mod P) and `boff` (per-bank word offsets);
-    both are read with `addr` and default to 0 (the bus's plain view)."""
+    both are read with `addr` and default to 0 (the bus's plain view). With `use_baddr`, bank b reads word
+    `baddr[b]` instead of `addr // P + boff[b]` (a user that registers the bank addresses a stage early; `addr`
+    still selects the lane of `data`)."""
 
     def __init__(self, name: str, depth: int, lanes: int, off_width: int):
         super().__init__(name, depth, lanes)
         lg = max(1, lanes.bit_length() - 1)
         self.rot = Signal(lg, name=f"{name}_rot")
         self.boff = [Signal(off_width, name=f"{name}_boff{b}") for b in range(lanes)]
+        self.use_baddr = Signal(name=f"{name}_use_baddr")
+        self.baddr = [Signal(off_width, name=f"{name}_baddr{b}") for b in range(lanes)]
 
 
 class SkewWritePort(LaneWritePort):
@@ -89,7 +93,7 @@ def _read_port(m: Module, name: str, banks: list, lanes: int, off_width: int, wo
     phys = []
     for b, mem in enumerate(banks):
         rp = mem.read_port()
-        m.d.comb += rp.addr.eq(r.addr[lg:] + r.boff[b])
+        m.d.comb += rp.addr.eq(Mux(r.use_baddr, r.baddr[b], r.addr[lg:] + r.boff[b]))
         phys.append(rp.data)
     m.d.comb += r.word.eq(_rotate(Cat(*phys), rot_r, lanes))
     m.d.comb += r.data.eq(r.word.word_select(lane_r, 16))

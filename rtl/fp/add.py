@@ -5,7 +5,7 @@ from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ...gen.formats import FP16, FPFormat
+from ..formats import FLAG_WIDTH, FP16, FPFormat
 from .common import (Stages, add_cin, below_mask_or, check_depth, check_format, limit_mask, normalize_apply, normalize_plan,
                      round_finish, round_prep, unpack, wire)
 from .mul import finish
@@ -34,7 +34,7 @@ class FPAddPipe(wiring.Component):
         self.depth = check_depth(depth, self.MAX_DEPTH, "FPAddPipe")
         w = fmt.width
         super().__init__({"a": In(w), "b": In(w), "sub": In(1), "i_valid": In(1), "en": In(1, init=1),
-                          "result": Out(w), "flags": Out(5), "o_valid": Out(1)})
+                          "result": Out(w), "flags": Out(FLAG_WIDTH), "o_valid": Out(1)})
 
     @property
     def latency(self) -> int:

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
-from ...gen.formats import Flag, FPFormat
+from ..formats import Flag, FPFormat
 
 
 def check_format(fmt: object) -> FPFormat:
     if not isinstance(fmt, FPFormat):
-        raise ValueError(f"fmt must be an FPFormat (e.g. spikemesh.gen.formats.FP16), got {fmt!r}")
+        raise ValueError(f"fmt must be an FPFormat (e.g. spikemesh.rtl.formats.FP16), got {fmt!r}")
     return fmt
 
 

@@ -7,7 +7,7 @@ from amaranth.hdl import Const, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ...gen.formats import FP16, FPFormat
+from ..formats import FLAG_WIDTH, FP16, FPFormat
 from .common import Stages, check_depth, check_format, flags_value, unpack
 
 CMP_CUTS: dict[int, frozenset[str]] = {
@@ -28,7 +28,7 @@ class FPComparePipe(wiring.Component):
         w = fmt.width
         super().__init__({"a": In(w), "b": In(w), "i_valid": In(1), "en": In(1, init=1),
                           "lt": Out(1), "le": Out(1), "eq": Out(1), "min": Out(w), "max": Out(w),
-                          "flags": Out(5), "quiet_flags": Out(5), "o_valid": Out(1)})
+                          "flags": Out(FLAG_WIDTH), "quiet_flags": Out(FLAG_WIDTH), "o_valid": Out(1)})
 
     @property
     def latency(self) -> int:

@@ -5,7 +5,7 @@ from amaranth.hdl import Const, Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ...gen.formats import FP16, FPFormat
+from ..formats import FLAG_WIDTH, FP16, FPFormat
 from .common import Stages, check_depth, check_format, normalize, round_pack
 
 FROM_INT_CUTS: dict[int, frozenset[str]] = {
@@ -32,7 +32,7 @@ class FPFromIntPipe(wiring.Component):
         self.int_width, self.signed = int_width, signed
         self.depth = check_depth(depth, self.MAX_DEPTH, "FPFromIntPipe")
         super().__init__({"x": In(int_width), "i_valid": In(1), "en": In(1, init=1),
-                          "result": Out(fmt.width), "flags": Out(5), "o_valid": Out(1)})
+                          "result": Out(fmt.width), "flags": Out(FLAG_WIDTH), "o_valid": Out(1)})
 
     @property
     def latency(self) -> int:

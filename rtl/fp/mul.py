@@ -5,7 +5,7 @@ from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ...gen.formats import FP16, FPFormat
+from ..formats import FLAG_WIDTH, FP16, FPFormat
 from .common import (Stages, as_signed, check_depth, check_dsp, check_format, norm_prep, normalize_apply,
                      normalize_plan, round_finish, round_prep, unpack)
 from .dsp import ecp5_mult18x18d_registered, use_ecp5_dsp
@@ -52,7 +52,7 @@ class FPMulPipe(wiring.Component):
         self.dsp = check_dsp(dsp)
         w = fmt.width
         super().__init__({"a": In(w), "b": In(w), "i_valid": In(1), "en": In(1, init=1),
-                          "result": Out(w), "flags": Out(5), "o_valid": Out(1)})
+                          "result": Out(w), "flags": Out(FLAG_WIDTH), "o_valid": Out(1)})
 
     @property
     def latency(self) -> int:

@@ -8,7 +8,7 @@ from amaranth.hdl import Module
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...gen.formats import FLAG_WIDTH, FP16, FPFormat
+from ..formats import FLAG_WIDTH, FP16, FPFormat
 from .add import FPAddPipe
 from .compare import FPComparePipe
 from .fma import FPFMAPipe

@@ -21,8 +21,8 @@ from amaranth.lib import wiring
 
 from ..bus import BusDecoder, MemoryMap
 from ..link.protocol import PROTOCOL_VERSION, map_hash
-from ..link.targets import StatusTarget
-from ..soc import SocConfig, _connect_registered, link_front_end, soc_identity, soc_ports, status_outputs
+from ..soc.targets import StatusTarget
+from ..soc.top import SocConfig, _connect_registered, link_front_end, soc_identity, soc_ports, status_outputs
 from .flit import MeshConfig
 from .host_port import HostPort
 from .reduce_node import REGS

@@ -20,8 +20,8 @@ from amaranth import Cat, Module, Signal
 
 from ..bus import MemoryMap
 from ..link.protocol import PROTOCOL_VERSION, map_hash
-from ..link.targets import StatusTarget
-from ..soc import soc_identity, soc_ports
+from ..soc.targets import StatusTarget
+from ..soc.top import soc_identity, soc_ports
 from .board_soc import HOST_NODE, MeshSoC, mesh_for
 from .copy_engine import CopyMeshSystem
 from .host_port import HostPort

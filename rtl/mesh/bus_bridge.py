@@ -3,7 +3,7 @@
 The training core (rtl/core) talks only through its `bus` target port, so this is how a core hangs on a
 mesh local port: request packets come in, bus transfers go out, one response packet goes back.
 
-Request: CONTROL packet, head extra bit 0 = write (1) / read (0), one body flit per bus transfer with
+Request: CONTROL packet, head extra `ControlExtra` write = 1 (write) / 0 (read), one body flit per bus transfer with
 `addr` in bits [0, addr_width) and (writes) `data` in bits [addr_width, addr_width + data_width).
 Response to the request's source, same seq and op bit: a head, then one flit per transfer in order,
 `addr | data << addr_width` (reads: the data read; writes: the data written, as an acknowledgement);
@@ -15,8 +15,8 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..bus import BusSignature
-from .flit import HEADER_BITS, Header, MeshConfig, PacketType, flit_layout
+from ..bus import BusSignature, struct_value
+from .flit import HEADER_BITS, ControlExtra, Header, MeshConfig, PacketType, flit_layout
 
 
 class BusBridge(wiring.Component):
@@ -42,6 +42,7 @@ class BusBridge(wiring.Component):
         aw, dw = self.addr_width, self.data_width
         fin = self.net_in.payload
         req_hdr = data.View(Header, fin.data[:HEADER_BITS])
+        req_ext = data.View(ControlExtra, fin.data[HEADER_BITS:HEADER_BITS + ControlExtra.as_shape().size])
         src_x, src_y = Signal.like(req_hdr.src_x), Signal.like(req_hdr.src_y)
         seq = Signal.like(req_hdr.seq)
         write = Signal()
@@ -58,12 +59,12 @@ class BusBridge(wiring.Component):
                 m.d.comb += self.net_in.ready.eq(1)
                 with m.If(self.net_in.valid & fin.head):
                     m.d.sync += [src_x.eq(req_hdr.src_x), src_y.eq(req_hdr.src_y), seq.eq(req_hdr.seq),
-                                 write.eq(fin.data[HEADER_BITS])]
+                                 write.eq(req_ext.write)]
                     with m.If(~fin.tail):  # a request without transfers gets no response
                         m.next = "HEAD"
             with m.State("HEAD"):
                 m.d.comb += [self.net_out.valid.eq(1), self.net_out.payload.head.eq(1),
-                             self.net_out.payload.data.eq(Cat(resp_head.as_value(), write))]
+                             self.net_out.payload.data.eq(Cat(resp_head.as_value(), struct_value(ControlExtra, write=write)))]
                 with m.If(self.net_out.ready):
                     m.next = "BODY"
             with m.State("BODY"):

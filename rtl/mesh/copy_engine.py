@@ -1,11 +1,13 @@
 """Core-to-core copies over the mesh: "read my local bus range X and write it to node D at address Y".
 
 `CopyEngine` sits between a mesh local port and a `BusBridge` (the bridge is unchanged: requests that are
-not copies pass through to it, its responses pass back). A COPY request is a CONTROL packet whose head
-extra bit 1 is set (bit 0, write, is 0); body (3 flits, fields from bit 0 of the data word):
-  1: src_addr[16] | count[16]                 local bus words src_addr .. src_addr + count - 1
-  2: dst_addr[16] | dst_x[3] | dst_y[3] | dst_aw[5]   destination node and its bridge's addr_width
-  3: src_nb[4] | dst_nb[4] | repack[1]        spike-list entries: index | fired << nb re-packed per core
+not copies pass through to it, its responses pass back). A COPY request is a CONTROL packet whose head extra
+(`ControlExtra`) has copy = 1, write = 0 (`COPY_EXTRA`); its body is 3 flits, each a Struct from bit 0 of the
+data word:
+  1: `CopyRange`  src_addr | count                 local bus words src_addr .. src_addr + count - 1
+  2: `CopyDest`   dst_addr | dst_x | dst_y | dst_aw   destination node and its bridge's addr_width
+  3: `CopyRepack` src_nb | dst_nb | repack         spike-list entries: index | fired << nb re-packed per core
+The host packs them with `copy_request_body`, from the same Structs.
 The engine reads the words one by one from its core and streams them as ONE bus-bridge write request to
 D (CONTROL, write, `addr | data << dst_aw` per flit) whose header names the REQUESTER as source and
 carries the request's seq: D's bridge writes them and acknowledges to the requester, so the host waits for
@@ -14,19 +16,44 @@ one response (from D) that arrives only after every word is written. The data ne
 While a copy runs the engine owns the bus and the local output; it starts one only when the bridge has no
 request in progress (a forwarded request whose response tail has not left yet).
 """
-from __future__ import annotations
-
+# no `from __future__ import annotations`: data.Struct reads its field annotations as objects
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..bus import BusSignature
+from ..bus import BusSignature, struct_value
 from .bus_bridge import BusBridge
-from .flit import HEADER_BITS, Header, MeshConfig, PacketType, flit_layout
+from ..words import field_width, pack
+from .flit import COORD_BITS, HEADER_BITS, ControlExtra, Header, MeshConfig, PacketType, flit_layout
 from .system import MeshSystem
 
-COPY_BIT = 1  # head extra bit (bit 0 is the bridge's write bit)
+#: head extra of a COPY request (a CONTROL packet that is not a bus-bridge write)
+COPY_EXTRA = pack(ControlExtra, copy=1)
 MIN_FLIT_WIDTH = 32
+
+
+class CopyRange(data.Struct):
+    """Body flit 1 of a COPY request: the source's local bus words src_addr .. src_addr + count - 1."""
+
+    src_addr: 16
+    count: 16
+
+
+class CopyDest(data.Struct):
+    """Body flit 2: where the words go (node coordinates) and the address width of that node's bridge."""
+
+    dst_addr: 16
+    dst_x: COORD_BITS
+    dst_y: COORD_BITS
+    dst_aw: 5
+
+
+class CopyRepack(data.Struct):
+    """Body flit 3: spike-list entries (index | fired << nb) re-packed from the source's nb to the destination's."""
+
+    src_nb: 4
+    dst_nb: 4
+    repack: 1
 
 
 def check_copy_cfg(cfg: MeshConfig) -> None:
@@ -36,7 +63,7 @@ def check_copy_cfg(cfg: MeshConfig) -> None:
 
 def copy_request_body(cfg: MeshConfig, dst: int, src_addr: int, count: int, dst_addr: int, dst_aw: int,
                       src_nb: int = 0, dst_nb: int = 0, repack: bool = False) -> list[int]:
-    """Body words of a COPY request (send them with head extra = 1 << COPY_BIT to the SOURCE node)."""
+    """Body words of a COPY request (send them with head extra = COPY_EXTRA to the SOURCE node)."""
     check_copy_cfg(cfg)
     for name, v, hi in (("src_addr", src_addr, 0xFFFF), ("dst_addr", dst_addr, 0xFFFF), ("count", count, 0xFFFF),
                         ("dst_aw", dst_aw, 16), ("src_nb", src_nb, 15), ("dst_nb", dst_nb, 15)):
@@ -46,8 +73,9 @@ def copy_request_body(cfg: MeshConfig, dst: int, src_addr: int, count: int, dst_
     if not 0 <= dst < cfg.n_nodes:
         raise ValueError(f"dst must be a node in 0..{cfg.n_nodes - 1}, got {dst!r}")
     dx, dy = cfg.coords(dst)
-    return [src_addr | count << 16, dst_addr | dx << 16 | dy << 19 | dst_aw << 22,
-            src_nb | dst_nb << 4 | int(repack) << 8]
+    return [pack(CopyRange, src_addr=src_addr, count=count),
+            pack(CopyDest, dst_addr=dst_addr, dst_x=dx, dst_y=dy, dst_aw=dst_aw),
+            pack(CopyRepack, src_nb=src_nb, dst_nb=dst_nb, repack=int(repack))]
 
 
 class CopyEngine(wiring.Component):
@@ -73,13 +101,15 @@ class CopyEngine(wiring.Component):
         aw = self.addr_width
         fin = self.net_in.payload
         hdr = data.View(Header, fin.data[:HEADER_BITS])
-        is_copy = (hdr.ptype == PacketType.CONTROL) & fin.data[HEADER_BITS + COPY_BIT] & ~fin.data[HEADER_BITS]
+        ext = data.View(ControlExtra, fin.data[HEADER_BITS:HEADER_BITS + ControlExtra.as_shape().size])
+        is_copy = (hdr.ptype == PacketType.CONTROL) & ext.copy & ~ext.write
 
         req_x, req_y = Signal.like(hdr.src_x), Signal.like(hdr.src_y)
         seq = Signal.like(hdr.seq)
         src_addr, count, dst_addr = Signal(16), Signal(16), Signal(16)
-        dst_x, dst_y, dst_aw = Signal(3), Signal(3), Signal(5)
-        src_nb, dst_nb, repack = Signal(4), Signal(4), Signal()
+        dst_x, dst_y, dst_aw = (Signal(field_width(CopyDest, n), name=n) for n in ("dst_x", "dst_y", "dst_aw"))
+        src_nb, dst_nb, repack = (Signal(field_width(CopyRepack, n), name=n) for n in ("src_nb", "dst_nb", "repack"))
+        body = {s: data.View(s, fin.data[:s.as_shape().size]) for s in (CopyRange, CopyDest, CopyRepack)}
         i = Signal(16)
         word = Signal(16)
         bridge_busy = Signal()  # a forwarded request's response has not fully left
@@ -132,23 +162,25 @@ class CopyEngine(wiring.Component):
             with m.State("P1"):
                 m.d.comb += self.net_in.ready.eq(1)
                 with m.If(self.net_in.valid):
-                    m.d.sync += [src_addr.eq(fin.data[:16]), count.eq(fin.data[16:32])]
+                    r = body[CopyRange]
+                    m.d.sync += [src_addr.eq(r.src_addr), count.eq(r.count)]
                     m.next = "P2"
             with m.State("P2"):
                 m.d.comb += self.net_in.ready.eq(1)
                 with m.If(self.net_in.valid):
-                    m.d.sync += [dst_addr.eq(fin.data[:16]), dst_x.eq(fin.data[16:19]), dst_y.eq(fin.data[19:22]),
-                                 dst_aw.eq(fin.data[22:27])]
+                    d = body[CopyDest]
+                    m.d.sync += [dst_addr.eq(d.dst_addr), dst_x.eq(d.dst_x), dst_y.eq(d.dst_y), dst_aw.eq(d.dst_aw)]
                     m.next = "P3"
             with m.State("P3"):
                 m.d.comb += self.net_in.ready.eq(1)
                 with m.If(self.net_in.valid):
-                    m.d.sync += [src_nb.eq(fin.data[:4]), dst_nb.eq(fin.data[4:8]), repack.eq(fin.data[8])]
+                    r = body[CopyRepack]
+                    m.d.sync += [src_nb.eq(r.src_nb), dst_nb.eq(r.dst_nb), repack.eq(r.repack)]
                     with m.If(fin.tail):
                         m.next = "HEAD"
             with m.State("HEAD"):
                 m.d.comb += [copying.eq(1), self.net_out.valid.eq(1), self.net_out.payload.head.eq(1),
-                             self.net_out.payload.data.eq(Cat(out_head.as_value(), Const(1, 1)))]  # write
+                             self.net_out.payload.data.eq(Cat(out_head.as_value(), struct_value(ControlExtra, write=Const(1, 1))))]
                 with m.If(self.net_out.ready):
                     m.next = "RD"
             with m.State("RD"):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from amaranth.lib import data, enum
 
+from ..words import pack, unpack
+
 COORD_BITS = 3        # mesh coordinates 0..7 (the generator allows up to 4 rows x 5 columns)
 SEQ_BITS = 8          # per-flow sequence number (wraps); lets a receiver check in-order delivery
 MAX_ROWS, MAX_COLS = 4, 5
@@ -47,6 +49,13 @@ class Header(data.Struct):
 
 
 HEADER_BITS = Header.as_shape().size  # 22
+
+
+class NodeCoord(data.Struct):
+    """A node's coordinates in one word (the reducer's next / prev / host registers)."""
+
+    x: COORD_BITS
+    y: COORD_BITS
 
 
 def flit_layout(flit_width: int) -> data.StructLayout:
@@ -90,21 +99,40 @@ class MeshConfig:
         return self.flit_width - HEADER_BITS
 
 
-# Integer packing used by testbenches and host models (same bit layout as the Amaranth structs).
+class ControlExtra(data.Struct):
+    """Head extra field (the bits above the `Header`) of a CONTROL packet: a bus-bridge request
+    (rtl/mesh/bus_bridge.py: write 1, read 0) or a copy request (rtl/mesh/copy_engine.py: copy 1, write 0)."""
+
+    write: 1
+    copy: 1
+
+
+#: width of the layer field of a training packet's head extra (firmware/placement.py); the in-network reducer
+#: keeps its packet kind there (rtl/mesh/reducer.py)
+PACKET_LAYER_BITS = 4
+
+
+def train_extra_layout(cfg: "MeshConfig") -> data.StructLayout:
+    """Head extra field of a SPIKE / ERROR / WEIGHT packet (firmware/placement.py): layer, block index, and
+    `final` in the head flit's top bit, the block index taking every bit between."""
+    block_bits = cfg.payload_bits - PACKET_LAYER_BITS - 1
+    if block_bits < 1:
+        raise ValueError(f"flit_width must be >= {PACKET_LAYER_BITS + 2 + HEADER_BITS} for training packets, "
+                         f"got {cfg.flit_width}")
+    return data.StructLayout({"layer": PACKET_LAYER_BITS, "block": block_bits, "final": 1})
+
+
+# Integer packing used by testbenches and host models, from the same layouts as the gateware's views.
 
 def make_head(dst_x: int, dst_y: int, src_x: int, src_y: int, ptype: int, seq: int, extra: int = 0) -> int:
-    """Head-flit `data` word: header in the low HEADER_BITS, `extra` payload above."""
-    c = COORD_BITS
-    word = (dst_x | dst_y << c | src_x << 2 * c | src_y << 3 * c | int(ptype) << 4 * c
-            | (seq & ((1 << SEQ_BITS) - 1)) << (4 * c + 2))
-    return word | extra << HEADER_BITS
+    """Head-flit `data` word: header in the low HEADER_BITS, `extra` payload above (seq wraps)."""
+    return pack(Header, dst_x=dst_x, dst_y=dst_y, src_x=src_x, src_y=src_y, ptype=PacketType(ptype),
+                seq=seq % (1 << SEQ_BITS)) | extra << HEADER_BITS
 
 
 def parse_head(word: int) -> dict[str, int]:
-    c, mask = COORD_BITS, (1 << COORD_BITS) - 1
-    return {"dst_x": word & mask, "dst_y": word >> c & mask, "src_x": word >> 2 * c & mask,
-            "src_y": word >> 3 * c & mask, "ptype": word >> 4 * c & 3,
-            "seq": word >> (4 * c + 2) & ((1 << SEQ_BITS) - 1), "extra": word >> HEADER_BITS}
+    f = unpack(Header, word)
+    return {**f, "ptype": f["ptype"].value, "extra": word >> HEADER_BITS}
 
 
 def pack_flit(flit_width: int, word: int, head: bool, tail: bool) -> int:

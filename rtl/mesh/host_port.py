@@ -25,7 +25,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..bus import BusSignature, Region
-from .flit import HEADER_BITS, Header, PacketType, flit_layout
+from .flit import HEADER_BITS, ControlExtra, Header, PacketType, flit_layout
 
 CTL_REGS = ("rx_wait", "rx_level", "rx_packets", "tx_level", "flags", "acks")
 TX_OFFSET, RX_OFFSET = 256, 512
@@ -71,8 +71,9 @@ class HostPort(wiring.Component):
         flags, acks = Signal(16), Signal(16)
         fin = self.rx.payload
         hdr = data.View(Header, fin.data[:HEADER_BITS])
+        ext = data.View(ControlExtra, fin.data[HEADER_BITS:HEADER_BITS + ControlExtra.as_shape().size])
         drop_l, drop = Signal(), Signal()
-        m.d.comb += drop.eq(Mux(fin.head, flags[0] & (hdr.ptype == PacketType.CONTROL) & fin.data[HEADER_BITS],
+        m.d.comb += drop.eq(Mux(fin.head, flags[0] & (hdr.ptype == PacketType.CONTROL) & ext.write,
                                 drop_l))
         with m.If(self.rx.valid & self.rx.ready & fin.head):
             m.d.sync += drop_l.eq(drop)

@@ -5,40 +5,67 @@ head, body flits follow). Packets to the mesh: bridge responses and reducer pack
 The bridge's address space is the core's plus one bit: addresses with that bit set reach the interface's
 own registers (`REGS`, zero-latency), the rest go to the core's bus, which the bridge and the reducer share
 (one transfer at a time, a read holds the bus until its answer, which must come >= 1 cycle after the
-transfer; the next request may go out in the answer's cycle).
+transfer; the next request may go out in the answer's cycle). The shared request reaches the core through a
+register slice, one cycle later: the core decodes its request combinationally, so without it the reducer's
+issue logic, the arbiter and the core's address decode and memory read were one path (the multi-core ECP5
+builds' critical path, docs/mesh.md "Fmax: the registered bus request").
 """
-from __future__ import annotations
-
+# no `from __future__ import annotations`: data.Struct reads its field annotations as objects
 from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..bus import BusSignature, Field, Register
+from ..bus import BusSignature, Register, struct_fields
+from ..words import pack
 from .bus_bridge import BusBridge
-from .flit import COORD_BITS, HEADER_BITS, Header, MeshConfig, PacketType, flit_layout
+from .flit import HEADER_BITS, Header, MeshConfig, NodeCoord, PacketType, flit_layout
 from .reducer import GradReducer
+from .stream_slice import StreamSlice
 
 #: interface registers, word offsets from 1 << core addr_width
 REGS = ("ctrl",     # write: bit 0 start (at the chain's first core), bit 1 clear counters; read: busy | passes << 1
-        "role",     # bit 0 first, bit 1 last
-        "next", "prev", "host",  # node coordinates x | y << 3
+        "role",     # `Role`: first, last
+        "next", "prev", "host",  # node coordinates (`NodeCoord`)
         "flits",    # reduction flits this node sent (wraps)
         "stalls",   # cycles a reduction flit waited for the network
         "active")   # cycles the reducer was busy
 
 
-#: the `ctrl` register's bit fields (write: start, clear; read: busy, passes)
-NI_CTRL = Register("ctrl", 0, "rw", "reduction control / status", (
-    Field("start", 0, 1, "w", "start a reduction (at the chain's first core)"),
-    Field("clear", 1, 1, "w", "clear the flits/stalls/active counters"),
-    Field("busy", 0, 1, "r", "the reducer is busy"),
-    Field("passes", 1, 15, "r", "reduction passes done")))
+class NiCtrlWrite(data.Struct):
+    """The `ctrl` word a write acts on."""
+
+    start: 1
+    clear: 1
+    _reserved: 14
+
+
+class NiCtrlStatus(data.Struct):
+    """The `ctrl` word a read returns."""
+
+    busy: 1
+    passes: 15
+
+
+class Role(data.Struct):
+    """The `role` register: where this node sits in the reduction chain."""
+
+    first: 1
+    last: 1
+    _reserved: 14
+
+
+#: the `ctrl` register's bit fields (write: start, clear; read: busy, passes), from the Structs above
+NI_CTRL = Register("ctrl", 0, "rw", "reduction control / status",
+                   struct_fields(NiCtrlWrite, "w", {"start": "start a reduction (at the chain's first core)",
+                                                    "clear": "clear the flits/stalls/active counters"}) +
+                   struct_fields(NiCtrlStatus, "r", {"busy": "the reducer is busy",
+                                                     "passes": "reduction passes done"}))
 assert REGS[NI_CTRL.offset] == NI_CTRL.name
 
 
 def pack_node(cfg: MeshConfig, node: int) -> int:
     x, y = cfg.coords(node)
-    return x | y << COORD_BITS
+    return pack(NodeCoord, x=x, y=y)
 
 
 class ReduceNode(wiring.Component):
@@ -109,10 +136,11 @@ class ReduceNode(wiring.Component):
                     else:
                         m.d.comb += reg_rdata.eq(regs[name])
         reg_write = bb.req_valid & is_reg & bb.we
-        m.d.comb += [red.first.eq(regs["role"][0]), red.last.eq(regs["role"][1]), red.next.eq(regs["next"]),
+        role, wctrl = Role(regs["role"]), NiCtrlWrite(bb.w_data)
+        m.d.comb += [red.first.eq(role.first), red.last.eq(role.last), red.next.eq(regs["next"]),
                      red.prev.eq(regs["prev"]), red.host.eq(regs["host"]),
-                     red.start.eq(reg_write & (roff == 0) & bb.w_data[0])]
-        clear = reg_write & (roff == 0) & bb.w_data[1]
+                     red.start.eq(reg_write & (roff == 0) & wctrl.start)]
+        clear = reg_write & (roff == 0) & wctrl.clear
         with m.If(reg_write):
             with m.Switch(roff):
                 for i, name in enumerate(REGS):
@@ -126,8 +154,12 @@ class ReduceNode(wiring.Component):
                          regs["stalls"].eq(regs["stalls"] + red.out_stall),
                          regs["active"].eq(regs["active"] + red.busy)]
 
-        # ---- core bus arbiter: bridge (core addresses) and reducer; a read holds it until its answer
-        core = self.bus
+        # ---- core bus arbiter: bridge (core addresses) and reducer; a read holds it until its answer.
+        # The arbiter's request goes to the core through a register (`_request_register`): the core takes its
+        # bus request combinationally (region compares -> memory address), and without the register the
+        # reducer's issue logic and this mux were on the same path (the 4- and 7-core ECP5 builds' critical path)
+        core = BusSignature(aw, 16).create(path=("arb",))
+        self._request_register(m, core, self.bus)
         br_req = bb.req_valid & ~is_reg
         pend, pend_red = Signal(), Signal()
         grant_red = Signal()
@@ -154,12 +186,28 @@ class ReduceNode(wiring.Component):
                      bb.r_data.eq(Mux(is_reg & bb.req_valid, reg_rdata, core.r_data))]
         return m
 
+    @staticmethod
+    def _request_register(m: Module, up, down) -> None:
+        """Bus `up` (from the arbiter) to bus `down` (the core) through a request register slice (a `StreamSlice`
+        of addr/we/w_data: a 2-entry skid buffer): `down`'s request comes from flip-flops and `up.req_ready` from
+        a flip-flop, so no combinational path runs from the arbiter into the core's bus or back. A request
+        reaches the core one cycle after its transfer on `up` (writes still stream one per cycle; a read's
+        answer comes a cycle later, so a read costs a cycle more); read answers pass straight back (in order:
+        the arbiter issues no request while a read is unanswered)."""
+        aw = len(down.addr)
+        req = m.submodules.core_req = StreamSlice(data.StructLayout({"addr": aw, "we": 1, "w_data": 16}))
+        m.d.comb += [req.i.valid.eq(up.req_valid), req.i.payload.addr.eq(up.addr), req.i.payload.we.eq(up.we),
+                     req.i.payload.w_data.eq(up.w_data), up.req_ready.eq(req.i.ready),
+                     down.req_valid.eq(req.o.valid), down.addr.eq(req.o.payload.addr), down.we.eq(req.o.payload.we),
+                     down.w_data.eq(req.o.payload.w_data), req.o.ready.eq(down.req_ready),
+                     up.r_valid.eq(down.r_valid), up.r_data.eq(down.r_data)]
+
 
 def chain_registers(cfg: MeshConfig, chain: list[int], host: int) -> dict[int, dict[str, int]]:
     """Register values (`REGS` names) that set up a reduction along `chain` (first .. last) for each node."""
     out = {}
     for i, c in enumerate(chain):
-        out[c] = {"role": int(i == 0) | int(i == len(chain) - 1) << 1,
+        out[c] = {"role": pack(Role, first=i == 0, last=i == len(chain) - 1),
                   "next": pack_node(cfg, chain[i + 1]) if i + 1 < len(chain) else 0,
                   "prev": pack_node(cfg, chain[i - 1]) if i > 0 else 0,
                   "host": pack_node(cfg, host)}

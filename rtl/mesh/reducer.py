@@ -21,24 +21,22 @@ from __future__ import annotations
 import enum as py_enum
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from ...gen.formats import FP16
+from ..formats import FP16
 from ..bus import BusSignature
 from ..fp.add import FPAddPipe
-from .flit import COORD_BITS, HEADER_BITS, Header, MeshConfig, PacketType, flit_layout
+from .flit import HEADER_BITS, PACKET_LAYER_BITS, Header, MeshConfig, NodeCoord, PacketType, flit_layout
 
 
 class Kind(py_enum.IntEnum):
-    """Head extra layer field of a reduction packet."""
+    """Head extra layer field of a reduction packet (`PACKET_LAYER_BITS` wide: where model-parallel packets
+    keep their layer, flit.train_extra_layout)."""
     REDUCE = 0
     BCAST = 1
     DONE = 2
-
-
-LAYER_BITS = 4  # placement.LAYER_BITS: the kind sits where model-parallel packets keep their layer
 
 
 class CanonAdd(wiring.Component):
@@ -69,7 +67,8 @@ class CanonAdd(wiring.Component):
 
 
 def coords_bits() -> int:
-    return 2 * COORD_BITS
+    """Width of a node's coordinates word (`NodeCoord`)."""
+    return NodeCoord.as_shape().size
 
 
 class GradReducer(wiring.Component):
@@ -119,12 +118,12 @@ class GradReducer(wiring.Component):
         cfg, k, n, B = self.cfg, self.k, self.g_size, self.block
         W = cfg.flit_width
         fin = self.net_in.payload
-        in_kind = fin.data[HEADER_BITS:HEADER_BITS + LAYER_BITS]
+        in_kind = fin.data[HEADER_BITS:HEADER_BITS + PACKET_LAYER_BITS]
 
         # ---- pass configuration
         active = Signal()
         p_in, p_read, p_write, p_send = Signal(), Signal(), Signal(), Signal()
-        p_kind = Signal(LAYER_BITS)
+        p_kind = Signal(PACKET_LAYER_BITS)
         p_dst = Signal(coords_bits())
         then_bcast, then_done = Signal(), Signal()   # what follows the pass at the last / the first core
         send_done = Signal()                          # the done packet is pending
@@ -238,9 +237,10 @@ class GradReducer(wiring.Component):
         m.d.comb += last_word.eq(cur_words - 1)
         out = self.net_out
         head = Signal(Header)
-        kind_out = Signal(LAYER_BITS)
+        kind_out = Signal(PACKET_LAYER_BITS)
         hdst = Signal(coords_bits())
-        m.d.comb += [head.dst_x.eq(hdst[:COORD_BITS]), head.dst_y.eq(hdst[COORD_BITS:]), head.src_x.eq(self.x),
+        hd = data.View(NodeCoord, hdst)
+        m.d.comb += [head.dst_x.eq(hd.x), head.dst_y.eq(hd.y), head.src_x.eq(self.x),
                      head.src_y.eq(self.y), head.ptype.eq(PacketType.WEIGHT), head.seq.eq(blk[:8])]
         m.d.comb += [self.out_flits.eq(out.valid & out.ready), self.out_stall.eq(out.valid & ~out.ready)]
         pass_end = Signal()

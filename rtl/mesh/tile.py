@@ -1,5 +1,5 @@
 """A mesh node's target for the multi-core board: a training core with its own dataset BRAM, a `SampleLoader`
-(rtl/link/loader.py, the single-core board's) and a `Runner` that trains a batch of samples on its own.
+(rtl/soc/loader.py, the single-core board's) and a `Runner` that trains a batch of samples on its own.
 
 Tile bus (what the node's `ReduceNode` sees; `tile_map` places it): `core` at 0 (the core's regions, so the
 G region is where the reduction expects it), `dataset` (records in the loader's format, the core's own
@@ -23,9 +23,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..bus import BusDecoder, BusSignature, MemoryMap, Region
 from ..core.layout import CTRL_CLEAR_COUNTERS, CTRL_START, STATUS_BUSY, CoreLayout, ctrl_offset
-from ..link.loader import SampleLoader
-from ..link.targets import BramTarget
-from ..soc import _connect_registered
+from ..soc.loader import SampleLoader
+from ..soc.targets import BramTarget
+from ..soc.top import _connect_registered
 
 RUNNER_REGS = [("next", 0, 1, "rw", "the dataset record the next batch starts at (advances by one per sample)"),
                ("upd_pc", 1, 1, "rw", "program address of the update (UPD ops)"),

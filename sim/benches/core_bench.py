@@ -5,7 +5,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
-from spikemesh.firmware.program import TEMPORAL_RULES, assemble, snn_ops
+from spikemesh.firmware.program import TEMPORAL_RULES, assemble, snn_ops, step_seed
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
 from spikemesh.rtl.core.layout import MODE_DENSE_UPD
@@ -14,7 +14,7 @@ from spikemesh.sim.golden import (SNNConfig, encode, init_weights, load_digits_s
                                    train_sample)
 from spikemesh.sim.cocotb_run import cocotb_param
 from spikemesh.sim.golden.numerics import to_format
-from spikemesh.gen.formats import format_by_name
+from spikemesh.rtl.formats import format_by_name
 
 
 def core_config(p) -> CoreConfig:
@@ -100,11 +100,12 @@ async def check_stepwise(host: CoreHost, snn: SNNConfig, tr) -> None:
             if snn.rule == "ottt_o":
                 got = await host.read_matrix("w", l)
                 assert bits(got) == bits(tr.get("W", t_fwd, l)), f"W after step t={t_fwd} l={l}"
-        back = [o[2] for o in chunk if o[0] in (Op.DELTA, Op.DELTAT) and o[1] == 1]
+        ran = tr_keys(tr, "delta")  # the golden backward steps (SLTT-K with random K: the drawn ones)
+        back = [o[2] for o in chunk if o[0] in (Op.DELTA, Op.DELTAT) and o[1] == 1 and (o[2], 1) in ran]
         n_psi = n_dlt = 0
         for t in back:
             for l in range(1, L + 1):
-                psi = tr.get("psi", t, l)
+                psi = psi_of(tr, snn, cfg, t, l)
                 exp_psi = all_list(psi) if keep_all_psi else nz_list(psi)
                 n_psi += len(exp_psi)
                 assert await host.read_list("psi", l, len(exp_psi), t) == exp_psi, f"psi l={l} t={t}"
@@ -116,7 +117,7 @@ async def check_stepwise(host: CoreHost, snn: SNNConfig, tr) -> None:
                 exp_d = all_list(d) if snn.dense else nz_list(d)
                 assert await host.read_list("dlt", l, len(exp_d)) == exp_d, f"delta l={l} t={t}"
                 gs = bits(await host.read_neurons("acc", l))
-                assert gs == bits(tr.get("gs", t, l)), f"gs l={l} t={t}: {gs}"
+                assert gs == bits(gs_of(tr, snn, cfg, t, l)), f"gs l={l} t={t}: {gs}"
             assert ctr["delta_nonzero"] == n_dlt, (ctr, n_dlt)
             if not keep_all_psi:
                 assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
@@ -134,12 +135,14 @@ async def check_whole_sample(host: CoreHost, snn: SNNConfig, tr, order: str | No
     await host.run(assemble(ops, cfg))
     ctr = await host.counters()
     psi_steps = tr_keys(tr, "psi")
+    if snn.readout == "membrane":  # the output layer's psi list holds its loss error, recorded as gs
+        psi_steps |= {(t, l) for t, l in tr_keys(tr, "gs") if l == cfg.out_layer}
     for t in range(T):
         for l in range(1, L + 1):
             got = await host.read_events(l, t)
             assert got == np.flatnonzero(tr.get("s", t, l)).tolist(), f"spikes l={l} t={t}: {got}"
             if (t, l) in psi_steps:  # the golden model has psi only at backward steps (SLTT-K: steps in K)
-                psi = tr.get("psi", t, l)
+                psi = psi_of(tr, snn, cfg, t, l)
                 exp_psi = all_list(psi) if keep_all_psi else nz_list(psi)
                 assert await host.read_list("psi", l, len(exp_psi), t) == exp_psi, f"psi l={l} t={t}"
     for l in range(1, L + 1):
@@ -148,21 +151,38 @@ async def check_whole_sample(host: CoreHost, snn: SNNConfig, tr, order: str | No
             assert bits(await host.read_trace(l)) == bits(tr.get("a", T - 1, l)), f"trace a l={l}"
         if cfg.overlap:
             assert bits(await host.read_neurons("accf", l)) == bits(tr.get("I", T - 1, l)), f"I l={l} (accf)"
-    back = [o[2] for o in ops if o[0] in (Op.DELTA, Op.DELTAT) and o[1] == 1]
+    ran = tr_keys(tr, "delta")  # the golden backward steps (SLTT-K with random K: the drawn ones)
+    back = [o[2] for o in ops if o[0] in (Op.DELTA, Op.DELTAT) and o[1] == 1 and (o[2], 1) in ran]
     if back and snn.rule in ("sltt", "sltt_k"):  # BPTT's last backward step is t = 0: gs_L there is LOSS's
         t = back[-1]
         for l in range(1, L + 1):
             d = tr.get("delta", t, l)
             exp_d = all_list(d) if snn.dense else nz_list(d)
             assert await host.read_list("dlt", l, len(exp_d)) == exp_d, f"delta l={l} t={t}"
-            assert bits(await host.read_neurons("acc", l)) == bits(tr.get("gs", t, l)), f"gs l={l} t={t}"
+            assert bits(await host.read_neurons("acc", l)) == bits(gs_of(tr, snn, cfg, t, l)), f"gs l={l} t={t}"
     n_dlt = sum(len(all_list(tr.get("delta", t, l)) if snn.dense else nz_list(tr.get("delta", t, l)))
                 for t in back for l in range(1, L + 1))
     assert ctr["delta_nonzero"] == n_dlt, (ctr, n_dlt)
     if not keep_all_psi and len(psi_steps) == T * L:  # NEUR writes a psi list at every step
-        n_psi = sum(len(nz_list(tr.get("psi", t, l))) for t, l in psi_steps)
+        n_psi = sum(len(nz_list(psi_of(tr, snn, cfg, t, l))) for t, l in psi_steps)
         assert ctr["psi_nonzero"] == n_psi, (ctr, n_psi)
     return ctr
+
+
+def psi_of(tr, snn: SNNConfig, cfg: CoreConfig, t: int, l: int):
+    """What the core's psi list of layer l at step t holds: psi, or with the membrane readout for the output
+    layer the loss error gs_L[t] (the core's DELTA multiplies it by gs = 1.0)."""
+    if snn.readout == "membrane" and l == cfg.out_layer:
+        return tr.get("gs", t, l)
+    return tr.get("psi", t, l)
+
+
+def gs_of(tr, snn: SNNConfig, cfg: CoreConfig, t: int, l: int):
+    """gs of layer l at step t as the core's acc holds it (membrane readout: 1.0 for the output layer)."""
+    gs = tr.get("gs", t, l)
+    if snn.readout == "membrane" and l == cfg.out_layer:
+        return np.ones_like(gs)
+    return gs
 
 
 def tr_keys(tr, name: str) -> set:
@@ -189,7 +209,7 @@ async def check_training(host: CoreHost, p: dict) -> str:
     for n, (pix, label) in enumerate(samples):
         X = encode(snn, pix, n)
         await host.set_reg("label", label)
-        await host.load_input(X, direct, snn.dense)
+        await host.load_input(X, direct, snn.dense, k_seed=step_seed(snn, n))
         if n < step_checks:
             res = train_sample(snn, W, pix, label, record=True, sample_index=n)
             G = sample_gradients(snn, W, pix, label, sample_index=n) if rule != "ottt_o" else None
@@ -248,7 +268,7 @@ async def perf(dut):
         W, per = weights, []
         for n, (pix, label) in enumerate(samples):
             await host.set_reg("label", label)
-            await host.load_input(encode(snn, pix, n), snn.encoding == "direct", dense)
+            await host.load_input(encode(snn, pix, n), snn.encoding == "direct", dense, k_seed=step_seed(snn, n))
             await host.run(words, poll_gap=200)
             per.append(await host.counters())
             W = train_sample(snn, W, pix, label, sample_index=n).weights

@@ -12,7 +12,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from spikemesh.gen.formats import format_by_name
+from spikemesh.rtl.formats import format_by_name
 from spikemesh.sim import fp as golden
 from spikemesh.sim.cocotb_run import cocotb_param
 

@@ -10,7 +10,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from spikemesh.gen.formats import FPFormat
+from spikemesh.rtl.formats import FPFormat
 from spikemesh.rtl.fp import FPAdd, FPCompare, FPFMA, FPFromInt, FPMul
 
 

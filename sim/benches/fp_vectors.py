@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from spikemesh.gen.formats import FPFormat
+from spikemesh.rtl.formats import FPFormat
 from spikemesh.sim import fp as golden
 
 CMP_OPS = ("lt", "le", "eq", "fmin", "fmax")  # CmpOp encoding order

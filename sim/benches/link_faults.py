@@ -26,7 +26,7 @@ from spikemesh.firmware.train import SIM_CORE, SIM_SOC, f16_bits, train
 from spikemesh.rtl.core import TrainingCore
 from spikemesh.rtl.core.layout import CTRL_START
 from spikemesh.rtl.link import protocol as P
-from spikemesh.rtl.soc import SoC
+from spikemesh.rtl.soc.top import SoC
 from spikemesh.sim.board import SimBoard, build_sim_board
 
 FRAME_FAULTS = {

@@ -12,7 +12,7 @@ import numpy as np
 from spikemesh.firmware.dataset import words_per_sample
 from spikemesh.firmware.driver import Board
 from spikemesh.rtl.link.protocol import LinkConfig
-from spikemesh.rtl.soc import SoC, SocConfig
+from spikemesh.rtl.soc.top import SoC, SocConfig
 from spikemesh.sim.board import SimBoard, build_sim_board
 
 BENCH_CONFIG = SocConfig(clk_hz=75_000_000, link=LinkConfig(clocks_per_bit=25, max_words=256,

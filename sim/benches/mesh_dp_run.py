@@ -69,7 +69,7 @@ def run_dp(experiments: list[dict], workdir: Path, sim: str = "verilator", mesh:
     from spikemesh.rtl.core import CoreConfig, TrainingCore
     from spikemesh.rtl.core.layout import CoreLayout
     from spikemesh.rtl.mesh.reduce_system import ReduceMeshSystem, ReduceParams
-    from spikemesh.rtl.mesh.shared_module import SharedModule, emit_shared
+    from spikemesh.gen.shared_module import SharedModule, emit_shared
     from spikemesh.sim.cocotb_run import DEFAULT_BUILD_ROOT, run_cocotb
 
     if any(list(e["mesh"]) != list(mesh) or not set(e["cores"]) <= set(nodes) for e in experiments):

@@ -23,8 +23,8 @@ import numpy as np
 
 from spikemesh.firmware.program import compile_program, compile_segments, constants_from_snn
 from spikemesh.rtl.core.config import CoreConfig
-from spikemesh.rtl.core.layout import CoreLayout
-from spikemesh.rtl.mesh.copy_engine import COPY_BIT, copy_request_body
+from spikemesh.rtl.core.layout import MODE_DIRECT, CoreLayout
+from spikemesh.rtl.mesh.copy_engine import COPY_EXTRA, copy_request_body
 from spikemesh.rtl.mesh.flit import MeshConfig
 from spikemesh.sim.benches.core_host import f16_bits
 from spikemesh.sim.benches.mesh_host import HostPort, MeshCoreHost, reset_mesh
@@ -53,7 +53,7 @@ async def move(port: HostPort, how: str, src: Core, src_addr: int, dst: Core, ds
     """n words from src's bus address to dst's; spike entries re-packed (index | fired << nb per core)."""
     if how == "copy":
         body = copy_request_body(port.cfg, dst.node, src_addr, n, dst_addr, dst.aw, src.lay.nb, dst.lay.nb, spikes)
-        await port.send(src.node, 1 << COPY_BIT, body, dst.node)
+        await port.send(src.node, COPY_EXTRA, body, dst.node)
         return
     words = []
     for k in range(0, n, src.batch):
@@ -93,7 +93,7 @@ async def train_model_parallel(port, p, snn, chain: list[Core], samples, check: 
     for i, c in enumerate(chain):
         for name, val in consts.items():
             if name == "mode" and i > 0:
-                val &= ~1  # MODE_DIRECT: only the first core takes the FP16 input; later cores take spikes
+                val &= ~MODE_DIRECT  # only the first core takes the FP16 input; later cores take spikes
             await c.set_reg(name, val)
         await c.write_block("prog", 0, progs[i].words)
     W = init_weights(snn, p["seed"])

@@ -12,18 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-TAPS = 0xB400
-PERIOD = 65535
+from ...rtl.lfsr import PERIOD, TAPS, WORD_STEPS, lfsr_step  # the LFSR itself is specified once (rtl/lfsr.py)
+
 STEPS_PER_DRAW = 4
 SEED_STRIDE = 0x9E3B  # odd, so consecutive sample indices get well separated seeds
-
-
-def lfsr_step(state: int) -> int:
-    lsb = state & 1
-    state >>= 1
-    if lsb:
-        state ^= TAPS
-    return state
 
 
 def lfsr_sequence(seed: int, n: int) -> np.ndarray:
@@ -73,7 +65,6 @@ def rate_spikes(pixels: np.ndarray, T: int, seed: int) -> np.ndarray:
 # identical to sample_seed). All draws use the same LFSR, advanced as each function says.
 STREAM_STRIDE = 0x4F1B
 STREAM_K_STEPS, STREAM_OPZO_NOISE, STREAM_SR = 1, 2, 3
-WORD_STEPS = 16  # a "word" draw: advance 16 steps, take the whole 16-bit state
 
 
 def stream_seed(lfsr_seed: int, sample_index: int, stream: int) -> int:

@@ -2,7 +2,7 @@
 
 Targets: `status` (build ID, scratch, LEDs, cycle and link counters), `dataset` (BRAM buffer the host
 fills once with encoded samples), `loader` (copies sample n from `dataset` into the core's input regions,
-a second bus initiator beside the link: `link/loader.py`), and the training core when one is plugged in (any component with a
+a second bus initiator beside the link: `loader.py`), and the training core when one is plugged in (any component with a
 flipped-`BusSignature` port `bus` and a `regions()` method).  The memory map and the build ID are
 computed at construction, so `soc.memory_map.to_json()` is the file saved next to the bitstream.
 """
@@ -15,12 +15,12 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .bus import BusDecoder, MemoryMap
-from .link.engine import LinkEngine
-from .link.protocol import PROTOCOL_VERSION, Ident, LinkConfig, build_id, map_hash
-from .link.loader import SampleLoader, arbitrate
-from .link.targets import BramTarget, StatusTarget
-from .link.uart import UARTRx, UARTTx
+from ..bus import BusDecoder, MemoryMap
+from ..link.engine import LinkEngine
+from ..link.protocol import PROTOCOL_VERSION, Ident, LinkConfig, build_id, map_hash
+from .loader import SampleLoader, arbitrate
+from .targets import BramTarget, StatusTarget
+from ..link.uart import UARTRx, UARTTx
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
 from ..bus import BusSignature, Region
-from .engine import LinkStats
+from ..link.engine import LinkStats
 
 
 def _addr_bits(words: int) -> int:

@@ -1,24 +1,38 @@
-"""IEEE-754 binary formats as (exponent bits, mantissa bits), shared by the RTL generator and the golden model.
+"""IEEE-754 binary formats as (exponent bits, mantissa bits), shared by the RTL generator, the golden model, the
+host and the reports (gateware, `spikemesh.sim`, `spikemesh.firmware` and `spikemesh.gen` all import it here).
 
-Exception flags use the RISC-V `fflags` bit layout, so hardware and model agree on one encoding.
+Exception flags use the RISC-V `fflags` bit layout, so hardware and model agree on one encoding: `Flags` is the
+gateware word, `Flag` the host/golden-model bit set, both of that one layout.
 """
-from __future__ import annotations
-
+# (no `from __future__ import annotations`: the Structs' field shapes are their annotations, evaluated)
 import enum
 from dataclasses import dataclass
 
+from amaranth.lib import data
+
+
+class Flags(data.Struct):
+    """The exception-flags word of every FP unit (RISC-V fflags layout, LSB first)."""
+
+    nx: 1  # inexact
+    uf: 1  # underflow (tiny after rounding AND inexact)
+    of: 1  # overflow
+    dz: 1  # divide by zero (never raised: there is no divider)
+    nv: 1  # invalid
+
 
 class Flag(enum.IntFlag):
-    """Exception flags (RISC-V fflags layout). DZ is never raised: there is no divider."""
+    """Exception flags as a host-side bit set, one bit per field of `Flags`. DZ is never raised."""
 
-    NX = 1  # inexact
-    UF = 2  # underflow (tiny after rounding AND inexact)
-    OF = 4  # overflow
-    DZ = 8  # divide by zero (unused)
-    NV = 16  # invalid
+    NX = 1 << Flags.as_shape()["nx"].offset
+    UF = 1 << Flags.as_shape()["uf"].offset
+    OF = 1 << Flags.as_shape()["of"].offset
+    DZ = 1 << Flags.as_shape()["dz"].offset
+    NV = 1 << Flags.as_shape()["nv"].offset
 
 
-FLAG_WIDTH = 5
+#: width of the flags word (ports `flags: Out(FLAG_WIDTH)`)
+FLAG_WIDTH = Flags.as_shape().size
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,18 @@ class FPFormat:
 
     @property
     def inf(self) -> int:
+        """+infinity: exponent all ones, fraction 0 (the largest magnitude that is not NaN)."""
         return self.exp_max << self.man_bits
+
+    @property
+    def one(self) -> int:
+        """+1.0: the bias as exponent, fraction 0 (FP16 0x3C00, BF16 0x3F80)."""
+        return self.bias << self.man_bits
+
+    @property
+    def layout(self) -> data.StructLayout:
+        """The word as an amaranth layout, LSB first: mantissa (stored fraction), exponent, sign."""
+        return data.StructLayout({"mantissa": self.man_bits, "exponent": self.exp_bits, "sign": 1})
 
     @property
     def sign_bit(self) -> int:
@@ -79,7 +104,7 @@ class FPFormat:
 FP16 = FPFormat(5, 10, "fp16")
 BF16 = FPFormat(8, 7, "bf16")
 FP32 = FPFormat(8, 23, "fp32")
-FORMATS: dict[str, FPFormat] = {f.name: f for f in (FP16, BF16, FP32)}
+FORMATS = {f.name: f for f in (FP16, BF16, FP32)}
 
 
 def format_by_name(name: str) -> FPFormat:

@@ -1,12 +1,13 @@
 """Sample loader: a bus initiator that copies one sample's record from the dataset BRAM to its destinations.
 
-The host encodes the dataset once (`spikemesh.firmware.dataset.encode_records`): words 2n, 2n+1 of the
-dataset region are the word offset (low, high) of record n; a record is a list of segments ended by a
-0 word.  A data segment is `count (1..MAX_SEGMENT_WORDS), dest_lo, dest_hi, count data words`: the words
-are written to consecutive bus addresses from `dest` (the core's input regions and label register,
-addresses taken from the memory map by the host).  A wait segment is `SEGMENT_WAIT, addr_lo, addr_hi,
-mask, value, limit_lo, limit_hi`: the loader reads `addr` until `word & mask == value` (e.g. the core's
-status until done), at most `limit` reads; running out counts a timeout.
+The host encodes the dataset once (`spikemesh.firmware.dataset.encode_records`, which packs the Structs below):
+words 2n, 2n+1 of the dataset region are the word offset of record n (`IndexEntry`); a record is a list of
+segments ended by a 0 word.  Every segment starts with a `SegmentHead` word.  A data segment
+(`DataSegment`: count 1..MAX_SEGMENT_WORDS, dest) is followed by its count data words, written to
+consecutive bus addresses from `dest` (the core's input regions and label register, addresses taken from the
+memory map by the host).  A wait segment (`WaitSegment`: head SEGMENT_WAIT, addr, mask, value, limit) makes the
+loader read `addr` until `word & mask == value` (e.g. the core's status until done), at most `limit` reads;
+running out counts a timeout.  Multi-word fields are low word first.
 
 Registers: writing n to `sample` copies record n; writing n to `run` copies record n, then record `then`
 (a trailer the host stores once, e.g. "start the core, wait until it is done").  While the loader runs it
@@ -14,13 +15,13 @@ owns the SoC bus and the link's next bus transfer waits (`arbitrate`): a two-wor
 to `run` and `wait` is answered only when the trailer is done, so "load sample n, train on it" is one
 request and one response.
 """
-from __future__ import annotations
-
+# no `from __future__ import annotations`: data.Struct reads its field annotations as objects
 from amaranth import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data as data_lib, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..bus import BusSignature, Region
+from ..words import field_offset, field_width, pack
 
 LOADER_REGS = [("sample", 0, 1, "rw", "write n: copy sample n's record from the dataset to its destinations; "
                                       "reads 1 while copying (the link waits anyway)"),
@@ -30,8 +31,43 @@ LOADER_REGS = [("sample", 0, 1, "rw", "write n: copy sample n's record from the 
                ("then", 4, 1, "rw", "the record `run` copies after record n (a trailer: start, wait until done)"),
                ("timeouts", 5, 1, "r", "wait segments that ran out of reads since reset (wraps)")]
 REG_ADDR_WIDTH = 3
-SEGMENT_WAIT = 0x8000        # a segment's first word: wait segment (poll an address)
-MAX_SEGMENT_WORDS = 0x7FFF   # data words in one data segment
+
+
+class IndexEntry(data_lib.Struct):
+    """Words 2n, 2n+1 of the dataset: where record n starts (dataset word offset)."""
+
+    offset: 32
+
+
+class SegmentHead(data_lib.Struct):
+    """A segment's first word: a data segment's word count, or `wait` (count 0); the word 0 ends the record."""
+
+    count: 15
+    wait: 1
+
+
+class DataSegment(data_lib.Struct):
+    """A data segment's header words; its `head.count` data words follow."""
+
+    head: SegmentHead
+    dest: 32
+
+
+class WaitSegment(data_lib.Struct):
+    """A wait segment: poll `addr` until `word & mask == value`, at most `limit` reads."""
+
+    head: SegmentHead
+    addr: 32
+    mask: 16
+    value: 16
+    limit: 32
+
+
+SEGMENT_WAIT = pack(SegmentHead, wait=1)                          # a segment's first word: wait segment
+MAX_SEGMENT_WORDS = (1 << field_width(SegmentHead, "count")) - 1  # data words in one data segment
+# The loader's states read the segment words in this order (word k of a record at offset 16 k):
+assert [field_offset(WaitSegment, n) // 16 for n in ("head", "addr", "mask", "value", "limit")] == [0, 1, 3, 4, 5]
+assert [field_offset(DataSegment, n) // 16 for n in ("head", "dest")] == [0, 1]
 
 
 class SampleLoader(wiring.Component):

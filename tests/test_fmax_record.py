@@ -1,0 +1,98 @@
+"""The Fmax recording paths of `spikemesh board build --record` and `spikemesh mesh synth --what dp --record`:
+the keys they write into docs/measured.json and the command lines stored with them (no place and route here:
+the builds are replaced by stored results)."""
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from spikemesh.boards.build import BuildResult
+from spikemesh.gen import measured
+from spikemesh.gen.cli import build_parser, main
+
+
+def _fake_build(config: str = "train", board: str = "ulx3s-85f") -> BuildResult:
+    return BuildResult(board, config, Path("build/boards") / f"{board}_{config}", Path("top.bit"), 1.0, 60e6,
+                       {"$glbnet$clk": 64.25e6}, {"TRELLIS_COMB": (8807, 83640), "TRELLIS_FF": (3669, 83640)},
+                       critical_path="Critical path report for clock 'clk' (posedge -> posedge):\n...")
+
+
+def _dp_result(name: str = "dp4_1x5_w32_64_32_10") -> dict:
+    return {"name": name, "fmax_mhz": 43.0, "utilization": {"TRELLIS_COMB": 37303, "TRELLIS_FF": 16159},
+            "critical_path": "Critical path report for clock '$glbnet$clk' (posedge -> posedge):\n..."}
+
+
+@pytest.fixture
+def measured_json(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "measured.json"
+    monkeypatch.setattr(measured, "MEASURED", path)
+    return path
+
+
+def test_board_build_record_writes_soc_and_board_keys(measured_json, monkeypatch) -> None:
+    import spikemesh.boards.build as build
+
+    monkeypatch.setattr(build, "build_board", lambda *a, **kw: _fake_build())
+    assert main(["board", "build", "--board", "ulx3s-85f", "--config", "train", "--record"]) == 0
+    data = json.loads(measured_json.read_text())
+    for key in ("soc.train", "board.train"):
+        assert data[f"{key}.fmax_mhz"]["value"] == 64.2
+        assert data[f"{key}.fmax_mhz"]["unit"] == "MHz (target 60)"
+        assert data[f"{key}.lut"]["value"] == 8807
+        assert data[f"{key}.fmax_mhz"]["command"] == \
+            "spikemesh board build --board ulx3s-85f --config train --seed 1 --record"
+
+
+def test_board_build_record_command_parses_back_to_the_same_build() -> None:
+    from spikemesh.gen.commands.board import build_command
+
+    args = build_parser().parse_args(shlex.split(build_command(_fake_build(), 1))[1:])
+    assert (args.board, args.config, args.seed, args.record) == ("ulx3s-85f", "train", 1, True)
+    assert not (args.layers or args.nextpnr_opts or args.synth_opts)
+
+
+def test_icebreaker_record_has_no_soc_key() -> None:
+    from spikemesh.gen.commands.board import build_figures
+
+    assert set(build_figures(_fake_build("small", "icebreaker"))) == {"board.icebreaker.small.fmax_mhz",
+                                                                      "board.icebreaker.small.lut"}
+
+
+@pytest.mark.parametrize("cores", [4, 7])
+def test_mesh_synth_record_writes_mesh_keys(measured_json, monkeypatch, cores: int) -> None:
+    import spikemesh.gen.mesh_perf as mesh_perf
+
+    calls = []
+
+    def fake_mesh_synth(what, **kw):
+        calls.append((what, kw))
+        return [_dp_result()]
+
+    monkeypatch.setattr(mesh_perf, "mesh_synth", fake_mesh_synth)
+    argv = ["mesh", "synth", "--what", "dp", "--cores", str(cores), "--freq", "60", "--nextpnr-opts",
+            "--router router2", "--record"]
+    assert main(argv) == 0
+    data = json.loads(measured_json.read_text())
+    assert data[f"mesh.cores{cores}.fmax_mhz"]["value"] == 43.0
+    assert data[f"mesh.cores{cores}.lut"]["value"] == 37303
+    command = data[f"mesh.cores{cores}.fmax_mhz"]["command"]
+    assert command == (f"spikemesh mesh synth --what dp --cores {cores} --layers 64-32-10 --freq 60 --seed 1 "
+                       f"--nextpnr-opts '--router router2' --record")
+    # the stored command runs the same build
+    calls.clear()
+    assert main(shlex.split(command)[1:]) == 0
+    what, kw = calls[0]
+    assert what == "dp" and kw["cores"] == cores and kw["layers"] == (64, 32, 10) and kw["freq"] == 60
+    assert kw["seed"] == 1 and kw["nextpnr_opts"] == "--router router2" and not kw["yosys_only"]
+
+
+def test_mesh_synth_record_refuses_what_it_cannot_record(measured_json, capsys) -> None:
+    assert main(["mesh", "synth", "--what", "dp", "--cores", "4", "--yosys-only", "--record"]) == 2
+    assert main(["mesh", "synth", "--what", "router", "--record"]) == 2
+    assert capsys.readouterr().err.count("--record is for a placed and routed --what dp build") == 2
+    from spikemesh.gen.mesh_perf import record_dp
+
+    with pytest.raises(ValueError, match="not placed and routed"):
+        record_dp({"name": "dp4"}, cores=4, path=measured_json)
+    assert not measured_json.exists()
