@@ -130,8 +130,7 @@ def _train(args) -> int:
 TABLE_RULES = ("bptt", "tbptt", "sltt", "sltt_k", "ottt_a", "ottt_o", "local", "opzo")
 TABLE_VARIANTS = [("sltt", "fp16", {"weight_update": "sr"}, "fp16_sr"),  # extra rows (fp16 only)
                   ("sltt_k", "fp16", {"k_random": True}, "fp16_krandom"),
-                  ("sltt", "fp16", {"readout": "membrane", "loss": "ce_step"}, "fp16_membrane_ce"),
-                  ("sltt", "fp16", {"readout": "membrane"}, "fp16_membrane")]  # the core's membrane readout (MSE)
+                  ("sltt", "fp16", {"readout": "membrane", "loss": "ce_step"}, "fp16_membrane_ce")]
 
 
 def _table_jobs(args) -> list[tuple]:

@@ -580,6 +580,18 @@ class TrainingCore(wiring.Component):
             for l in range(1, L + 1):
                 with m.Case(l):
                     m.d.comb += jcol.eq(_times_const(j, lay.stride(l)))
+        # the current op's per-layer constants (layer ly and its input layer lin), registered at DECODE: no table
+        # lookup between the layer register and the address adders after it
+        abase_ly = Signal.like(ABASE[0], name="abase_ly")
+        colw_ly = Signal.like(COLW[0], name="colw_ly")
+        n_lin = Signal.like(N[0], name="n_lin")
+        n_ly = Signal.like(N[0], name="n_ly")
+        noff_lin = Signal.like(NOFF[0], name="noff_lin")
+        noff_ly = Signal.like(NOFF[0], name="noff_ly")
+        nw_lin = Signal.like(NW[0], name="nw_lin")
+        nw_ly = Signal.like(NW[0], name="nw_ly")
+        stride_ly = Signal.like(STRIDE[0], name="stride_ly")
+        wbase_ly = Signal.like(WBASE[0], name="wbase_ly")
         fired = Signal()
         lin = Signal(LAYER_BITS)  # the input layer of the current phase (l - 1; a head's: its block's last layer)
         tin = Signal(T_BITS)  # step whose input events are used (0 for direct inputs: x is constant)
@@ -642,6 +654,18 @@ class TrainingCore(wiring.Component):
             with m.State("DECODE"):
                 word = Instruction(prog_rp.data)
                 m.d.sync += [op.eq(word.op), ly.eq(word.layer), tt.eq(word.t), pc.eq(pc + 1), e.eq(0)]
+                src_w = Signal(LAYER_BITS)  # the decoded op's input layer
+                m.d.comb += src_w.eq(_source_layer(cfg, word.layer))
+                m.d.sync += [abase_ly.eq(ABASE[word.layer]),
+                             colw_ly.eq(COLW[word.layer]),
+                             n_lin.eq(N[src_w]),
+                             n_ly.eq(N[word.layer]),
+                             noff_lin.eq(NOFF[src_w]),
+                             noff_ly.eq(NOFF[word.layer]),
+                             nw_lin.eq(NW[src_w]),
+                             nw_ly.eq(NW[word.layer]),
+                             stride_ly.eq(STRIDE[word.layer]),
+                             wbase_ly.eq(WBASE[word.layer])]
                 m.next = "DISPATCH"
                 if cfg.k_random:
                     with m.If(k_skip & (word.op != Op.KEND)):  # a step not drawn: its backward words pass by
@@ -661,18 +685,18 @@ class TrainingCore(wiring.Component):
                             m.d.comb += [fe.start.eq(1), fe.layer.eq(ly), fe.t.eq(tt)]
                             m.next = "FETCH"
                         else:
-                            start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 1, M1_ZERO, 0)  # I := +0
+                            start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 1, M1_ZERO, 0)  # I := +0
                             m.next = "EV_CNT"
                     with m.Case(Op.NEUR):
-                        m.d.sync += [n_i.eq(0), n_count.eq(N[ly]), n_layer.eq(ly), n_t.eq(tt),
+                        m.d.sync += [n_i.eq(0), n_count.eq(n_ly), n_layer.eq(ly), n_t.eq(tt),
                                      n_out.eq(ly >= cfg.out_layer),
                                      *([n_mem.eq(mode.membrane & (ly == cfg.out_layer))] if cfg.membrane_readout else []),
-                                     n_voff.eq(NOFF[ly]), spk_cnt.eq(0), n_psi_cnt.eq(0)]
+                                     n_voff.eq(noff_ly), spk_cnt.eq(0), n_psi_cnt.eq(0)]
                         m.next = "NEUR"
                     with m.Case(Op.DELTA):
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
                         n_psi = psi_cnt2[tt[0]][ly] if cfg.overlap else psi_cnt[ly]  # the count of step tt
-                        start_pass(n_psi, DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
+                        start_pass(n_psi, DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=noff_ly,
                                    lst=LIST_PSI, lseg=ly, lt=tt)
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(0)
@@ -680,18 +704,18 @@ class TrainingCore(wiring.Component):
                     with m.Case(Op.DELTAT):
                         # delta = dp + fl(psi * gs) over every neuron (dp = fl(lam * delta[t+1])); dp := delta
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
-                        start_pass(N[ly], DST_DLT_DP, NOFF[ly], 0, 0, M1_LIST, 0, 0, m2acc=1, m2base=NOFF[ly],
+                        start_pass(n_ly, DST_DLT_DP, noff_ly, 0, 0, M1_LIST, 0, 0, m2acc=1, m2base=noff_ly,
                                    lst=LIST_PSI, lseg=ly, lt=tt)
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(1)
                         m.next = "DRAIN"
                     with m.Case(Op.DCLR):
-                        start_wide(NW[ly], N[ly], DST_DP, NOFF[ly], 1, M1_ZERO, 0)
+                        start_wide(nw_ly, n_ly, DST_DP, noff_ly, 1, M1_ZERO, 0)
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
                     with m.Case(Op.DECAY):
-                        start_wide(NW[ly], N[ly], DST_DP, NOFF[ly], 1, M1_DP, NOFF[ly], m2reg=regs["lam"])
+                        start_wide(nw_ly, n_ly, DST_DP, noff_ly, 1, M1_DP, noff_ly, m2reg=regs["lam"])
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
@@ -699,7 +723,7 @@ class TrainingCore(wiring.Component):
                         m.d.sync += vclr.eq(0)
                         m.next = "LOSS_CLR"
                     with m.Case(Op.GS):
-                        start_wide(NW[lin], N[lin], DST_ACC, NOFF[lin], 1, M1_ZERO, 0)  # gs := +0
+                        start_wide(nw_lin, n_lin, DST_ACC, noff_lin, 1, M1_ZERO, 0)  # gs := +0
                         m.d.sync += ecount.eq(dlt_cnt[ly])
                         m.next = "GS_EV"
                     with m.Case(Op.WG):
@@ -707,7 +731,7 @@ class TrainingCore(wiring.Component):
                     with m.Case(Op.TRACE):
                         # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
                         # Those passes hit single addresses out of this pass's order: let it drain first.
-                        start_pass(N[lin], DST_A, ABASE[ly], 1, 1, M1_A, ABASE[ly], 1, m2reg=regs["lam"])
+                        start_pass(n_lin, DST_A, abase_ly, 1, 1, M1_A, abase_ly, 1, m2reg=regs["lam"])
                         m.next = "TR_DRAIN"
                     with m.Case(Op.WGA):
                         m.d.sync += e.eq(0)
@@ -745,17 +769,17 @@ class TrainingCore(wiring.Component):
                              u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
                              u_done_rd.eq(~u_rv | ~u_bit | u_take)]
                 with m.If(u_issue):
-                    start_wide(COLW[ly], N[ly], DST_W, WBASE[ly] + jcol, 0, M1_G, WBASE[ly] + jcol,
+                    start_wide(colw_ly, n_ly, DST_W, wbase_ly + jcol, 0, M1_G, wbase_ly + jcol,
                                m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
                 with m.If(u_take):
                     m.d.sync += [j.eq(u_ri), u_pend.eq(1)]
-                    m.d.comb += [tch_wp.addr.eq(ABASE[ly] + u_ri), tch_wp.data.eq(0), tch_wp.en.eq(1)]
+                    m.d.comb += [tch_wp.addr.eq(abase_ly + u_ri), tch_wp.data.eq(0), tch_wp.en.eq(1)]
                 with m.Elif(u_issue):
                     m.d.sync += u_pend.eq(0)
                 with m.If(~u_done_rd):
-                    m.d.comb += tch_rp.addr.eq(ABASE[ly] + u_ri)  # hold the read until the slot frees
-                with m.Elif(u_ra < N[lin]):
-                    m.d.comb += tch_rp.addr.eq(ABASE[ly] + u_ra)
+                    m.d.comb += tch_rp.addr.eq(abase_ly + u_ri)  # hold the read until the slot frees
+                with m.Elif(u_ra < n_lin):
+                    m.d.comb += tch_rp.addr.eq(abase_ly + u_ra)
                     m.d.sync += [u_ri.eq(u_ra), u_ra.eq(u_ra + 1), u_rv.eq(1)]
                 with m.Else():
                     m.d.sync += u_rv.eq(0)
@@ -787,10 +811,10 @@ class TrainingCore(wiring.Component):
                     m.next = "EV_CNT"
             # --- OTTT weight gradient: every input j of layer ly with a_j != 0 (dense: all), ascending ---
             with m.State("WA_EV"):
-                with m.If(e == N[lin]):
+                with m.If(e == n_lin):
                     m.next = "DRAIN"
                 with m.Else():
-                    m.d.comb += a_rp.addr.eq(ABASE[ly] + e)
+                    m.d.comb += a_rp.addr.eq(abase_ly + e)
                     m.next = "WA_J"
             with m.State("WA_J"):
                 m.d.sync += [j.eq(e[:NB]), m2next.eq(a_rp.data)]
@@ -802,9 +826,9 @@ class TrainingCore(wiring.Component):
             with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
                 m.d.comb += stall.eq(issuing)
                 with m.If(~issuing):
-                    start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                    start_pass(dlt_cnt[ly], DST_G, wbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                lst=LIST_DLT, lseg=ly)
-                    m.d.comb += [tch_wp.addr.eq(ABASE[ly] + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
+                    m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                     m.d.sync += e.eq(e + 1)
                     m.next = "WA_EV"
             # --- input events of layer `lin` at step `tin` (FWD, WG and TRACE) ---
@@ -827,25 +851,25 @@ class TrainingCore(wiring.Component):
                 m.d.comb += [ev_go.eq(Mux(op == Op.FWD, mac_can_start, ~issuing)), stall.eq(~ev_go)]
                 with m.If(ev_go):
                     with m.If(op == Op.FWD):
-                        start_wide(NW[ly], N[ly], DST_ACC, NOFF[ly], 0, M1_W, WBASE[ly] + jcol, m2reg=m2next,
+                        start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 0, M1_W, wbase_ly + jcol, m2reg=m2next,
                                    rot=j[:LG])
                     with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
-                        start_pass(1, DST_A, ABASE[ly] + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
+                        start_pass(1, DST_A, abase_ly + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
                         def wg_narrow():
-                            start_pass(dlt_cnt[ly], DST_G, WBASE[ly] + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                            start_pass(dlt_cnt[ly], DST_G, wbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                        lst=LIST_DLT, lseg=ly)
                         if P > 1:
                             # after DELTAT, dp holds this step's delta of every neuron: when the column's words are
                             # fewer than its delta != 0 entries, G[:, j] += fl(delta * x_j) runs P wide over all of
                             # them (a zero delta adds +-0: G unchanged, so the bits are the list pass's)
-                            with m.If(dp_fresh[ly] & (COLW[ly] < dlt_cnt[ly])):
-                                start_wide(COLW[ly], N[ly], DST_G, WBASE[ly] + jcol, 0, M1_DP, NOFF[ly], m2reg=m2next)
+                            with m.If(dp_fresh[ly] & (colw_ly < dlt_cnt[ly])):
+                                start_wide(colw_ly, n_ly, DST_G, wbase_ly + jcol, 0, M1_DP, noff_ly, m2reg=m2next)
                             with m.Else():
                                 wg_narrow()
                         else:
                             wg_narrow()
-                        m.d.comb += [tch_wp.addr.eq(ABASE[ly] + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
+                        m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                     m.d.sync += e.eq(e + 1)
                     m.next = "EV"
             # --- gs of layer lin from the delta != 0 list of layer ly ---
@@ -862,25 +886,25 @@ class TrainingCore(wiring.Component):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):
                     if P == 1:
-                        start_pass(N[lin], DST_ACC, NOFF[lin], 1, 0, M1_W, WBASE[ly] + j, STRIDE[ly], m2reg=m2next)
+                        start_pass(n_lin, DST_ACC, noff_lin, 1, 0, M1_W, wbase_ly + j, stride_ly, m2reg=m2next)
                     else:  # one row word of W_l per issue: gs[j..j+P-1] += fl(W[k, j..j+P-1] * delta_k)
-                        start_pass(NW[lin], DST_ACC, NOFF[lin], P, 0, M1_W, WBASE[ly] + j, STRIDE[ly] * P,
-                                   m2reg=m2next, wide=1, elems=N[lin], rot=j[:LG], row=1, rl=ly)
+                        start_pass(nw_lin, DST_ACC, noff_lin, P, 0, M1_W, wbase_ly + j, stride_ly * P,
+                                   m2reg=m2next, wide=1, elems=n_lin, rot=j[:LG], row=1, rl=ly)
                     m.d.sync += e.eq(e + 1)
                     m.next = "GS_EV"
             # --- LOSS t: gs_L[t] from the output spike list of step t (BPTT recomputes it at backward time) ---
             with m.State("LOSS_CLR"):
                 yy = Signal()
                 m.d.comb += yy.eq(vclr == regs["label"][:len(vclr)])
-                m.d.comb += [acc_wp.addr.eq(NOFF[ly] + vclr), acc_wp.data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0)),
+                m.d.comb += [acc_wp.addr.eq(noff_ly + vclr), acc_wp.data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0)),
                              acc_wp.en.eq(1)]
                 if cfg.membrane_readout:  # the output layer's error is in its psi list (no spikes to read)
                     with m.If(mode.membrane & (ly == cfg.out_layer)):
                         m.d.comb += acc_wp.data.eq(ONE)
                 m.d.sync += vclr.eq(vclr + 1)
-                n_ly = Signal(len(vclr) + 1)  # the layer's neuron count, as wide as vclr + 1
-                m.d.comb += n_ly.eq(N[ly])
-                with m.If(vclr + 1 == n_ly):
+                n_cmp = Signal(len(vclr) + 1)  # the layer's neuron count, as wide as vclr + 1
+                m.d.comb += n_cmp.eq(n_ly)
+                with m.If(vclr + 1 == n_cmp):
                     m.d.sync += e.eq(0)
                     m.next = "LOSS_CNT"
             with m.State("LOSS_CNT"):
@@ -906,7 +930,7 @@ class TrainingCore(wiring.Component):
                 m.next = "LOSS_W"
             with m.State("LOSS_W"):
                 with m.If(l_fired):
-                    m.d.comb += [acc_wp.addr.eq(NOFF[ly] + l_i), acc_wp.en.eq(1),
+                    m.d.comb += [acc_wp.addr.eq(noff_ly + l_i), acc_wp.en.eq(1),
                                  acc_wp.data.eq(Mux(l_y, 0, regs["loss_c"]))]
                 m.next = "LOSS_EV"
             with m.State("NEUR"):

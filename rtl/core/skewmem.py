@@ -87,16 +87,16 @@ def skewed_memory(m: Module, name: str, depth: int, lanes: int, off_width: int):
 def _read_port(m: Module, name: str, banks: list, lanes: int, off_width: int, words: int) -> SkewReadPort:
     lg = lanes.bit_length() - 1
     r = SkewReadPort(name, words * lanes, lanes, off_width)
-    rot_r = Signal(lg, name=f"{name}_rot_r")  # rot and lane of the read issued last cycle (sync read data)
-    lane_r = Signal(lg, name=f"{name}_rlane")
-    m.d.sync += [rot_r.eq(r.rot), lane_r.eq(r.addr[:lg])]
+    rot_r = Signal(lg, name=f"{name}_rot_r")  # rot of the read issued last cycle (sync read data)
+    bank_r = Signal(lg, name=f"{name}_rbank")  # the bank holding the element that read addressed: (lane + rot) mod P
+    m.d.sync += [rot_r.eq(r.rot), bank_r.eq(r.addr[:lg] + r.rot)]
     phys = []
     for b, mem in enumerate(banks):
         rp = mem.read_port()
         m.d.comb += rp.addr.eq(Mux(r.use_baddr, r.baddr[b], r.addr[lg:] + r.boff[b]))
         phys.append(rp.data)
     m.d.comb += r.word.eq(_rotate(Cat(*phys), rot_r, lanes))
-    m.d.comb += r.data.eq(r.word.word_select(lane_r, 16))
+    m.d.comb += r.data.eq(Cat(*phys).word_select(bank_r, 16))  # one mux after the banks, not rotate then select
     return r
 
 

@@ -158,32 +158,32 @@ class ReduceNode(wiring.Component):
         # The arbiter's request goes to the core through a register (`_request_register`): the core takes its
         # bus request combinationally (region compares -> memory address), and without the register the
         # reducer's issue logic and this mux were on the same path (the 4- and 7-core ECP5 builds' critical path)
-        core = BusSignature(aw, 16).create(path=("arb",))
-        self._request_register(m, core, self.bus)
+        arb = BusSignature(aw, 16).create(path=("arb",))
+        self._request_register(m, arb, self.bus)
         br_req = bb.req_valid & ~is_reg
         pend, pend_red = Signal(), Signal()
         grant_red = Signal()
         m.d.comb += grant_red.eq(red.bus.req_valid)
         free = Signal()
-        m.d.comb += free.eq(~pend | core.r_valid)  # a new request may go out with the previous read's answer
+        m.d.comb += free.eq(~pend | arb.r_valid)  # a new request may go out with the previous read's answer
         with m.If(free):
-            m.d.comb += [core.req_valid.eq(Mux(grant_red, 1, br_req)),
-                         core.addr.eq(Mux(grant_red, red.bus.addr, bb.addr[:aw])),
-                         core.we.eq(Mux(grant_red, red.bus.we, bb.we)),
-                         core.w_data.eq(Mux(grant_red, red.bus.w_data, bb.w_data))]
-        fire = core.req_valid & core.req_ready
-        with m.If(pend & core.r_valid):
+            m.d.comb += [arb.req_valid.eq(Mux(grant_red, 1, br_req)),
+                         arb.addr.eq(Mux(grant_red, red.bus.addr, bb.addr[:aw])),
+                         arb.we.eq(Mux(grant_red, red.bus.we, bb.we)),
+                         arb.w_data.eq(Mux(grant_red, red.bus.w_data, bb.w_data))]
+        fire = arb.req_valid & arb.req_ready
+        with m.If(pend & arb.r_valid):
             m.d.sync += pend.eq(0)
-        with m.If(fire & ~core.we):
+        with m.If(fire & ~arb.we):
             m.d.sync += [pend.eq(1), pend_red.eq(grant_red)]
         # who a read answer belongs to: from the registered owner only (no path from a request to its own
         # answer), so the target must answer at least one cycle after the transfer (the core does)
         ans_red = pend_red
-        m.d.comb += [red.bus.req_ready.eq(free & core.req_ready),
-                     red.bus.r_valid.eq(core.r_valid & pend & ans_red), red.bus.r_data.eq(core.r_data),
-                     bb.req_ready.eq(Mux(is_reg, 1, free & ~grant_red & core.req_ready)),
-                     bb.r_valid.eq(Mux(is_reg & bb.req_valid, ~bb.we, core.r_valid & pend & ~ans_red)),
-                     bb.r_data.eq(Mux(is_reg & bb.req_valid, reg_rdata, core.r_data))]
+        m.d.comb += [red.bus.req_ready.eq(free & arb.req_ready),
+                     red.bus.r_valid.eq(arb.r_valid & pend & ans_red), red.bus.r_data.eq(arb.r_data),
+                     bb.req_ready.eq(Mux(is_reg, 1, free & ~grant_red & arb.req_ready)),
+                     bb.r_valid.eq(Mux(is_reg & bb.req_valid, ~bb.we, arb.r_valid & pend & ~ans_red)),
+                     bb.r_data.eq(Mux(is_reg & bb.req_valid, reg_rdata, arb.r_data))]
         return m
 
     @staticmethod
