@@ -62,7 +62,9 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
         raise ValueError(f"T must be an int in 1..t_max={cfg.t_max}, got {T!r}")
     L = cfg.n_layers
     if rule in TEMPORAL_RULES:
-        return _temporal_ops(cfg, T, T if rule == "bptt" or (rule == "local" and window is None) else window, update)
+        if rule == "bptt" or (rule == "local" and window is None):
+            window = T  # one window over the whole sequence (local learning's default too)
+        return _temporal_ops(cfg, T, window, update)
     if window is not None:
         raise ValueError(f"window is only used by rules tbptt and local, not {rule!r}")
     trace = rule in ("ottt_a", "ottt_o")
