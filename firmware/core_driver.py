@@ -154,11 +154,28 @@ class CoreDriver:
         return self.lay.unpack_matrix(l, words, skew=region == "w")
 
     async def write_weights(self, weights) -> None:
-        for l, w in enumerate(weights, start=1):
+        """W_1..W_L, then (an OPZO core, the golden model's weight list) the feedback matrices B_1..B_{L-1}."""
+        n = self.cfg.n_layers
+        if len(weights) > n and not self.cfg.opzo:
+            raise ValueError(f"weights: {len(weights)} matrices for a core of {n} layers (feedback matrices need "
+                             f"a core generated with CoreConfig(opzo=True))")
+        for l, w in enumerate(weights[:n], start=1):
             await self.write_matrix("w", l, w)
+        for l, b in enumerate(weights[n:], start=1):
+            await self.write_feedback(l, b)
 
     async def read_weights(self) -> list[np.ndarray]:
-        return [await self.read_matrix("w", l) for l in range(1, self.cfg.n_layers + 1)]
+        """W_1..W_L, then B_1..B_{L-1} on an OPZO core (the golden model's weight list)."""
+        fb = [await self.read_feedback(l) for l in range(1, self.cfg.out_layer)] if self.cfg.opzo else []
+        return [await self.read_matrix("w", l) for l in range(1, self.cfg.n_layers + 1)] + fb
+
+    async def write_feedback(self, l: int, b) -> None:
+        """OPZO feedback matrix B_l (N_L x N_l, hidden l = 1..L-1), row-major, rows padded to the lanes."""
+        await self.write_block("b", self.lay.bbase(l), self.lay.pack_feedback(l, b))
+
+    async def read_feedback(self, l: int) -> np.ndarray:
+        words = await self.read_block("b", self.lay.bbase(l), self.cfg.out_size * self.lay.bstride(l))
+        return self.lay.unpack_feedback(l, words)
 
     async def read_neurons(self, region: str, l: int) -> np.ndarray:
         words = await self.read_block(region, self.lay.noff(l), self.cfg.sizes[l])
@@ -208,14 +225,19 @@ class CoreDriver:
 
     # ---- one sample ----
     def input_writes(self, X, direct: bool, label: int | None = None,
-                     dense: bool = False, k_seed: int | None = None) -> list[tuple[int, np.ndarray]]:
+                     dense: bool = False, k_seed: int | None = None,
+                     sr_seed: int | None = None, z_seed: int | None = None) -> list[tuple[int, np.ndarray]]:
         """The bus writes that load one sample: the label (unless None), SLTT-K's step seed (unless None,
-        `program.step_seed`), then direct: x (FP16) + its nonzero indices as step-0 input events; rate: one
-        event list per step.  Dense: every input index, zeros included (flagged).  Streamed per sample, or
+        `program.step_seed`), the rounding seed (unless None, `program.round_seed`), then direct: x (FP16) + its
+        nonzero indices as step-0 input events; rate: one event list per step.  Dense: every input index, zeros included (flagged).  Streamed per sample, or
         stored once on the board (firmware/dataset.py)."""
         out = [] if label is None else [(self.reg_addr("label"), np.array([int(label) & 0xFFFF]))]
         if k_seed is not None:
             out.append((self.reg_addr("k_seed"), np.array([int(k_seed) & 0xFFFF])))
+        if sr_seed is not None:
+            out.append((self.reg_addr("sr_seed"), np.array([int(sr_seed) & 0xFFFF])))
+        if z_seed is not None:  # OPZO's noise seed (`program.noise_seed`)
+            out.append((self.reg_addr("z_seed"), np.array([int(z_seed) & 0xFFFF])))
         if direct:
             x = np.asarray(X[0], self.cfg.value_dtype)
             out.append((self.base["x"], f16_bits(x)))
@@ -228,8 +250,8 @@ class CoreDriver:
         return out
 
     async def load_input(self, X, direct: bool, dense: bool = False, *, label: int | None = None,
-                         k_seed: int | None = None) -> None:
-        for addr, words in self.input_writes(X, direct, label, dense, k_seed):
+                         k_seed: int | None = None, sr_seed: int | None = None, z_seed: int | None = None) -> None:
+        for addr, words in self.input_writes(X, direct, label, dense, k_seed, sr_seed, z_seed):
             await self.write(addr, words)
 
     async def set_surrogate(self, kind: str, width: float) -> None:
@@ -255,6 +277,13 @@ class CoreDriver:
             raise ValueError("k_random: SLTT-K's random steps need a core generated with CoreConfig(k_random=True)")
         for name, val in constants_from_snn(snn).items():
             await self.write_reg(name, val)
+        if snn.rule == "opzo":
+            from .program import opzo_constants
+
+            if not self.cfg.opzo:
+                raise ValueError("rule opzo needs a core generated with CoreConfig(opzo=True)")
+            for name, val in opzo_constants(snn).items():
+                await self.write_reg(name, val)
         if k_random:
             await self.write_reg("k_count", len(snn.k_steps))
         if table:

@@ -33,7 +33,9 @@ from .link import LinkError
 from .mesh_train import MeshPort, NodeBus, f16_bits
 from .placement import PacketType
 
-MP_RULES = ("sltt", "sltt_k", "ottt_a", "bptt")  # firmware.program.SEGMENT_RULES, verified bit for bit
+# firmware.program.SEGMENT_RULES, verified bit for bit, but local: a local block core holds its block's head as
+# an extra last layer, which the slices MeshMpSoC builds do not have
+MP_RULES = ("sltt", "sltt_k", "ottt_a", "bptt")
 
 
 class MpPort(MeshPort):

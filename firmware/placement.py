@@ -198,3 +198,44 @@ class ModelParallelPlan:
             out.append(packet(self.mesh, msg["src"], msg["dst"], ptype, msg["t"] & 0xFF,
                               head_extra(self.mesh, msg["layer"]), body))
         return out
+
+
+@dataclass(frozen=True)
+class LocalBlock:
+    """One block of a local-learning network on its own core (docs/mesh.md, "Local learning across cores").
+
+    The core holds the block's main layers first..last and, unless the block is the final one, its head as
+    the core's last layer; it trains them as one chain (`firmware.program.local_block_ops`)."""
+
+    index: int                  # block 0..
+    first: int                  # first main layer (1-based)
+    last: int                   # last main layer
+    head: int | None            # index of the head's W in the golden weight list (None: the final block)
+    core_layers: tuple[int, ...]  # the core's CoreConfig.layers: N_{first-1}, ..., N_last (, N_L for the head)
+
+    @property
+    def weight_indices(self) -> tuple[int, ...]:
+        """Indices into the golden weight list (main W_1..W_L, then the heads) in the core's layer order."""
+        return tuple(range(self.first - 1, self.last)) + ((self.head,) if self.head is not None else ())
+
+    @property
+    def send_layer(self) -> int:
+        """The core-local layer whose spikes feed the next block's core (the block's last main layer)."""
+        return self.last - self.first + 1
+
+
+def local_blocks(sizes: tuple[int, ...], blocks: tuple[int, ...]) -> list[LocalBlock]:
+    """The per-core split of a local-learning network `sizes` (N_0..N_L) with `blocks` main layers per block."""
+    sizes, blocks = tuple(int(n) for n in sizes), tuple(int(b) for b in blocks)
+    L = len(sizes) - 1
+    if L < 1 or not blocks or any(b < 1 for b in blocks) or sum(blocks) != L:
+        raise ValueError(f"blocks must be positive layer counts summing to {L} (the layers of sizes {sizes}), "
+                         f"got {blocks!r}")
+    out, first = [], 1
+    for b, n in enumerate(blocks):
+        last = first + n - 1
+        final = b == len(blocks) - 1
+        head = None if final else L + b
+        out.append(LocalBlock(b, first, last, head, sizes[first - 1:last + 1] + (() if final else (sizes[-1],))))
+        first = last + 1
+    return out

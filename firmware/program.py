@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..rtl.core.config import IMPLEMENTED_RULES, CoreConfig
-from ..rtl.core.isa import Op, encode
+from ..rtl.core.isa import FLAG_OPZO, Op, encode
 from ..rtl.core.layout import Mode
 from ..rtl.words import pack
 
@@ -44,7 +44,8 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
     the ordinary order (their FWD still runs on the forward engine). overlap_order (OVERLAP_ORDERS): "front"
     runs the whole backward of step t under `FWD 1,t+1`; "split" layers L..2 under `FWD 1,t+1` and layer 1
     under `FWD 2,t+1`; "spread" runs backward layer L+1-l under `FWD l,t+1`. Default (None): "split" (the
-    fastest measured, docs/core.md), "front" for ottt_a (the only order its trace allows)."""
+    fastest measured, docs/core.md), "front" for ottt_a (the only order its trace allows).
+    opzo (a core with CoreConfig.opzo): `opzo_ops`; its op variants are entries (op, layer, t, isa.FLAG_OPZO)."""
     if overlap is None:
         overlap = cfg.overlap
     if overlap and not cfg.overlap:
@@ -67,6 +68,10 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
         return _temporal_ops(cfg, T, window, update)
     if window is not None:
         raise ValueError(f"window is only used by rules tbptt and local, not {rule!r}")
+    if rule == "opzo":
+        if k_steps is not None or k_random:
+            raise ValueError(f"k_steps / k_random are only used by rule sltt_k, not {rule!r}")
+        return opzo_ops(cfg, T, update)
     trace = rule in ("ottt_a", "ottt_o")
     if rule == "sltt_k":
         if not k_steps or list(k_steps) != sorted(set(k_steps)) or not all(0 <= k < T for k in k_steps):
@@ -97,6 +102,26 @@ def sample_ops(cfg: CoreConfig, rule: str, T: int, k_steps: tuple[int, ...] | No
             ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
     if update and rule != "ottt_o":
         ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
+    return ops
+
+
+def opzo_ops(cfg: CoreConfig, T: int, update: bool = True) -> list[tuple]:
+    """OPZO (golden `backward_opzo`; entries (op, layer, t, flags) are the isa.FLAG_OPZO variants): per step t
+    the forward with noise on the hidden layers and OTTT traces on every layer, then the output layer's DELTA and
+    WGA, the list of gs_L != 0, for l = L-1..1 `GS l` through B_l (into e_l), DELTA and WGA, then the B updates
+    (they need s_L[t] and every z_l[t]: after NEUR L of step t, before NEUR l of step t+1); W at the end."""
+    L, O = cfg.n_layers, FLAG_OPZO
+    ops: list[tuple] = [(Op.CLRV, 0, 0)]
+    for t in range(T):
+        for l in range(1, L + 1):
+            ops += [(Op.FWD, l, t), (Op.NEUR, l, t, O) if l < L else (Op.NEUR, l, t), (Op.TRACE, l, t)]
+        ops += [(Op.DELTA, L, t), (Op.WGA, L, t), (Op.DELTA, L, t, O)]
+        for l in range(L - 1, 0, -1):
+            ops += [(Op.GS, l, t, O), (Op.DELTA, l, t), (Op.WGA, l, t)]
+        ops += [(Op.UPD, l, t, O) for l in range(1, L)]
+    if update:
+        ops += [(Op.UPD, l, 0) for l in range(1, L + 1)]
+    check_overlap_order(ops, L)
     return ops
 
 
@@ -152,14 +177,17 @@ def _overlap_ops(L: int, T: int, back: set[int], update: bool, order: str = "fro
 
 def check_overlap_order(ops: list[tuple[Op, int, int]], L: int) -> None:
     """The hazards a core with the forward engine does not interlock (docs/core.md, "Engine overlap"):
-    raises AssertionError naming the first one an interleaved program violates."""
-    pos = {o: k for k, o in enumerate(ops)}
+    raises AssertionError naming the first one an interleaved program violates. An entry may carry flags
+    (op, layer, t, flags): positions are by (op, layer, t), the last such entry; an OPZO `UPD` (the B update)
+    is not the weight update."""
+    pos = {o[:3]: k for k, o in enumerate(ops) if not (o[0] == Op.UPD and o[3:4] == (FLAG_OPZO,))}
+    ops = [o for o in ops if not (o[0] == Op.UPD and o[3:4] == (FLAG_OPZO,))]
 
     def before(a, b, why: str) -> None:
         if a in pos and b in pos and not pos[a] < pos[b]:
             raise AssertionError(f"overlap program: {a} must come before {b} ({why})")
 
-    for op, l, t in ops:
+    for op, l, t, *_ in ops:
         if op == Op.FWD:
             before((Op.FWD, l, t), (Op.NEUR, l, t), "NEUR reads I")
             before((Op.NEUR, l - 1, t), (Op.FWD, l, t), "FWD reads the spike list below")
@@ -177,7 +205,7 @@ def check_overlap_order(ops: list[tuple[Op, int, int]], L: int) -> None:
         if op == Op.UPD:
             for o in ops:
                 if o[0] in (Op.FWD, Op.GS, Op.WG, Op.WGA):
-                    before(o, (Op.UPD, l, t), "UPD changes W / clears G")
+                    before(o[:3], (Op.UPD, l, t), "UPD changes W / clears G")
 
 
 def _temporal_ops(cfg: CoreConfig, T: int, window: int, update: bool) -> list[tuple[Op, int, int]]:
@@ -212,7 +240,7 @@ def _temporal_ops(cfg: CoreConfig, T: int, window: int, update: bool) -> list[tu
 
 
 def assemble(ops: list[tuple[Op, int, int]], cfg: CoreConfig, end: bool = True) -> list[int]:
-    words = [encode(op, l, t) for op, l, t in ops] + ([encode(Op.END)] if end else [])
+    words = [encode(*o) for o in ops] + ([encode(Op.END)] if end else [])
     if len(words) > cfg.prog_depth:
         raise ValueError(f"program needs {len(words)} words; prog_depth is {cfg.prog_depth} "
                          f"(raise CoreConfig.prog_depth or lower T)")
@@ -230,6 +258,9 @@ def snn_ops(cfg: CoreConfig, snn, update: bool = True, overlap: bool | None = No
     if snn.rule == "local" and tuple(snn.block_last_layers) != cfg.heads:
         raise ValueError(f"blocks {snn.blocks} put heads after layers {tuple(snn.block_last_layers)}; this core was "
                          f"generated with heads={cfg.heads}")
+    if (snn.weight_update == "sr") != cfg.stochastic_rounding:  # the SR core rounds every update stochastically
+        raise ValueError(f"weight_update {snn.weight_update!r} needs a core generated with stochastic_rounding="
+                         f"{snn.weight_update == 'sr'}, this one has {cfg.stochastic_rounding}")
     return sample_ops(cfg, snn.rule, snn.T, snn.k_steps, update,
                       snn.window if snn.rule in ("tbptt", "local") else None, overlap, overlap_order,
                       k_random=snn.rule == "sltt_k" and snn.k_random)
@@ -243,6 +274,35 @@ def step_seed(snn, sample_index: int) -> int | None:
     from ..sim.golden.lfsr import STREAM_K_STEPS, stream_seed
 
     return stream_seed(snn.lfsr_seed, sample_index, STREAM_K_STEPS)
+
+
+def round_seed(snn, sample_index: int) -> int | None:
+    """The sr_seed register of sample `sample_index` (stochastic rounding of the update,
+    CoreConfig.stochastic_rounding), or None: the LFSR state the golden model's rounding draws start from."""
+    if snn.weight_update != "sr":
+        return None
+    from ..sim.golden.lfsr import STREAM_SR, stream_seed
+
+    return stream_seed(snn.lfsr_seed, sample_index, STREAM_SR)
+
+
+def noise_seed(snn, sample_index: int) -> int | None:
+    """The z_seed register of sample `sample_index` (rule opzo), or None: the LFSR state the golden model's
+    noise draws start from (sim.golden.core: stream STREAM_OPZO_NOISE)."""
+    if snn.rule != "opzo":
+        return None
+    from ..sim.golden.lfsr import STREAM_OPZO_NOISE, stream_seed
+
+    return stream_seed(snn.lfsr_seed, sample_index, STREAM_OPZO_NOISE)
+
+
+def opzo_constants(snn) -> dict[str, int]:
+    """The OPZO registers (region osr) but the per-sample seed: sigma, beta, kappa = fl((1 - beta) / sigma), in
+    the core's format (the golden model rounds kappa once from float64, as here)."""
+    if snn.rule != "opzo":
+        raise ValueError(f"opzo_constants: rule must be 'opzo', got {snn.rule!r}")
+    return {"sigma": _f16(snn.opzo_sigma, fmt=snn.fmt), "beta": _f16(snn.opzo_beta, fmt=snn.fmt),
+            "kappa": _f16((1.0 - snn.opzo_beta) / snn.opzo_sigma, exact=False, fmt=snn.fmt)}
 
 
 def core_constants(*, lam: float, theta: float, T: int, loss_scale: int, lr: float, surrogate: str,
@@ -291,7 +351,9 @@ def constants_from_snn(snn) -> dict[str, int]:
 
 # ---------------------------------------------------------------- model parallel: per-step segments
 
-SEGMENT_RULES = ("sltt", "sltt_k", "ottt_a", "bptt")
+SEGMENT_RULES = ("sltt", "sltt_k", "ottt_a", "bptt", "local")
+#: the rule a core holding one local-learning block runs: its block (+ head) is a plain chain, trained by TBPTT
+LOCAL_BLOCK_RULE = "tbptt"
 
 
 @dataclass(frozen=True)
@@ -318,13 +380,23 @@ class SegmentedProgram:
 
 
 def segment_ops(cfg: CoreConfig, rule: str, T: int, first: bool, last: bool,
-                k_steps: tuple[int, ...] | None = None) -> list[tuple[tuple[str, int], list[tuple[Op, int, int]]]]:
+                k_steps: tuple[int, ...] | None = None, window: int | None = None
+                ) -> list[tuple[tuple[str, int], list[tuple[Op, int, int]]]]:
     """Segments of a core holding a contiguous slice of a network's layers (its local layers 1..L).
 
     Per core the op order is exactly the single-core program's restricted to its layers, so every value is
     computed as `sample_ops` computes it; the host moves s_L[t] (the core's last layer's spike list) to the
     next core's layer-0 list before that core's "fwd" t, and gs_0[t] (acc[gs0_off..], written by `GS 1`) of
-    the next core into acc[noff_L..] before this core's "bwd" t (overwriting the loss error NEUR wrote)."""
+    the next core into acc[noff_L..] before this core's "bwd" t (overwriting the loss error NEUR wrote).
+
+    rule "local": the core holds ONE block of a local-learning network (`local_block_ops`); nothing moves
+    backward between cores."""
+    if rule == "local":
+        if k_steps is not None:
+            raise ValueError(f"k_steps is only used by rule sltt_k, not {rule!r}")
+        return local_block_ops(cfg, T, window)
+    if window is not None:
+        raise ValueError(f"window is only used by rule local in a segmented program, not {rule!r}")
     if rule not in SEGMENT_RULES:
         raise ValueError(f"rule must be one of {SEGMENT_RULES} for a segmented (model-parallel) program, "
                          f"got {rule!r}")
@@ -377,11 +449,45 @@ def segment_ops(cfg: CoreConfig, rule: str, T: int, first: bool, last: bool,
     return segs
 
 
+def local_block_ops(cfg: CoreConfig, T: int, window: int | None = None
+                    ) -> list[tuple[tuple[str, int], list[tuple[Op, int, int]]]]:
+    """Segments of a core holding one block of a local-learning network: the block's main layers and, for a
+    non-final block, its head as the core's last layer (firmware/placement.py `local_blocks`).
+
+    A block's backward reads nothing from another block (the head's GS feeds the block's last layer; no gs
+    crosses a block boundary), so the block core's computation is TBPTT with the local window on the chain
+    block (+ head): the same ops in the same order as the single-core local program restricted to the
+    block's layers (a head's LOSS, DECAY, DELTAT, WG, GS are the output layer's). The core needs rule tbptt and
+    no heads of its own. Segments: ("fwd", t): CLRV (t = 0) and FWD/NEUR of every layer at step t;
+    ("bwd", t) at the last step t of each window: DCLR, then steps t..window start descending; ("upd", 0)."""
+    if LOCAL_BLOCK_RULE not in cfg.rules or cfg.heads:
+        raise ValueError(f"a local-learning block core runs its block as a chain with rule {LOCAL_BLOCK_RULE!r}: "
+                         f"rules must include it and heads must be () (got rules={cfg.rules}, heads={cfg.heads})")
+    if not isinstance(T, int) or not 1 <= T <= cfg.t_max:
+        raise ValueError(f"T must be an int in 1..t_max={cfg.t_max}, got {T!r}")
+    window = T if window is None else window
+    ops = _temporal_ops(cfg, T, window, update=True)  # validates window; one chain, no heads
+    segs: list[tuple[tuple[str, int], list[tuple[Op, int, int]]]] = []
+    cur: list[tuple[Op, int, int]] = []
+    key: tuple[str, int] | None = None
+    for op in ops:
+        kind = ("fwd" if op[0] in (Op.CLRV, Op.FWD, Op.NEUR) else "upd" if op[0] == Op.UPD else "bwd")
+        if key is None or kind != key[0] or (kind == "fwd" and op[0] == Op.FWD and op[1] == 1 and op[2] != key[1]):
+            if key is not None:
+                segs.append((key, cur))
+            cur = []
+            t = op[2] if kind == "fwd" else 0 if kind == "upd" else segs[-1][0][1]  # bwd: after the window's last fwd
+            key = (kind, t)
+        cur.append(op)
+    segs.append((key, cur))
+    return segs
+
+
 def compile_segments(cfg: CoreConfig, rule: str, T: int, first: bool, last: bool,
-                     k_steps: tuple[int, ...] | None = None) -> SegmentedProgram:
+                     k_steps: tuple[int, ...] | None = None, window: int | None = None) -> SegmentedProgram:
     words: list[int] = []
     starts = {}
-    for key, ops in segment_ops(cfg, rule, T, first, last, k_steps):
+    for key, ops in segment_ops(cfg, rule, T, first, last, k_steps, window):
         starts[key] = len(words)
         words += [encode(op, l, t) for op, l, t in ops] + [encode(Op.END)]
     if len(words) > cfg.prog_depth:

@@ -25,7 +25,7 @@ from .core_driver import BoardPort, CoreDriver, SyncCoreDriver, core_target, f16
 from .dataset import encode_records
 from .driver import Board, BoardReset
 from .link import LinkError
-from .program import assemble, constants_from_snn, snn_ops, step_seed
+from .program import assemble, constants_from_snn, round_seed, snn_ops, step_seed
 
 
 def core_config_json(cfg: CoreConfig) -> dict:
@@ -176,7 +176,7 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
     history = list(history or [])
     direct = snn.encoding == "direct"
     writes = (lambda n: core.input_writes(encode(snn, pixels[n], n), direct, int(labels[n]),
-                                          k_seed=step_seed(snn, n)))
+                                          k_seed=step_seed(snn, n), sr_seed=round_seed(snn, n)))
     loader, records = None, None
     run_retries = max(board.link.retries, int(np.ceil(sample_timeout / board.link.timeout)))
     if onboard is not False:
@@ -264,7 +264,7 @@ def train(board: Board, cfg: CoreConfig, snn, weights, pixels, labels, *, epochs
                         board.write(loader, [k, 0], retries=run_retries)
                     else:
                         core.load_input(encode(snn, pixels[k], k), direct, label=int(labels[k]),
-                                        k_seed=step_seed(snn, k))
+                                        k_seed=step_seed(snn, k), sr_seed=round_seed(snn, k))
                         core.run(timeout=sample_timeout)
                     if core_cycles is not None:
                         core_cycles.append(core.read_reg("cycles"))

@@ -43,24 +43,32 @@ def overlap_bench(layers, T: int, samples: int, rules: tuple[str, ...], lanes: i
 
 def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1, overlap: bool = False,
                 overlap_order: str | None = None, schedules: tuple[str, ...] = ("sparse", "dense"),
-                heads: tuple[int, ...] = (), snn_extra: dict | None = None) -> dict:
+                heads: tuple[int, ...] = (), snn_extra: dict | None = None, sr: bool = False,
+                opzo: bool = False) -> dict:
     """Per-sample counters of the Verilator perf bench (weights checked against the golden model); `heads`
-    and `snn_extra` (e.g. blocks, window) for local learning."""
+    and `snn_extra` (e.g. blocks, window) for local learning; `sr`: the stochastic-rounding core, trained
+    with the golden weight_update="sr"."""
     from spikemesh.rtl.core import CoreConfig, TrainingCore
     from spikemesh.sim.cocotb_run import run_cocotb
 
     core = dict(layers=tuple(layers), t_max=T, lanes=lanes, overlap=overlap)
+    if sr:
+        core["stochastic_rounding"] = True
     if heads:
         core.update(heads=tuple(heads), rules=("local",), prog_depth=512)  # the heads' ops: over 256 words at T=8
+    if opzo:
+        core.update(opzo=True, rules=("opzo",))
     out = Path(tempfile.mkdtemp(prefix="core_bench_")) / "perf.json"
     cfg = CoreConfig(**core)
     snn = {"sizes": core["layers"], "T": T, "rule": rule, **(snn_extra or {})}
+    if sr:
+        snn["weight_update"] = "sr"
     if rule == "sltt_k":
-        snn["k_steps"] = SLTT_K_STEPS(T)
+        snn.setdefault("k_steps", SLTT_K_STEPS(T))
     t0 = time.time()
     run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
                sim="verilator", tag="bench_" + "_".join(map(str, layers)) + f"_p{lanes}" + ("_ov" if overlap else "")
-               + ("_h" + "_".join(map(str, heads)) if heads else ""),
+               + ("_h" + "_".join(map(str, heads)) if heads else "") + ("_sr" if sr else "") + ("_opzo" if opzo else ""),
                testcase="perf", params={"core": core, "snn": snn, "seed": 0, "samples": samples, "data": "digits",
                                         "out": str(out), "schedules": list(schedules), "overlap_order": overlap_order})
     res = json.loads(out.read_text())
@@ -259,6 +267,35 @@ def upd_bench(samples: int = 4, rules=("sltt", "ottt_o"), lanes: tuple[int, ...]
             lines.append(f"| {rule} | {P} | {de['cycles']:,.0f} | {sp['cycles']:,.0f} | {de['cycles'] / sp['cycles']:.2f}x | "
                          f"{de['upd_cycles']:,.0f} -> {sp['upd_cycles']:,.0f} ({de['upd_cycles'] / sp['upd_cycles']:.1f}x) |")
     print("\n".join(lines))
+    return out
+
+
+def sr_bench(samples: int = 4, lanes: tuple[int, ...] = (1,), record: bool = False) -> dict:
+    """Cycles per sample of the RNE core against the stochastic-rounding core (SLTT, 64-128-128-10, T = 8, the
+    sparse schedule, the same digits samples; each core's weights checked bit for bit against its golden
+    update). The SR units have the adder's latency, so the cycles differ only where the trained weights do."""
+    layers, T = (64, 128, 128, 10), 8
+    out: dict = {}
+    lines = ["| P | RNE cycles/sample | SR cycles/sample | SR / RNE | UPD cycles RNE -> SR |", "|---|---|---|---|---|"]
+    for P in lanes:
+        rne = summarise(core_cycles(layers, T, samples, "sltt", P, schedules=("sparse",))["sparse"])
+        sr = summarise(core_cycles(layers, T, samples, "sltt", P, schedules=("sparse",), sr=True)["sparse"])
+        out[f"p{P}"] = {"rne": rne, "sr": sr}
+        lines.append(f"| {P} | {rne['cycles']:,.0f} | {sr['cycles']:,.0f} | {sr['cycles'] / rne['cycles']:.3f} | "
+                     f"{rne['upd_cycles']:,.0f} -> {sr['upd_cycles']:,.0f} |")
+    print("\n".join(lines))
+    if record:
+        from .measured import record as rec
+
+        P = lanes[0]
+        r = out[f"p{P}"]
+        what = f"64-128-128-10, T=8, SLTT, P = {P}, {samples} digits samples"
+        sr_core, rne_core = "stochastic-rounding core", "the RNE core in the same run"
+        rec({"core.sr.cycles_per_sample": (round(r["sr"]["cycles"]), f"cycles, {sr_core} ({what})"),
+             "core.sr.rne_cycles_per_sample": (round(r["rne"]["cycles"]), f"cycles, {rne_core} ({what})"),
+             "core.sr.upd_cycles_per_sample": (round(r["sr"]["upd_cycles"]), f"UPD cycles, {sr_core} ({what})"),
+             "core.sr.rne_upd_cycles_per_sample": (round(r["rne"]["upd_cycles"]), f"UPD cycles, {rne_core} ({what})")},
+            f"spikemesh core bench --sr --samples {samples} --lanes {','.join(map(str, lanes))} --record")
     return out
 
 

@@ -60,15 +60,19 @@ class RegisteredIO(wiring.Component):
     second next to the unit, so a pin's long route is a logic-free hop and not part of the unit's first stage
     (which otherwise made Fmax swing with the pin placement: a unit's inputs come from on-chip registers)."""
 
-    def __init__(self, pipe: wiring.Component, in_regs: int = 2) -> None:
+    def __init__(self, pipe: wiring.Component, in_regs: int = 2, drop: tuple[str, ...] = ()) -> None:
+        """`drop`: outputs left unconnected (yosys then removes the logic that only they read)."""
         self.pipe = pipe
         self.in_regs = in_regs
-        super().__init__({n: (In(w) if is_in else Out(w)) for n, is_in, w in _ports(pipe)})
+        self.drop = tuple(drop)
+        super().__init__({n: (In(w) if is_in else Out(w)) for n, is_in, w in _ports(pipe) if n not in self.drop})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.unit = self.pipe
         for name, is_in, _ in _ports(self.pipe):
+            if name in self.drop:
+                continue
             outer, inner = getattr(self, name), getattr(self.pipe, name)
             if is_in:
                 v = outer
@@ -127,24 +131,39 @@ def yosys_stat(verilog_text: str, top: str, workdir: Path, family: str = "ecp5")
     return synthesise(req, workdir).cells
 
 
-def unit_request(op: str, fmt: FPFormat, depth: int, device: str, seed: int = 1) -> tuple[SynthRequest, int]:
+#: build variants of one unit (ECP5 only): the same unit and result bits, with its IEEE flags output left
+#: unread (what a user who never reads the flags, like the training core, gets), and/or yosys' `-abc9` mapper
+VARIANTS = {"": dict(), "noflags": dict(drop=("flags",)), "abc9": dict(synth_opts="-abc9"),
+            "noflags+abc9": dict(drop=("flags",), synth_opts="-abc9")}
+
+
+def unit_request(op: str, fmt: FPFormat, depth: int, device: str, seed: int = 1,
+                 variant: str = "") -> tuple[SynthRequest, int]:
     """The build of one unit in its wrapper, and the wrapper's FF count (two per input port bit on ECP5, one per
-    output port bit); `device` is 'ecp5-85f' or 'ice40-up5k'."""
+    output port bit); `device` is 'ecp5-85f' or 'ice40-up5k'; `variant` one of VARIANTS (ECP5)."""
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if variant not in VARIANTS or (variant and device != "ecp5-85f"):
+        raise ValueError(f"variant must be one of {list(VARIANTS)} (non-empty ones on ecp5-85f only), got {variant!r}")
     ecp5 = device == "ecp5-85f"
+    opts = VARIANTS[variant]
     pipe = make_pipe(op, fmt, depth, "ecp5" if ecp5 else "ice40")
-    top = RegisteredIO(pipe) if ecp5 else SerialIO(pipe)
-    n_io_regs = sum(w * (top.in_regs if ecp5 and is_in else 1) for _, is_in, w in _ports(pipe))
+    top = RegisteredIO(pipe, drop=opts.get("drop", ())) if ecp5 else SerialIO(pipe)
+    n_io_regs = sum(w * (top.in_regs if ecp5 and is_in else 1) for n, is_in, w in _ports(pipe)
+                    if n not in opts.get("drop", ()))
     text = verilog.convert(top, name="top", emit_src=False)
+    dev = dict(DEVICES[device])
+    if "synth_opts" in opts:
+        dev["synth_opts"] = (dev.get("synth_opts", "") + " " + opts["synth_opts"]).strip()
     # Not --out-of-context: there nextpnr cannot route the DSP's constant inputs. I/Os are auto-placed.
-    return SynthRequest.from_verilog(text, "top", seed=seed, **DEVICES[device]), n_io_regs
+    return SynthRequest.from_verilog(text, "top", seed=seed, **dev), n_io_regs
 
 
-def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seed: int = 1) -> UnitRow:
+def synth_one(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seed: int = 1,
+              variant: str = "") -> UnitRow:
     """Place and route one unit with one nextpnr seed (the build cache is `workdir`)."""
     t0 = time.monotonic()
-    req, n_io_regs = unit_request(op, fmt, depth, device, seed)
+    req, n_io_regs = unit_request(op, fmt, depth, device, seed, variant)
     try:
         r = synthesise(req, workdir)
     except SynthFailed as exc:
@@ -165,10 +184,11 @@ TARGET_MHZ = {"add": 150.0, "mul": 150.0, "fma": 125.0}
 TARGET_LUT = {"add": 350, "mul": 250, "fma": 700}
 
 
-def synth_seeds(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seeds: int) -> UnitRow:
+def synth_seeds(op: str, fmt: FPFormat, depth: int, device: str, workdir: Path, seeds: int,
+                variant: str = "") -> UnitRow:
     """`synth_one` at seeds 1..`seeds`: median Fmax and LUT count (LUTs move a little with packing); the
     note lists every seed's Fmax."""
-    runs = [synth_one(op, fmt, depth, device, workdir, seed) for seed in range(1, seeds + 1)]
+    runs = [synth_one(op, fmt, depth, device, workdir, seed, variant) for seed in range(1, seeds + 1)]
     if seeds == 1 or any(r.fmax is None for r in runs):
         return runs[0]
     first = runs[0]
@@ -236,6 +256,58 @@ def record_headline(rows: list[dict], command: str) -> Path | None:
 
 
 HEAD_BEGIN, HEAD_END = "<!-- headline:begin -->", "<!-- headline:end -->"
+VAR_BEGIN, VAR_END = "<!-- variants:begin -->", "<!-- variants:end -->"
+
+
+def variant_study(fmt: FPFormat, workdir: Path, seeds: int, jobs: int = 1) -> list[tuple[str, UnitRow]]:
+    """add / mul / fma at the core's and the best depth (fma: best only) on ECP5, in every VARIANTS build."""
+    plan = [(op, d, v) for op in ("add", "mul", "fma")
+            for d in sorted({BEST_DEPTH[op]} | ({CORE_DEPTH[op]} if op != "fma" else set()))
+            for v in VARIANTS]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        rows = list(pool.map(lambda t: synth_seeds(t[0], fmt, t[1], "ecp5-85f", workdir, seeds, t[2]), plan))
+    return [(v, r) for (_, _, v), r in zip(plan, rows)]
+
+
+def variants_markdown(study: list[tuple[str, UnitRow]], command: str) -> str:
+    """The variants table: LUT / FF / Fmax of each build and its change against the plain build."""
+    base = {(r.op, r.depth): r for v, r in study if v == ""}
+    lines = [f"Variants (ECP5-85F, `{command}`): the same units and result bits; `noflags` leaves the IEEE flags",
+             "output unread (yosys removes the logic only the flags need: what the training core, which reads no",
+             "flags, gets), `abc9` passes `synth_ecp5 -abc9`. This yosys already maps ECP5 with ABC9 by default",
+             "(every build's yosys.log runs the ABC9 pass), so the abc9 rows equal the plain ones: the option buys",
+             "nothing here. Median of the nextpnr seeds in the note.", "",
+             "| unit | depth | build | LUT | vs plain | FF | Fmax MHz | vs plain | seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for v, r in study:
+        b = base.get((r.op, r.depth))
+        dl = "" if b is None or r.luts is None or b.luts is None else f"{r.luts - b.luts:+d}"
+        df = "" if b is None or r.fmax is None or b.fmax is None else f"{r.fmax / b.fmax:.2f}x"
+        fm = "-" if r.fmax is None else f"{r.fmax:.1f}"
+        lines.append(f"| {r.op} | {r.depth} | {v or 'plain'} | {r.luts} | {dl} | {r.ffs} | {fm} | {df} | {r.note} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_variants(study: list[tuple[str, UnitRow]], path: Path, command: str) -> None:
+    """Put the variants table between its markers in `path` (appended on the first run)."""
+    from .doc_blocks import write_block
+
+    write_block(path, VAR_BEGIN, VAR_END, variants_markdown(study, command))
+
+
+def record_variants(study: list[tuple[str, UnitRow]], command: str) -> Path | None:
+    """docs/measured.json: fp16.<op>[.best].<variant>.lut / .fmax_mhz (variant names with '+' as '_')."""
+    from spikemesh.gen.measured import record
+
+    figures: dict[str, tuple[object, str]] = {}
+    for v, r in study:
+        if not v or r.fmax is None:
+            continue
+        key = f"fp16.{r.op}" + (".best" if r.depth == BEST_DEPTH[r.op] else "") + "." + v.replace("+", "_")
+        where = f"depth {r.depth}, ECP5-85F, {v} build, median of nextpnr seeds"
+        figures[f"{key}.lut"] = (r.luts, f"TRELLIS_COMB, {where}")
+        figures[f"{key}.fmax_mhz"] = (round(r.fmax, 1), f"MHz, {where}")
+    return record(figures, command) if figures else None
 
 
 def _old_rows(path: Path) -> dict[tuple[str, int, str], str]:
@@ -297,5 +369,8 @@ def write_markdown(results: list[UnitRow], fmt: FPFormat, path: Path, command: s
     order = lambda k: (("ecp5-85f", "ice40-up5k").index(k[2]) if k[2] in ("ecp5-85f", "ice40-up5k") else 9,
                        OPS.index(k[0]) if k[0] in OPS else 9, k[1])
     lines += [rows[k] for k in sorted(rows, key=order)]
+    if path.exists() and VAR_BEGIN in path.read_text():  # the variants table is kept (its own command writes it)
+        text = path.read_text()
+        lines += ["", VAR_BEGIN + text.split(VAR_BEGIN, 1)[1].split(VAR_END, 1)[0] + VAR_END]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -454,17 +454,14 @@ def mp_table(res: dict) -> list[dict]:
     return rows
 
 
-def mp_bench(samples: int = 6) -> list[dict]:
-    """`spikemesh mesh mp`: every MP_RUNS run bit-exact with the golden model, then cycles per sample; prints the
-    table, writes build/mesh_mp_bench.json, returns the rows."""
+def check_mp_runs(res: dict, data: list, runs: list[dict]) -> None:
+    """Raise unless every run's W after every sample is the golden model's (model_parallel_exchange) bit for bit."""
     from spikemesh.firmware.placement import ModelParallelPlan
     from spikemesh.sim.golden import SNNConfig, init_weights
     from spikemesh.sim.golden_mesh import model_parallel_exchange
 
-    workdir = Path(tempfile.mkdtemp(prefix="mesh_mp_"))
-    res, data = run_mp(workdir, n_samples=samples)
     plan = ModelParallelPlan(MeshConfig(2, 2), MP_CHAIN)
-    for run in MP_RUNS:  # every run bit-exact, else no numbers
+    for run in runs:
         snn = SNNConfig(**{**MP_SNN, **run.get("snn", {})})
         W = init_weights(snn, 0)
         for si, (x, y) in enumerate(data):
@@ -474,6 +471,14 @@ def mp_bench(samples: int = 6) -> list[dict]:
                     raise RuntimeError(f"{run['name']}: W of layer {li + 1} differs from the golden model after "
                                        f"sample {si}")
             W = ref.weights
+
+
+def mp_bench(samples: int = 6) -> list[dict]:
+    """`spikemesh mesh mp`: every MP_RUNS run bit-exact with the golden model, then cycles per sample; prints the
+    table, writes build/mesh_mp_bench.json, returns the rows."""
+    workdir = Path(tempfile.mkdtemp(prefix="mesh_mp_"))
+    res, data = run_mp(workdir, n_samples=samples)
+    check_mp_runs(res, data, MP_RUNS)  # every run bit-exact, else no numbers
     rows = mp_table(res)
     print("| run | input | run (start + compute + polls) | move | total / sample | core busy | run - busy |")
     print("|---|---|---|---|---|---|---|")
@@ -483,6 +488,122 @@ def mp_bench(samples: int = 6) -> list[dict]:
     (REPO / "build").mkdir(exist_ok=True)
     (REPO / "build" / "mesh_mp_bench.json").write_text(json.dumps({"rows": rows, "raw": res}, indent=1))
     return rows
+
+
+# ---------------------------------------------------------------- local learning, one block per core
+
+LOCAL_SNN = {**MP_SNN, "rule": "local", "blocks": (1, 1), "window": 2}  # a head after layer 1; k = 2 of T = 4
+LOCAL_CHAIN = (1, 2)  # node of block 0's core (layer 1 + head), node of block 1's (layer 2)
+LOCAL_SINGLE = 3  # the whole local network (heads=(1,)) on one core
+LOCAL_RUNS = [{"name": "local mp sequential", "kind": "local", "chain": list(LOCAL_CHAIN), "check": False},
+              {"name": "local mp pipelined", "kind": "local", "chain": list(LOCAL_CHAIN), "check": False,
+               "pipeline": True},
+              {"name": "local single", "kind": "single", "node": LOCAL_SINGLE}]
+
+
+def local_cores(snn: dict) -> dict[int, dict]:
+    """Per node: block b's core at node b + 1 (its layers + head, `placement.local_blocks`); with two blocks
+    also the whole local network at LOCAL_SINGLE (three blocks fill the 2x2 mesh's three core nodes)."""
+    from spikemesh.firmware.placement import local_blocks
+
+    blocks = local_blocks(tuple(snn["sizes"]), tuple(snn["blocks"]))
+    if len(blocks) > 3:
+        raise ValueError(f"blocks: at most 3 on the 2x2 mesh (nodes 1..3), got {len(blocks)}")
+    cores = {b.index + 1: {"layers": list(b.core_layers), "t_max": snn["T"]} for b in blocks}
+    if len(blocks) == 3:
+        return cores
+    heads = tuple(b.last for b in blocks[:-1])
+    return {**cores, LOCAL_SINGLE: {"layers": list(snn["sizes"]), "t_max": snn["T"], "heads": list(heads)}}
+
+
+def run_local(workdir: Path, n_samples: int = 4, runs: list[dict] | None = None, first_sample: int = 0,
+              snn: dict | None = None) -> tuple[dict, list[tuple[list[int], int]]]:
+    """Local learning of digits, block b on node b + 1 of a 2x2 mesh with CopyEngines (default LOCAL_SNN: block 0
+    = layer 1 + head, block 1 = layer 2), with two blocks the whole local network on node 3 (one Verilator
+    build per net); as `run_mp`."""
+    from spikemesh.rtl.core import TrainingCore
+    from spikemesh.rtl.mesh.copy_engine import CopyMeshSystem
+    from spikemesh.sim.benches.mesh_mp_bench import core_config
+    from spikemesh.sim.cocotb_run import run_cocotb
+    from spikemesh.sim.golden import load_digits_split
+
+    snn = snn or LOCAL_SNN
+    cores = local_cores(snn)
+    X, y, _, _ = load_digits_split()
+    samples = [(X[i].tolist(), int(y[i])) for i in range(first_sample, first_sample + n_samples)]
+    out = workdir / "mesh_local.json"
+    mesh = MeshConfig(2, 2)
+    with cxx_o0():
+        run_cocotb(lambda: CopyMeshSystem(mesh, {n: (lambda c=c: TrainingCore(core_config(c))) for n, c in cores.items()}),
+                   toplevel="mesh_mp_2x2", test_module="spikemesh.sim.benches.mesh_mp_bench", sim="verilator",
+                   tag="local" + "_".join(map(str, snn["sizes"])) + "_b" + "".join(map(str, snn["blocks"])),
+                   params={"mesh": [2, 2], "snn": snn, "cores": {str(n): c for n, c in cores.items()}, "seed": 0,
+                           "samples": samples, "runs": runs or LOCAL_RUNS, "out": str(out)})
+    return json.loads(out.read_text()), samples
+
+
+def check_local(res: dict, samples, runs: list[dict], snn_kw: dict | None = None) -> None:
+    """Every run's W after every sample bit for bit `golden.train_sample`'s (rule local); RuntimeError naming
+    the run, layer and sample otherwise."""
+    from spikemesh.sim.golden import SNNConfig, init_weights, train_sample
+
+    snn = SNNConfig(**(snn_kw or LOCAL_SNN))
+    for run in runs:
+        W = init_weights(snn, 0)
+        for si, (x, y) in enumerate(samples[:len(res[run["name"]])]):
+            ref = train_sample(snn, W, np.asarray(x), y, sample_index=si)
+            for li, w in enumerate(res[run["name"]][si]["weights"]):
+                want = np.asarray(ref.weights[li], np.float16).view(np.uint16)
+                if not np.array_equal(np.asarray(w, np.uint16), want):
+                    raise RuntimeError(f"{run['name']}: W {li + 1} (golden order: main layers, then heads) differs "
+                                       f"from the golden model after sample {si}")
+            W = ref.weights
+
+
+def local_mp_bench(samples: int = 6, record: bool = False) -> list[dict]:
+    """`spikemesh mesh mp --local`: local learning with one block per core, sequential and pipelined, vs the
+    local network on one core and vs model-parallel BPTT (layer 1 | layer 2, pipelined, `run_mp`) on the same
+    samples; every run bit-exact with the golden model, else no numbers. Prints the table, writes
+    build/mesh_local_bench.json; --record: the mesh.local.* figures into docs/measured.json."""
+    workdir = Path(tempfile.mkdtemp(prefix="mesh_local_"))
+    res, data = run_local(workdir, n_samples=samples)
+    check_local(res, data, LOCAL_RUNS)
+    bptt_runs = [r for r in MP_RUNS if r["name"] in ("bptt mp copy pipelined", "bptt single")]
+    res_b, _ = run_mp(workdir, n_samples=samples, runs=bptt_runs)
+    check_mp_runs(res_b, data, bptt_runs)
+    rows = {r["name"]: r for r in mp_table({**res, **res_b})}
+    print("| run | input | run (start + compute + polls) | move | total / sample | core busy | run - busy |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows.values():
+        print(f"| {r['name']} | {r['input']} | {r['run']} | {r['move']} | {r['total']} | "
+              f"{' + '.join(map(str, r['core_busy']))} | {r['run_minus_busy']} |")
+    pipe, seq, single = (rows[k]["total"] for k in ("local mp pipelined", "local mp sequential", "local single"))
+    bptt = rows["bptt mp copy pipelined"]["total"]
+    summary = {"pipelined_vs_sequential": pipe / seq, "speedup_vs_single": single / pipe,
+               "speedup_vs_mp_bptt": bptt / pipe}
+    print(", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
+    (REPO / "build").mkdir(exist_ok=True)
+    (REPO / "build" / "mesh_local_bench.json").write_text(json.dumps(
+        {"snn": LOCAL_SNN, "rows": list(rows.values()), "summary": summary, "raw": {**res, **res_b}}, indent=1))
+    if record:
+        from .measured import record as put
+
+        net = "-".join(map(str, LOCAL_SNN["sizes"]))
+        what = (f"digits {net}, T={LOCAL_SNN['T']}, local k={LOCAL_SNN['window']}, blocks {LOCAL_SNN['blocks']}, "
+                f"2x2 mesh, mean of samples 2-{samples}")
+        put({"mesh.local.cycles_per_sample": (pipe, f"host cycles per sample, one block per core, pipelined ({what})"),
+             "mesh.local.sequential_cycles_per_sample": (seq, f"host cycles per sample, one core at a time ({what})"),
+             "mesh.local.single_cycles_per_sample": (single, f"host cycles per sample, the local network on one core "
+                                                             f"({what})"),
+             "mesh.local.pipelined_vs_sequential": (round(summary["pipelined_vs_sequential"], 3),
+                                                    "cycles per sample, pipelined / sequential"),
+             "mesh.local.speedup_vs_single": (round(summary["speedup_vs_single"], 3),
+                                              "cycles per sample, one core / two cores pipelined"),
+             "mesh.local.speedup_vs_mp_bptt": (round(summary["speedup_vs_mp_bptt"], 3),
+                                               "cycles per sample, model-parallel BPTT pipelined (64-16-10 without "
+                                               "the head, same samples) / local pipelined")},
+            f"spikemesh mesh mp --local --samples {samples} --record")
+    return list(rows.values())
 
 
 # ---------------------------------------------------------------- in-network reduction on training cores

@@ -11,6 +11,9 @@
 - `model_parallel_exchange`: the messages cores exchange when layers sit on different cores: s_l[t]
   forward, gs_l[t] backward, in the order the single-core model computes them. Placement does not change
   any arithmetic, so the trained weights are `train_sample`'s.
+- `local_block_train`: local learning with each block (+ head) on its own core: every block trained on its
+  own as a TBPTT chain from the spikes the block below sends (nothing flows backward); the weights equal
+  `train_sample`'s for rule local bit for bit (a test checks it), so the hardware is compared with that.
 """
 from __future__ import annotations
 
@@ -170,3 +173,52 @@ def model_parallel_exchange(cfg: SNNConfig, plan: ModelParallelPlan, weights: li
             msgs.append({"src": core[l], "dst": core[l - 1], "kind": "error", "t": ev.t, "layer": l,
                          "value": np.asarray(ev.value, np.float16)})
     return msgs, res
+
+
+@dataclass
+class LocalBlockResult:
+    weights: list[np.ndarray]          # trained, in the golden order (main W_1..W_L, then the heads)
+    block_weights: list[list[np.ndarray]]  # per block core, in its layer order (placement.LocalBlock)
+    spikes: list[list[np.ndarray]]     # per block boundary b: s[t] the core of block b sends to block b+1's
+
+
+def local_block_config(cfg: SNNConfig, block) -> SNNConfig:
+    """The chain a block core trains: the block's layers (+ head) with TBPTT over the local window; the first
+    block keeps the input encoding, later ones take spikes (rate: binary, no multiply)."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, sizes=block.core_layers, rule="tbptt", blocks=None,
+                               encoding=cfg.encoding if block.index == 0 else "rate")
+
+
+def local_block_train(cfg: SNNConfig, weights: list[np.ndarray], x: np.ndarray, label: int,
+                      sample_index: int = 0) -> LocalBlockResult:
+    """One local-learning sample trained block by block (see the module doc); blocks run in index order, each
+    over all T steps (the order between blocks does not matter: block b reads only s[t] of block b-1)."""
+    from spikemesh.firmware.placement import local_blocks
+    from spikemesh.sim.golden.core import _backward_plan, _Sample
+
+    _check_cfg(cfg)
+    if cfg.rule != "local":
+        raise ValueError(f"rule must be 'local' for a block-per-core split, got {cfg.rule!r}")
+    if not 0 <= int(label) < cfg.sizes[-1]:
+        raise ValueError(f"label must be in 0..{cfg.sizes[-1] - 1}, got {label!r}")
+    X = golden.encode(cfg, x, sample_index)
+    out_w: list = [None] * len(weights)
+    per_block, sent = [], []
+    for blk in local_blocks(cfg.sizes, cfg.blocks):
+        bc = local_block_config(cfg, blk)
+        run = _Sample(bc, [weights[i] for i in blk.weight_indices], False, sample_index, train=True)
+        for t in range(cfg.T):
+            run.forward_step(t, X[t])
+            plan = _backward_plan(bc, t)
+            if plan is not None:
+                run.backward(plan[0], plan[1], int(label))
+        run.update(-1)
+        for i, w in zip(blk.weight_indices, run.W):
+            out_w[i] = w
+        per_block.append(list(run.W))
+        s = [np.asarray(run.s[blk.send_layer - 1][t]) for t in range(cfg.T)]
+        sent.append(s)
+        X = [v.astype(run.dt) for v in s]  # the next block's layer-0 spikes
+    return LocalBlockResult(out_w, per_block, sent[:-1])

@@ -96,3 +96,43 @@ def test_mesh_synth_record_refuses_what_it_cannot_record(measured_json, capsys) 
     with pytest.raises(ValueError, match="not placed and routed"):
         record_dp({"name": "dp4"}, cores=4, path=measured_json)
     assert not measured_json.exists()
+
+
+def test_core_synth_record_of_the_engines_core_writes_samples_per_s(measured_json, monkeypatch) -> None:
+    """`core synth --record` of the engines table's SLTT core (64-128-128-10, T=8, P=4, forward engine) also
+    writes core.sltt.samples_per_s from the recorded cycles per sample; any other core does not."""
+    import spikemesh.gen.core_perf as core_perf
+
+    measured.record({"core.sltt.p4.cycles_per_sample": (26735, "cycles")}, "spikemesh core bench --engines --record")
+    monkeypatch.setattr(core_perf, "synth_ecp5", lambda *a, **kw: {
+        "fmax_mhz": {"clk": 53.03}, "utilization": {"TRELLIS_COMB": 16461, "DP16KD": 102, "TRELLIS_FF": 6814}})
+    assert main(["core", "synth", "--layers", "64-128-128-10", "--t-max", "8", "--lanes", "4", "--overlap",
+                 "--router", "router2", "--record"]) == 0
+    data = json.loads(measured_json.read_text())
+    assert data["core.64-128-128-10.p4.overlap.fmax_mhz"]["value"] == 53.0
+    assert data["core.64-128-128-10.p4.overlap.dp16kd"]["value"] == 102
+    assert data["core.sltt.samples_per_s"]["value"] == round(53.03e6 / 26735)
+    assert data["core.sltt.samples_per_s"]["command"].startswith("spikemesh core synth --layers 64-128-128-10")
+    del data["core.sltt.samples_per_s"]
+    measured_json.write_text(json.dumps(data))
+    assert main(["core", "synth", "--layers", "64-128-128-10", "--t-max", "4", "--lanes", "4", "--overlap",
+                 "--record"]) == 0  # another T: not the engines table's core
+    assert "core.sltt.samples_per_s" not in json.loads(measured_json.read_text())
+
+
+def test_rules_table_heads_table_and_markers(tmp_path) -> None:
+    """`core bench --rules-table`: golden blocks -> the core's heads, one row per rule, and the docs block is
+    replaced in place (not appended twice)."""
+    from spikemesh.gen.rules_perf import _heads, rules_table, write_table
+
+    assert _heads((1, 1, 1)) == (1, 2) and _heads((2, 1)) == (2,)
+    runs = {r: {"cycles": c, "acc_mean": 96.5, "acc_sd": 0.5, "state_bytes": {4: 10, 8: 20, 16: 40}}
+            for r, c in (("sltt", 1000.0), ("bptt", 2500.0))}
+    table = rules_table(runs, 2)
+    assert "| bptt | 96.50 ± 0.50% | 2,500 | 2.50x | 10 / 20 / 40 |" in table
+    doc = tmp_path / "golden.md"
+    doc.write_text("# golden\n")
+    write_table(table, doc)
+    write_table(table.replace("2,500", "2,400"), doc)
+    text = doc.read_text()
+    assert text.count("rules-table:begin") == 1 and "2,400" in text and "2,500" not in text

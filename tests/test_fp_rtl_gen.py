@@ -58,3 +58,23 @@ def test_emit_and_yosys_synth(tmp_path: Path):
     assert cells.get("MULT18X18D") == 1, cells
     assert 30 < cells.get("LUT4", 0) < 1000, cells
     assert main(["emit", "fp", "--op", "add", "--depth", "9", "-o", str(tmp_path / "x.v")]) == 2  # ValueError
+
+
+def test_variant_builds_drop_the_flags_and_pass_abc9(tmp_path: Path):
+    """`report fp --variants`: the noflags wrapper has no flags port and yosys keeps fewer cells than the plain
+    build of the same unit; abc9 reaches synth_ecp5; unknown variants are refused."""
+    from spikemesh.gen.fp_report import unit_request
+
+    plain, n_plain = unit_request("add", FP16, 4, "ecp5-85f")
+    bare, n_bare = unit_request("add", FP16, 4, "ecp5-85f", variant="noflags+abc9")
+    assert bare.synth_opts == "-abc9" and plain.synth_opts == ""
+    assert n_plain - n_bare == 5  # the five flag bits are no longer registered by the wrapper
+    text_plain, text_bare = plain.sources[0][1], bare.sources[0][1]
+    assert "output [4:0] flags" in text_plain and "flags" not in text_bare.split("module top", 1)[1].split(");")[0]
+    cells = lambda text: sum(v for k, v in yosys_stat(text, "top", tmp_path / str(len(text))).items()
+                             if k.startswith("LUT4"))
+    assert cells(text_bare) < cells(text_plain)  # yosys_stat runs the default script: the flags logic alone
+    with pytest.raises(ValueError, match="variant must be one of"):
+        unit_request("add", FP16, 4, "ecp5-85f", variant="fast")
+    with pytest.raises(ValueError, match="variant must be one of"):
+        unit_request("add", FP16, 4, "ice40-up5k", variant="noflags")

@@ -63,7 +63,7 @@ def test_sr_is_unbiased_over_all_random_words():
         assert abs(mean - d) <= ulp * 2.0**-14
 
 
-def test_sr_update_consumes_one_word_per_nonzero_g_in_row_major_layer_order():
+def test_sr_update_consumes_one_word_per_nonzero_g_in_column_major_layer_order():
     X, y, _, _ = load_digits_split()
     cfg = SNNConfig(sizes=(64, 12, 10), T=8, rule="sltt", lr=2.0**-3, loss_scale=64, weight_update="sr",
                     surrogate="tri", surrogate_width=4.0)
@@ -76,8 +76,8 @@ def test_sr_update_consumes_one_word_per_nonzero_g_in_row_major_layer_order():
         used = 0
         for li in range(len(w)):
             exp = w[li].copy()
-            for i in range(exp.shape[0]):
-                for j in range(exp.shape[1]):
+            for j in range(exp.shape[1]):  # the hardware UPD's order: columns, rows within a column
+                for i in range(exp.shape[0]):
                     if G[li][i, j] != 0:
                         for _ in range(16):
                             s = lfsr_step(s)

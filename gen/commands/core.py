@@ -12,7 +12,13 @@
   spikemesh core bench --upd [--rules sltt,ottt_o] [--lanes 1,4]         sparse vs every-column weight update
   spikemesh core bench --local [--record]                              local learning vs BPTT / TBPTT: cycles,
                                                        state bytes, block RAMs
-  spikemesh core synth --layers 64-32-10 --t-max 4 [--freq 100]         ECP5-85F place and route of one core
+  spikemesh core bench --rules-table [--record]                        every rule on the golden table's network:
+                                                                       accuracy, cycles, state bytes vs T
+  spikemesh core bench --opzo [--record]                               OPZO on chip vs SLTT / OTTT_A: cycles,
+                                                       state bytes, block RAMs
+  spikemesh core bench --sr [--lanes 4] [--record]                      RNE core vs stochastic-rounding core: cycles
+  spikemesh core synth --layers 64-32-10 --t-max 4 [--freq 100] [--sr]  ECP5-85F place and route of one core
+                                                       (--sr, also on emit / map: the stochastic-rounding core)
 """
 from __future__ import annotations
 
@@ -42,12 +48,22 @@ def _core_args(p) -> None:
     p.add_argument("--t-max", type=int, default=8, help="largest T the state memories hold (default 8)")
     p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (1, 2, 4 or 8; default 1)")
     p.add_argument("--overlap", action="store_true", help="with the forward engine (FWD under BP/WG)")
+    p.add_argument("--sr", action="store_true", help="stochastic rounding of the weight update "
+                   "(CoreConfig.stochastic_rounding, fp16)")
+    p.add_argument("--opzo", action="store_true", help="an OPZO core: feedback matrices and noise (CoreConfig.opzo, "
+                   "rules ('opzo',))")
 
 
 def _cfg(args):
     from spikemesh.rtl.core import CoreConfig
 
-    return CoreConfig(layers=tuple(args.layers), t_max=args.t_max, lanes=args.lanes, overlap=args.overlap)
+    return CoreConfig(layers=tuple(args.layers), t_max=args.t_max, lanes=args.lanes, overlap=args.overlap,
+                      stochastic_rounding=getattr(args, "sr", False), **_opzo(args))
+
+
+def _opzo(args) -> dict:
+    """CoreConfig arguments of --opzo."""
+    return {"opzo": True, "rules": ("opzo",)} if getattr(args, "opzo", False) else {}
 
 
 def register(sub) -> None:
@@ -98,8 +114,16 @@ def register(sub) -> None:
                    "column (MODE_DENSE_UPD), for --rules and --lanes")
     b.add_argument("--local", action="store_true", help="local learning (a head per hidden layer) against BPTT and "
                    "TBPTT: cycles, state bytes, block RAMs (64-128-128-10, T = 8)")
+    b.add_argument("--opzo", action="store_true", help="OPZO on chip against SLTT and OTTT_A: cycles, state bytes, "
+                   "block RAMs (64-128-128-10, T = 8, P = 1; same samples, weights and B bit-exact)")
+    b.add_argument("--rules-table", action="store_true", help="every rule on the golden table's network "
+                   "(64-64-64-10, T=4, P = 1): golden FP16 accuracy (= the chip's), core cycles, state bytes at "
+                   "T = 4/8/16; --record also writes the table into docs/golden.md")
     b.add_argument("--fmax", type=float, help="clock (MHz) for the samples/s column of --engines")
-    b.add_argument("--record", action="store_true", help="write the --engines / --local figures to docs/measured.json")
+    b.add_argument("--sr", action="store_true", help="the RNE core against the stochastic-rounding core: cycles per "
+                   "sample, SLTT, 64-128-128-10, T=8, at each of --lanes (same samples, weights bit-exact in both)")
+    b.add_argument("--record", action="store_true", help="write the --engines / --local / --sr figures to "
+                   "docs/measured.json")
     b.add_argument("--out", type=Path, default=Path("build") / "core_bench.json",
                    help="JSON report, relative to the current folder")
     b.set_defaults(func=run_bench)
@@ -146,23 +170,40 @@ def run_synth(args) -> int:
 
     _cfg(args)  # refuse a core no supported board holds before any tool runs
     extra = {"fmt": format_by_name(args.fmt)} if args.fmt != "fp16" else {}
+    if args.sr:
+        extra["stochastic_rounding"] = True
+    extra.update(_opzo(args))
     res = synth_ecp5(tuple(args.layers), args.t_max, args.workdir, args.freq, router=args.router, lanes=args.lanes,
                      overlap=args.overlap, **extra)
     print(json.dumps(res, indent=1, default=str))
     if args.record:
+        from spikemesh.gen.core_perf import SLTT_P4_FMAX_KEY, _recorded
         from spikemesh.gen.measured import record
 
         net = "-".join(map(str, args.layers))
         name = "core" + (f".{net}" if tuple(args.layers) != (64, 32, 10) else "") + \
             (f".p{args.lanes}" if args.lanes > 1 else "") + (".overlap" if args.overlap else "") + \
-            (f".{args.fmt}" if args.fmt != "fp16" else "")
-        what = f"{'-'.join(map(str, args.layers))}, T={args.t_max}, P={args.lanes}, {args.fmt}, ECP5-85F, seed 1"
+            (f".{args.fmt}" if args.fmt != "fp16" else "") + (".sr" if args.sr else "") + (".opzo" if args.opzo else "")
+        what = (f"{'-'.join(map(str, args.layers))}, T={args.t_max}, P={args.lanes}, {args.fmt}"
+                + (", stochastic rounding" if args.sr else "") + (", OPZO" if args.opzo else "") + ", ECP5-85F, seed 1")
         fmax = next(iter(res["fmax_mhz"].values()))
-        record({f"{name}.fmax_mhz": (round(fmax, 1), f"MHz ({what}, target {args.freq})"),
-                f"{name}.lut": (res["utilization"].get("TRELLIS_COMB"), f"TRELLIS_COMB ({what})")},
-               f"spikemesh core synth --layers {'-'.join(map(str, args.layers))} --t-max {args.t_max} --lanes {args.lanes}"
-               + (" --overlap" if args.overlap else "") + f" --fmt {args.fmt} --router {args.router} --freq {args.freq}"
-               + " --record")
+        cmd = (f"spikemesh core synth --layers {'-'.join(map(str, args.layers))} --t-max {args.t_max} "
+               f"--lanes {args.lanes}" + (" --overlap" if args.overlap else "") + (" --sr" if args.sr else "")
+               + (" --opzo" if args.opzo else "") + f" --fmt {args.fmt} --router {args.router} --freq {args.freq} --record")
+        fig = {f"{name}.fmax_mhz": (round(fmax, 1), f"MHz ({what}, target {args.freq})"),
+               f"{name}.lut": (res["utilization"].get("TRELLIS_COMB"), f"TRELLIS_COMB ({what})")}
+        for kind in ("DP16KD", "MULT18X18D", "TRELLIS_FF"):
+            if kind in res["utilization"]:
+                fig[f"{name}.{kind.lower()}"] = (res["utilization"][kind], f"{kind} ({what})")
+        if f"{name}.fmax_mhz" == SLTT_P4_FMAX_KEY and args.t_max == 8:
+            # the engines table's SLTT core: its measured cycles per sample at this clock
+            cyc = _recorded("core.sltt.p4.cycles_per_sample")
+            if cyc is not None:
+                fig["core.sltt.samples_per_s"] = (
+                    round(fmax * 1e6 / cyc["value"]),
+                    f"training samples/s (64-128-128-10, T=8, SLTT, P = 4, forward engine): {cyc['value']:,} cycles "
+                    f"(core.sltt.p4.cycles_per_sample: `{cyc['command']}`) at {round(fmax, 1)} MHz")
+        record(fig, cmd)
     return 0
 
 
@@ -174,10 +215,22 @@ def run_bench(args) -> int:
         return _emit(engines_bench(args.samples, lanes=lanes, fmax_mhz=args.fmax, record=args.record,
                                    rules=tuple(args.rules.split(",")) if args.rules != "sltt,bptt" else
                                    ("sltt", "bptt", "ottt_a")), args.out)
+    if args.rules_table:
+        from spikemesh.gen.rules_perf import rules_bench
+
+        return _emit(rules_bench(args.samples, record=args.record), args.out)
+    if args.opzo:
+        from spikemesh.gen.opzo_perf import opzo_bench
+
+        return _emit(opzo_bench(args.samples, record=args.record), args.out)
     if args.local:
         from spikemesh.gen.local_perf import local_bench
 
         return _emit(local_bench(args.samples, record=args.record), args.out)
+    if args.sr:
+        from spikemesh.gen.core_perf import sr_bench
+
+        return _emit(sr_bench(args.samples, _ints(args.lanes), record=args.record), args.out)
     if args.upd:
         return _emit(upd_bench(args.samples, tuple(args.rules.split(",")), _ints(args.lanes)), args.out)
 

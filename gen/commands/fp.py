@@ -4,6 +4,7 @@
   spikemesh report fp [--ops add,mul,...] [--devices ecp5-85f,ice40-up5k] [--depths SPEC] [--seeds N] [--merge]
                       [--jobs N] [--out docs/fp-units.md] [--no-record]
   spikemesh report fp --headline     add/mul/fma at the core's and the best depth, ECP5, 3 seeds (~5 min)
+  spikemesh report fp --variants     the same units without the flags output and with synth_ecp5 -abc9
 
 `emit` and `report` are groups other modules may share (same convention as `bench` in mesh.py): whoever
 registers first creates the group and stores its subparsers action as `_spikemesh_sub`.
@@ -58,6 +59,9 @@ def register(sub) -> None:
                    help="depths per op, e.g. 'add:4,7;mul:4,6' (default: every depth of each op)")
     r.add_argument("--headline", action="store_true",
                    help="only add/mul/fma at the core's and the best depth on ECP5 (merged into --out)")
+    r.add_argument("--variants", action="store_true",
+                   help="add/mul/fma at the core's and the best depth on ECP5 in the builds without the flags "
+                        "output and with synth_ecp5 -abc9: a table in --out, fp16.<op>[.best].<variant>.* records")
     r.add_argument("--merge", action="store_true", help="keep the page's rows this run does not measure")
     r.add_argument("--no-record", action="store_true", help="do not write docs/measured.json")
     r.add_argument("--workdir", type=Path, default=REPO / "build" / "fp_report")
@@ -95,6 +99,19 @@ def run_report_cmd(args) -> int:
     from spikemesh.gen.fp_report import (BEST_DEPTH, CORE_DEPTH, MAX_DEPTH, OPS, headline, record_headline,
                                          run_report, write_markdown)
 
+    if args.variants:
+        from spikemesh.gen.fp_report import record_variants, variant_study, write_variants
+
+        if not isinstance(args.seeds, int) or args.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {args.seeds!r}")
+        study = variant_study(format_by_name(args.format), args.workdir, args.seeds, args.jobs)
+        cmd = ("spikemesh report fp " + " ".join(sys.argv[3:])).strip()
+        write_variants(study, args.out, cmd)
+        for v, r in study:
+            print(f"{r.op:4} d{r.depth} {v or 'plain':13} LUT {r.luts} FF {r.ffs} Fmax {r.fmax} MHz {r.note}")
+        if not args.no_record:
+            print(f"recorded in {record_variants(study, cmd)}")
+        return 0
     if args.headline:
         args.ops, args.devices, args.merge = "add,mul,fma", "ecp5-85f", True
         args.depths = ";".join(f"{o}:{CORE_DEPTH[o]},{BEST_DEPTH[o]}" for o in ("add", "mul", "fma"))

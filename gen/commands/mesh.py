@@ -4,7 +4,8 @@
   spikemesh mesh synth  [--what router|mesh2x2|both|reduce_node|dp2|dp] [--cores N --layers 64-32-10]
                         [--yosys-only] [--bitstream]              ECP5-85F resources + Fmax (yowasp tools)
   spikemesh mesh cores                                           data parallel on training cores (2x2)
-  spikemesh mesh mp     [--samples 6]                            model parallel on training cores vs one core (2x2)
+  spikemesh mesh mp     [--samples 6] [--local [--record]]       model parallel on training cores vs one core (2x2);
+                                                                 --local: local learning, one block per core
   spikemesh mesh reduce [--mesh 2x2] ...                         in-network vs host gradient reduction
 
 `spikemesh bench mesh` is the old spelling of `mesh bench` (deprecated, gen/commands/grammar.py).
@@ -56,6 +57,10 @@ def register(sub) -> None:
     mp = msub.add_parser("mp", help="model parallel: digits 64-16-10 on 2 cores (layer 1 | layer 2) vs 1 core, "
                                     "cycles per sample with the breakdown")
     mp.add_argument("--samples", type=int, default=6)
+    mp.add_argument("--local", action="store_true",
+                    help="local learning (64-16-10, a head after layer 1, k=2), one block per core: pipelined vs "
+                         "sequential vs one core vs model-parallel BPTT")
+    mp.add_argument("--record", action="store_true", help="with --local: write mesh.local.* into docs/measured.json")
     mp.set_defaults(func=run_mp_bench)
     r = msub.add_parser("reduce", help="data-parallel digits on 1..3 cores of a 2x2 mesh: in-network vs host "
                                        "gradient reduction, cycles per phase, flits, stalls (checked vs golden_mesh)")
@@ -122,9 +127,14 @@ def run_cores_bench(args) -> int:
 
 
 def run_mp_bench(args) -> int:
-    from spikemesh.gen.mesh_perf import mp_bench
+    from spikemesh.gen.mesh_perf import local_mp_bench, mp_bench
 
-    mp_bench(args.samples)
+    if args.record and not args.local:
+        raise ValueError("--record is for --local (mesh.local.* figures)")
+    if args.local:
+        local_mp_bench(args.samples, record=args.record)
+    else:
+        mp_bench(args.samples)
     return 0
 
 

@@ -8,8 +8,9 @@ import numpy as np
 from ..formats import BF16, FP16, FPFormat
 
 #: rules whose programs the core can run (the sequencer ops they need are compiled in)
-IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o", "local")
-#: rules a core runs by default; `local` needs a core generated with its blocks' heads (CoreConfig.heads)
+IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o", "local", "opzo")
+#: rules a core runs by default; `local` needs a core generated with its blocks' heads (CoreConfig.heads),
+#: `opzo` one generated with its feedback matrices (CoreConfig.opzo)
 DEFAULT_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o")
 SURROGATES = ("rect", "tri", "sigmoid", "atan")
 TABLE_SURROGATES = ("sigmoid", "atan")  # need the surrogate table memory (sg_table_depth > 0)
@@ -54,6 +55,12 @@ class CoreConfig:
     membrane_readout: bool = False
     # SLTT-K drawing its step set per sample on chip (ops KGATE / KEND, registers k_seed / k_count)
     k_random: bool = False
+    # OPZO (rule opzo): the feedback matrices B_1..B_{L-1} (memory `b`), the noise LFSR (register region `osr`)
+    # and the op variants that use them (isa.FLAG_OPZO)
+    opzo: bool = False
+    # UPD rounds W - fl(G*eta) stochastically (rtl/fp/sr_add.py) with words from an LFSR seeded per sample
+    # (register region `ssr`); fp16 only, as the golden weight_update="sr"
+    stochastic_rounding: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -114,9 +121,28 @@ class CoreConfig:
             raise ValueError(f"k_random must be a bool, got {self.k_random!r}")
         if self.k_random and "sltt_k" not in self.rules:
             raise ValueError(f"k_random draws SLTT-K's steps: rules must include 'sltt_k', got {self.rules}")
+        if not isinstance(self.opzo, bool):
+            raise ValueError(f"opzo must be a bool, got {self.opzo!r}")
+        if "opzo" in self.rules and not self.opzo:
+            raise ValueError("rules: 'opzo' needs a core generated with its feedback matrices (opzo=True)")
+        if self.opzo:
+            if self.rules != ("opzo",):
+                raise ValueError(f"rules must be ('opzo',) for a core with feedback matrices (opzo=True), "
+                                 f"got {self.rules}")
+            if L < 2:
+                raise ValueError(f"opzo needs at least one hidden layer (layers with >= 3 sizes), got {self.layers}")
+            if self.overlap:
+                raise ValueError("opzo: overlap must be False (the forward engine does not inject the noise)")
+        if not isinstance(self.stochastic_rounding, bool):
+            raise ValueError(f"stochastic_rounding must be a bool, got {self.stochastic_rounding!r}")
+        if self.stochastic_rounding and (self.opzo or self.heads):  # their update order is not verified with SR
+            raise ValueError("stochastic_rounding must be False for a core with heads (local) or opzo=True")
         if self.fmt not in CORE_FORMATS:
             raise ValueError(f"fmt must be one of {[f.name for f in CORE_FORMATS]} (16-bit formats the core is "
                              f"verified for), got {self.fmt!r}")
+        if self.fmt != FP16 and self.stochastic_rounding:
+            raise ValueError(f"stochastic_rounding must be False with fmt {self.fmt.name}: it is defined for fp16 "
+                             f"only (golden weight_update='sr')")
         if self.fmt != FP16 and self.sg_table_depth:
             raise ValueError(f"sg_table_depth must be 0 with fmt {self.fmt.name}: the surrogate table is FP16 only "
                              f"(rect and tri work in every format), got {self.sg_table_depth}")
@@ -151,6 +177,11 @@ class CoreConfig:
     def out_layer(self) -> int:
         """The main network's output layer L (its spikes are the prediction)."""
         return len(self.layers) - 1
+
+    @property
+    def out_size(self) -> int:
+        """N_L: neurons of the main output layer (rows of every OPZO feedback matrix)."""
+        return self.layers[-1]
 
     @property
     def sizes(self) -> tuple[int, ...]:

@@ -24,18 +24,20 @@ from amaranth.lib.wiring import In, Out
 from ..bus import BusSignature, Region, struct_value
 from ..lfsr import WORD_STEPS, lfsr_advance
 from .config import CoreConfig
-from .isa import LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
+from .isa import FLAG_OPZO, LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
 from .fwd_engine import ForwardEngine
 from .lanemem import lane_memory
 from .skewmem import extra_skew_read_port, skewed_memory
 from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
-from .layout import COUNTERS, CTRL_REGS, KSR_REGS, SGR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
+from .layout import COUNTERS, CTRL_REGS, KSR_REGS, OSR_REGS, SGR_REGS, SSR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
+from ..fp.sr_add import FPSRSubPipe
 
 SIGN = 0x8000
 
 # MAC operand / destination selectors
 DST_ACC, DST_G, DST_W, DST_DLT, DST_DP, DST_DLT_DP, DST_A = 0, 1, 2, 3, 4, 5, 6  # DLT_DP: acc from dp, write dp + list
 M1_ZERO, M1_W, M1_G, M1_LIST, M1_DP, M1_A, M1_ONE = 0, 1, 2, 3, 4, 5, 6
+DST_B = M1_B = 7  # OPZO feedback matrices (CoreConfig.opzo)
 LIST_NONE, LIST_PSI, LIST_DLT = 0, 1, 2
 
 
@@ -45,7 +47,8 @@ def config_id(cfg: CoreConfig) -> int:
     if not cfg.overlap:  # a core without the forward engine keeps the identity it had before the field existed
         text = text.replace(", overlap=False", "")
     text = text.replace(", sg_table_depth=0", "")  # likewise a core without the surrogate table
-    for default in (", heads=()", ", membrane_readout=False", ", k_random=False"):  # nor the later options
+    for default in (", heads=()", ", membrane_readout=False", ", k_random=False", ", opzo=False",
+                    ", stochastic_rounding=False"):  # nor the later options
         text = text.replace(default, "")
     return zlib.crc32(text.encode()) & 0xFFFF
 
@@ -134,6 +137,17 @@ class TrainingCore(wiring.Component):
         # the last UPD of layer l. The sparse UPD walks only those columns; every other column of G is +0.
         tch_rp, tch_wp = mem("tch", 1, lay.adepth)
         prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
+        lg = P.bit_length() - 1  # element address -> word address shift of the P-lane memories (0 at P = 1)
+        if cfg.opzo:
+            # B_l row-major (rows are contiguous wide passes); zs: one bit per neuron (P per word) at noff_l + j,
+            # z_l[t] of the hidden layers and s_L[t] of the output layer of the step (NEUR writes them)
+            b_rp, b_wp = lane_memory(m, "b", lay.bdepth, P)
+            mem_objs["b"] = b_rp.mem
+            zs_mem = Memory(shape=P, depth=max(1, lay.ndepth // P), init=[])
+            m.submodules["mem_zs"] = zs_mem
+            mem_objs["zs"] = zs_mem
+            zs_rp, zs_rp2 = zs_mem.read_port(), zs_mem.read_port()  # the MAC's (B update q), the sequencer's (s_L)
+            zs_wp = zs_mem.write_port(granularity=1 if P > 1 else None)
         if cfg.sg_table_depth:  # table surrogates: psi for |x| bits in [lo, lo + depth) (surrogate_table.py)
             sgt_rp, sgt_wp = mem("sgt", 16, cfg.sg_table_depth)
         if cfg.overlap:  # the forward engine's accumulator (I) and its own read ports on spk, cnt, x and W
@@ -162,6 +176,9 @@ class TrainingCore(wiring.Component):
         m.d.comb += tri.eq(mode.tri if "tri" in cfg.surrogates else 0)
         sgr = {name: Signal(16, name=f"sgr_{name}") for name in SGR_REGS} if cfg.sg_table_depth else None
         ksr = {name: Signal(16, name=f"ksr_{name}") for name in KSR_REGS} if cfg.k_random else None
+        osr = {name: Signal(16, name=f"osr_{name}") for name in OSR_REGS} if cfg.opzo else None
+        ssr = {name: Signal(16, name=f"ssr_{name}") for name in SSR_REGS} if cfg.stochastic_rounding else None
+        sr_lfsr = Signal(16) if cfg.stochastic_rounding else None  # the rounding draws' LFSR state
 
         # per-layer constants (index 0 unused for layer-of-neurons tables)
         N = Array([Const(n, NB + 1) for n in sizes] + [Const(0, NB + 1)])  # the width of the indices it bounds
@@ -215,6 +232,10 @@ class TrainingCore(wiring.Component):
         p_rl = Signal(LAYER_BITS)
         ad_run = Signal(aw)
         a1_run = Signal(aw)
+        if cfg.opzo:  # B update pass: acc := q (kappa signed by z_j, on the row of a fired output neuron)
+            p_bq = Signal()
+            p_qs = Signal()  # the row's s_L[t][k]
+            p_elems = Signal(cw + lg)  # elements of the pass: lanes past them are padding (q := +0, B's padding stays +0)
         since = Signal(range(SAFE + 1))
         dcnt = Signal(NB + 1)
         issuing = Signal()
@@ -234,6 +255,9 @@ class TrainingCore(wiring.Component):
         s0 = dict(valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz, m1src=p_m1src,
                   m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero, wide=p_wide, rot=p_rot,
                   row=p_row, rl=p_rl)
+        if cfg.opzo:
+            lmask = Cat(*[Cat(Const(i, lg), p_n) < p_elems for i in range(P)]) if P > 1 else Const(1, 1)
+            s0.update(bq=p_bq, qs=p_qs, n=p_n, lm=lmask)
         s1 = {k: Signal(v.shape(), name=f"s1_{k}") for k, v in s0.items()}
         m.d.sync += [s1[k].eq(v) for k, v in s0.items()]
         mac_busy_regs.append(s1["valid"])
@@ -290,12 +314,19 @@ class TrainingCore(wiring.Component):
                     m.d.comb += dp_rp.addr.eq(s1["a1"])
                 with m.Case(M1_A):
                     m.d.comb += a_rp.addr.eq(s1["a1"])
+                if cfg.opzo:
+                    with m.Case(M1_B):
+                        m.d.comb += b_rp.addr.eq(s1["a1"])
+            if cfg.opzo:
+                with m.If(s1["bq"]):  # z bits of the word: m2base is the layer's zs word, n the pass's word
+                    m.d.comb += zs_rp.addr.eq(s1["m2base"] + s1["n"])
             with m.If(s1["m2acc"]):
                 m.d.comb += acc_rp.addr.eq(a2)
             with m.If(s1["gzero"]):
                 m.d.comb += [g_wp.addr.eq(s1["a1"]), g_wp.data.eq(0), g_wp.en.eq(1), g_wp.wide.eq(s1["wide"])]
         s2 = {}
-        for k in ("valid", "dmem", "accz", "m1src", "m2acc", "m2reg", "sub", "wide", "rot"):
+        for k in ("valid", "dmem", "accz", "m1src", "m2acc", "m2reg", "sub", "wide", "rot") + (
+                ("bq", "qs", "lm") if cfg.opzo else ()):
             s2[k] = Signal(s1[k].shape(), name=f"s2_{k}")
             m.d.sync += s2[k].eq(s1[k])
         s2["ad"] = Signal(aw, name="s2_ad")
@@ -334,6 +365,14 @@ class TrainingCore(wiring.Component):
                 m.d.comb += m1v.eq(a_rp.data)
             with m.Case(M1_ONE):
                 m.d.comb += m1v.eq(ONE)
+            if cfg.opzo:
+                with m.Case(M1_B):
+                    m.d.comb += m1v.eq(b_rp.data)  # a word-aligned wide read: lane 0
+        if cfg.opzo:
+            # the B update's addend q per lane: +-kappa (sign: z_j = -1) on a fired output neuron's row, else +0
+            qlanes = [Mux(s2["qs"] & s2["lm"][i], Cat(osr["kappa"][:15], ~zs_rp.data[i]), 0) for i in range(P)]
+            with m.If(s2["bq"]):
+                m.d.comb += accv.eq(qlanes[0])
         m.d.comb += m2v.eq(Mux(s2["m2acc"], acc_rp.data, s2["m2reg"]))
         # S2a: register the operands (BRAM output -> operand mux -> multiplier input logic was the next critical
         # path); uniform for every pass, and SAFE still covers the one cycle longer read-to-write distance.
@@ -356,6 +395,12 @@ class TrainingCore(wiring.Component):
                     m.d.comb += m1w.eq(g_rp.word)
                 with m.Case(M1_DP):
                     m.d.comb += m1w.eq(dp_rp.word)
+                if cfg.opzo:
+                    with m.Case(M1_B):
+                        m.d.comb += m1w.eq(b_rp.word)
+            if cfg.opzo:
+                with m.If(s2["bq"]):
+                    m.d.comb += accw.eq(Cat(*qlanes))
             with m.If(~s2["accz"]):
                 with m.Switch(s2["dmem"]):
                     with m.Case(DST_ACC):
@@ -386,6 +431,11 @@ class TrainingCore(wiring.Component):
         k4 = _delay(m, k3, LA, "mac_k4")
         dmem4 = _delay(m, dmem3, LA, "mac_dmem4")
         res = add.result
+        if cfg.stochastic_rounding:
+            res, lane_res = self._sr_update(m, P, LM, LA, sr_lfsr, s2, m1v, m1w if P > 1 else None, v3,
+                                            dmem3 == DST_W, acc3, mul.result, [add.result] + lane_res,
+                                            [lane_add[k - 1].a for k in range(1, P)],
+                                            [lane_mul[k - 1].result for k in range(1, P)])
         wres = Signal(16 * P)
         m.d.comb += wres.eq(Cat(res, *lane_res))
         m.d.comb += [acc_wp.wdata.eq(wres), w_wp.wdata.eq(wres)]
@@ -408,6 +458,11 @@ class TrainingCore(wiring.Component):
                         m.d.comb += [dp_wp.wide.eq(wide4), dp_wp.wdata.eq(wres)]
                 with m.Case(DST_A):
                     m.d.comb += [a_wp.addr.eq(ad4), a_wp.data.eq(res), a_wp.en.eq(1)]
+                if cfg.opzo:
+                    with m.Case(DST_B):
+                        m.d.comb += [b_wp.addr.eq(ad4), b_wp.data.eq(res), b_wp.en.eq(1)]
+                        if P > 1:
+                            m.d.comb += [b_wp.wide.eq(wide4), b_wp.wdata.eq(wres)]
                 with m.Case(DST_DLT, DST_DLT_DP):
                     with m.If(dmem4 == DST_DLT_DP):
                         m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
@@ -444,12 +499,35 @@ class TrainingCore(wiring.Component):
             m.d.comb += [v_rp.addr.eq(n_voff + n_i), cur_rp.addr.eq(n_voff + n_i)]
         nv1 = _delay_valid(m, n_issue, 1, "nu_v1", nu_busy_regs)
         ni1 = _delay(m, n_i[:NB], 1, "nu_i1")
+        v_in, cur_in = v_rp.data, cur_rp.data
+        if cfg.opzo:
+            # OPZO noise (NEUR with FLAG_OPZO): the LFSR steps once per neuron as it issues, z = the new state's
+            # lsb; one adder stage in front, I := fl(I + (z ? sigma : -sigma)), the golden draw order (t, l, j)
+            n_noise = Signal()
+            z_lfsr = Signal(16)
+            z_next = Signal(16)
+            m.d.comb += z_next.eq(lfsr_advance(z_lfsr, 1))
+            with m.If(n_issue & n_noise):
+                m.d.sync += z_lfsr.eq(z_next)
+            z1 = _delay(m, z_next[0], 1, "nu_z1")
+            nzadd = add_pipe("nu_noise")
+            m.d.comb += [nzadd.a.eq(cur_rp.data), nzadd.b.eq(Cat(osr["sigma"][:15], ~z1)), nzadd.sub.eq(0),
+                         nzadd.i_valid.eq(nv1)]
+            with m.If(nv1 & n_noise):  # keep z_l[t][j] for the B update
+                zw_a = Signal(16)
+                m.d.comb += zw_a.eq(n_voff + ni1)
+                m.d.comb += [zs_wp.addr.eq(zw_a[lg:]), zs_wp.data.eq(Cat(*([z1] * P))),
+                             zs_wp.en.eq((Const(1, P) << zw_a[:lg])[:P] if P > 1 else 1)]
+            v_in = _delay(m, v_rp.data, LA, "nu_vn")
+            cur_in = Mux(n_noise, nzadd.result, _delay(m, cur_rp.data, LA, "nu_curn"))
+            nv1 = _delay_valid(m, nv1, LA, "nu_vn1", nu_busy_regs)
+            ni1 = _delay(m, ni1, LA, "nu_in1")
         # lam * v, then + I
         nmul = mul_pipe("nu_mul")
-        m.d.comb += [nmul.a.eq(regs["lam"]), nmul.b.eq(v_rp.data), nmul.i_valid.eq(nv1)]
+        m.d.comb += [nmul.a.eq(regs["lam"]), nmul.b.eq(v_in), nmul.i_valid.eq(nv1)]
         nv2 = _delay_valid(m, nv1, LM, "nu_v2", nu_busy_regs)
         ni2 = _delay(m, ni1, LM, "nu_i2")
-        cur2 = _delay(m, cur_rp.data, LM, "nu_cur2")
+        cur2 = _delay(m, cur_in, LM, "nu_cur2")
         nadd1 = add_pipe("nu_add_h")
         m.d.comb += [nadd1.a.eq(nmul.result), nadd1.b.eq(cur2), nadd1.sub.eq(0), nadd1.i_valid.eq(nv2)]
         nv3 = _delay_valid(m, nv2, LA, "nu_v3", nu_busy_regs)
@@ -547,6 +625,12 @@ class TrainingCore(wiring.Component):
                 m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:NB], n_layer[:LB], n_t)), psi_wp.data.eq(Cat(psi_e, ni_e)),
                              psi_wp.en.eq(1)]
                 m.d.sync += n_psi_cnt.eq(n_psi_cnt + 1)
+            if cfg.opzo:
+                with m.If(n_out):  # keep s_L[t][k] for the B update
+                    zs_a = Signal(16)
+                    m.d.comb += zs_a.eq(n_voff + ni_e)
+                    m.d.comb += [zs_wp.addr.eq(zs_a[lg:]), zs_wp.data.eq(Cat(*([sp_e] * P))),
+                                 zs_wp.en.eq((Const(1, P) << zs_a[:lg])[:P] if P > 1 else 1)]
             with m.If(n_out):
                 # output error gs_L = fl(fl(s - y) * c): +0, c or -c
                 y = Signal()
@@ -580,6 +664,13 @@ class TrainingCore(wiring.Component):
             for l in range(1, L + 1):
                 with m.Case(l):
                     m.d.comb += jcol.eq(_times_const(j, lay.stride(l)))
+        opf = Signal()  # the current op is its OPZO variant (isa.FLAG_OPZO)
+        if cfg.opzo:
+            brow = Signal(aw)  # row j of B_ly (hidden layers)
+            with m.Switch(ly):
+                for l in range(1, cfg.out_layer):
+                    with m.Case(l):
+                        m.d.comb += brow.eq(lay.bbase(l) + _times_const(j, lay.bstride(l)))
         # the current op's per-layer constants (layer ly and its input layer lin), registered at DECODE: no table
         # lookup between the layer register and the address adders after it
         abase_ly = Signal.like(ABASE[0], name="abase_ly")
@@ -611,10 +702,12 @@ class TrainingCore(wiring.Component):
 
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
                        m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None, rot=0, row=0,
-                       rl=0):
+                       rl=0, bq=0, qs=0):
             """`count` issues; a wide pass (P > 1) issues P-lane words and `elems` is its element count."""
             if P == 1:
                 wide = 0
+            if cfg.opzo:
+                m.d.sync += [p_bq.eq(bq), p_qs.eq(qs), p_elems.eq(count if elems is None else elems)]
             m.d.sync += [p_count.eq(count), p_n.eq(0), p_dmem.eq(dmem), ad_run.eq(dbase), p_dstride.eq(dstride),
                          p_accz.eq(accz), p_m1src.eq(m1src), a1_run.eq(m1base), p_m1stride.eq(m1stride),
                          p_m2reg.eq(m2reg), p_m2acc.eq(m2acc), p_m2base.eq(m2base), p_list.eq(lst),
@@ -653,6 +746,12 @@ class TrainingCore(wiring.Component):
                 m.next = "DECODE"
             with m.State("DECODE"):
                 word = Instruction(prog_rp.data)
+                if cfg.opzo:  # the OPZO variants (isa.FLAG_OPZO) branch here; NEUR's just turns the noise on
+                    opz = Signal()
+                    m.d.comb += opz.eq((word.flags & FLAG_OPZO) != 0)
+                    m.d.sync += [opf.eq(opz), n_noise.eq(opz & (word.op == Op.NEUR))]
+                    with m.If(opz):
+                        m.d.sync += [vclr.eq(0), dcnt.eq(0)]
                 m.d.sync += [op.eq(word.op), ly.eq(word.layer), tt.eq(word.t), pc.eq(pc + 1), e.eq(0)]
                 src_w = Signal(LAYER_BITS)  # the decoded op's input layer
                 m.d.comb += src_w.eq(_source_layer(cfg, word.layer))
@@ -667,6 +766,15 @@ class TrainingCore(wiring.Component):
                              stride_ly.eq(STRIDE[word.layer]),
                              wbase_ly.eq(WBASE[word.layer])]
                 m.next = "DISPATCH"
+                if cfg.opzo:
+                    with m.If(opz):
+                        with m.Switch(word.op):
+                            with m.Case(Op.DELTA):
+                                m.next = "GL_WAIT"
+                            with m.Case(Op.GS):
+                                m.next = "GSB_CLR"
+                            with m.Case(Op.UPD):
+                                m.next = "BU_RD"
                 if cfg.k_random:
                     with m.If(k_skip & (word.op != Op.KEND)):  # a step not drawn: its backward words pass by
                         m.next = "FETCH"
@@ -679,6 +787,10 @@ class TrainingCore(wiring.Component):
                         m.d.sync += vclr.eq(0)
                         if cfg.k_random:  # a new sample: its step draws start from its seed
                             m.d.sync += [k_lfsr.eq(ksr["k_seed"]), k_chosen.eq(0), k_in.eq(0), k_skip.eq(0)]
+                        if cfg.opzo:  # and its noise draws from theirs
+                            m.d.sync += z_lfsr.eq(osr["z_seed"])
+                        if cfg.stochastic_rounding:  # and its rounding draws from theirs
+                            m.d.sync += sr_lfsr.eq(ssr["sr_seed"])
                         m.next = "CLRV"
                     with m.Case(Op.FWD):
                         if cfg.overlap:  # kick the forward engine (idle: fe_hold) and go on at once
@@ -877,7 +989,8 @@ class TrainingCore(wiring.Component):
                 with m.If(e == ecount):
                     m.next = "DRAIN"
                 with m.Else():
-                    m.d.comb += dlt_rp.addr.eq(Cat(e[:NB], ly[:LB]))
+                    seg = Mux(opf, 0, ly[:LB]) if cfg.opzo else ly[:LB]  # OPZO: the list of gs_L != 0
+                    m.d.comb += dlt_rp.addr.eq(Cat(e[:NB], seg))
                     m.next = "GS_K"
             with m.State("GS_K"):
                 m.d.sync += [j.eq(dlt_rp.data[16:]), m2next.eq(dlt_rp.data[:16])]
@@ -885,13 +998,60 @@ class TrainingCore(wiring.Component):
             with m.State("GS_WAIT"):
                 m.d.comb += stall.eq(~mac_can_start)
                 with m.If(mac_can_start):
-                    if P == 1:
-                        start_pass(n_lin, DST_ACC, noff_lin, 1, 0, M1_W, wbase_ly + j, stride_ly, m2reg=m2next)
-                    else:  # one row word of W_l per issue: gs[j..j+P-1] += fl(W[k, j..j+P-1] * delta_k)
-                        start_pass(nw_lin, DST_ACC, noff_lin, P, 0, M1_W, wbase_ly + j, stride_ly * P,
-                                   m2reg=m2next, wide=1, elems=n_lin, rot=j[:LG], row=1, rl=ly)
+                    with (m.If(opf) if cfg.opzo else nullcontext()):
+                        if cfg.opzo:  # e_l += fl(B_l[k, :] * gs_L[k]): row k of B_l is one contiguous wide pass
+                            start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 0, M1_B, brow, m2reg=m2next)
+                    with (m.Else() if cfg.opzo else nullcontext()):
+                        if P == 1:
+                            start_pass(n_lin, DST_ACC, noff_lin, 1, 0, M1_W, wbase_ly + j, stride_ly, m2reg=m2next)
+                        else:  # one row word of W_l per issue: gs[j..j+P-1] += fl(W[k, j..j+P-1] * delta_k)
+                            start_pass(nw_lin, DST_ACC, noff_lin, P, 0, M1_W, wbase_ly + j, stride_ly * P,
+                                       m2reg=m2next, wide=1, elems=n_lin, rot=j[:LG], row=1, rl=ly)
                     m.d.sync += e.eq(e + 1)
                     m.next = "GS_EV"
+            if cfg.opzo:
+                NL, noff_out = cfg.out_size, lay.noff(cfg.out_layer)
+                # --- DELTA L (OPZO): the list of gs_L != 0 (dense: all), k ascending, into list segment 0 ---
+                with m.State("GL_WAIT"):
+                    with m.If(~mac_busy):  # acc's read port is the MAC's while a pass runs
+                        m.next = "GL_RD"
+                with m.State("GL_RD"):
+                    m.d.comb += acc_rp.addr.eq(noff_ly + vclr)
+                    m.next = "GL_WR"
+                with m.State("GL_WR"):
+                    with m.If((acc_rp.data[:15] != 0) | dense):
+                        m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:NB], Const(0, LB))), dlt_wp.en.eq(1),
+                                     dlt_wp.data.eq(Cat(acc_rp.data, vclr[:NB]))]
+                        m.d.sync += dcnt.eq(dcnt + 1)
+                    m.d.sync += vclr.eq(vclr + 1)
+                    m.next = "GL_RD"
+                    with m.If(vclr == NL - 1):
+                        m.next = "GL_END"
+                with m.State("GL_END"):
+                    m.d.sync += dlt_cnt[0].eq(dcnt)
+                    m.next = "FETCH"
+                # --- GS l (OPZO): e_l := +0, then one pass per entry of that list (GS_EV .. GS_WAIT) ---
+                with m.State("GSB_CLR"):
+                    start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 1, M1_ZERO, 0)
+                    m.d.sync += ecount.eq(dlt_cnt[0])
+                    m.next = "GS_EV"
+                # --- UPD l (OPZO): B_l row k := fl(q + fl(B_l[k, :] * beta)) for k = 0..N_L-1; s_L[t][k] from zs ---
+                zs_row = Signal(16)
+                m.d.comb += zs_row.eq(noff_out + vclr)
+                with m.State("BU_RD"):
+                    m.d.comb += zs_rp2.addr.eq(zs_row[lg:])
+                    m.d.sync += j.eq(vclr)
+                    m.next = "BU_GO"
+                with m.State("BU_GO"):  # rows are disjoint: a pass follows the last one as soon as it has issued
+                    m.d.comb += [zs_rp2.addr.eq(zs_row[lg:]), stall.eq(issuing)]
+                    with m.If(~issuing):
+                        s_row = zs_rp2.data.bit_select(zs_row[:lg], 1) if P > 1 else zs_rp2.data[0]
+                        start_wide(nw_ly, n_ly, DST_B, brow, 1, M1_B, brow, m2reg=osr["beta"],
+                                   m2base=noff_ly[lg:] if P > 1 else noff_ly, bq=1, qs=s_row)
+                        m.d.sync += vclr.eq(vclr + 1)
+                        m.next = "BU_RD"
+                        with m.If(vclr == NL - 1):
+                            m.next = "DRAIN"
             # --- LOSS t: gs_L[t] from the output spike list of step t (BPTT recomputes it at backward time) ---
             with m.State("LOSS_CLR"):
                 yy = Signal()
@@ -957,6 +1117,9 @@ class TrainingCore(wiring.Component):
                 m.d.comb += phase_wg.eq(busy)
             with m.Case(Op.UPD):
                 m.d.comb += phase_upd.eq(busy)
+        if cfg.opzo:  # the B update is backward work (as the golden model counts it), not the W update
+            with m.If(opf & (op == Op.UPD)):
+                m.d.comb += [phase_upd.eq(0), phase_bp.eq(busy)]
 
         # ---------------- performance counters ----------------
         incs = {
@@ -965,6 +1128,8 @@ class TrainingCore(wiring.Component):
             "mac_issues": issuing, "neuron_ops": n_issue,
             "psi_nonzero": psi_wp.en, "delta_nonzero": dlt_wp.en & busy, "stall_cycles": stall,
         }
+        if cfg.opzo:  # the list of gs_L != 0 (OPZO DELTA L) is not a delta list
+            incs["delta_nonzero"] = dlt_wp.en & busy & ~opf
         if cfg.overlap:
             fwd_op = (op == Op.FWD) | (op == Op.NEUR) | (op == Op.TRACE)
             del incs["mac_issues"]
@@ -988,9 +1153,42 @@ class TrainingCore(wiring.Component):
             w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
             spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
             a=(a_rp, a_wp), prog=(prog_rp, prog_wp), **({"accf": (accf_rp, None)} if cfg.overlap else {}),
-            **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {})),
-            reg_regions={k: v for k, v in (("sgr", sgr), ("ksr", ksr)) if v is not None})
+            **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {}), **({"b": (b_rp, b_wp)} if cfg.opzo else {})),
+            reg_regions={k: v for k, v in (("sgr", sgr), ("ksr", ksr), ("ssr", ssr), ("osr", osr)) if v is not None})
         return m
+
+    def _sr_update(self, m, P, LM, LA, sr_lfsr, s2, m1v, m1w, v3, is_upd3, acc3, mul3, rne4, lane_acc3, lane_mul3):
+        """Stochastic rounding of UPD (the only pass writing W): W := SR(W - fl(G*eta)) on every lane whose G is
+        nonzero, in the golden order (columns ascending, rows ascending: a word's lanes in lane order). Lane k
+        takes the (c_k + 1)-th word draw after the state, c_k = nonzero lanes below it; the state then moves by
+        16 steps per nonzero lane. Padded rows of G are +0 (every wide pass writes them from +0 operands), so
+        they take no draw. Lanes with G = 0 keep the RNE adder's result (W - 0 = W). The SR units have the
+        adder's latency, so the write-back timing is unchanged. Returns (lane 0 result, lanes 1..P-1)."""
+        g2 = [m1v] + [m1w[16 * k:16 * k + 16] for k in range(1, P)]  # G per lane at S2 (m1 of the pass)
+        nz2 = Signal(P, name="sr_nz2")
+        m.d.comb += nz2.eq(Cat(*[(g[:15] != 0) & (s2["m1src"] == M1_G) for g in g2]))
+        nz3 = _delay(m, nz2, LM + 1, "sr_nz3")
+        go = Signal(name="sr_go")
+        m.d.comb += go.eq(v3 & is_upd3)
+        adv = [sr_lfsr] + [lfsr_advance(sr_lfsr, WORD_STEPS * i) for i in range(1, P + 1)]
+        cnt = Const(0, P.bit_length())
+        out = []
+        for k in range(P):
+            draws = Array(adv[1:k + 2])  # lane k: draw c_k + 1, c_k in 0..k
+            r = Signal(16, name=f"sr_r{k}")
+            m.d.comb += r.eq(draws[cnt] if k else adv[1])
+            u = FPSRSubPipe(LA)
+            m.submodules[f"sr_sub{k}"] = u
+            m.d.comb += [u.a.eq(acc3 if k == 0 else lane_acc3[k - 1]), u.b.eq(mul3 if k == 0 else lane_mul3[k - 1]),
+                         u.r.eq(r), u.i_valid.eq(go)]
+            sel4 = _delay(m, go & nz3[k], LA, f"sr_sel4_{k}")
+            res = Signal(16, name=f"sr_res{k}")
+            m.d.comb += res.eq(Mux(sel4, u.result, rne4[k]))
+            out.append(res)
+            cnt = (cnt + nz3[k])[:P.bit_length()]
+        with m.If(go):
+            m.d.sync += sr_lfsr.eq(Array(adv)[cnt])
+        return out[0], out[1:]
 
     def _bus(self, m, regs, ctr, busy, done, start, clear_counters, g_written, mems, reg_regions):
         """`reg_regions`: the optional register regions (sgr, ksr) as {region: {register: Signal}}."""

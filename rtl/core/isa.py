@@ -1,9 +1,9 @@
 """The core's instruction set: one 16-bit word per phase of one layer at one time step.
 
 `Instruction` is the word (fields LSB first): op (4 bits) | layer (3 bits, 1..L) | t (6 bits, 0..63) |
-flags (3 bits, reserved, 0).  The sequencer reads it through a view (`Instruction(prog_rp.data)`); the program
-compiler (`spikemesh.firmware.program`) packs it with `encode` / `decode`, which take every offset and width from
-the same layout (`spikemesh.rtl.words`).
+flags (3 bits: op variants, `FLAG_*` below; 0 = the plain op).  The sequencer reads it through a view
+(`Instruction(prog_rp.data)`); the program compiler (`spikemesh.firmware.program`) packs it with `encode` /
+`decode`, which take every offset and width from the same layout (`spikemesh.rtl.words`).
 """
 # (no `from __future__ import annotations`: the Struct's field shapes are its annotations, evaluated)
 from amaranth.lib import data, enum
@@ -39,7 +39,17 @@ class Instruction(data.Struct):
     op: Op
     layer: 3  # 1..L (0 for END / CLRV)
     t: 6  # time step 0..63
-    flags: 3  # reserved, 0
+    flags: 3  # op variants (FLAG_*); 0: the op as `Op` describes it
+
+
+#: `flags` bit: the OPZO variant of an op (rule opzo, a core generated with CoreConfig(opzo=True); golden
+#: `backward_opzo`, docs/core.md "OPZO on chip"):
+#:   NEUR  l: noise first, I := fl(I + (z ? sigma : -sigma)), one LFSR step per neuron (z = the new lsb); keeps z_j
+#:   DELTA L: the list of gs_L != 0 (k ascending, the output error NEUR L left in acc): the d of the GS below
+#:   GS    l: e_l := sum over that list of fl(B_l[k, :] * gs_L[k]) into layer l's own gs (acc at noff_l)
+#:   UPD   l: B_l := fl(q + fl(B_l * beta)), q[k, j] = s_L[t][k] ? (z_l[j] ? kappa : -kappa) : +0 (row k per pass)
+FLAG_OPZO = 1
+OPZO_OPS = ("NEUR", "DELTA", "GS", "UPD")  # the ops that have an OPZO variant
 
 
 #: field widths of the instruction word (the sequencer's op / layer / step registers)
@@ -47,15 +57,22 @@ OP_BITS, LAYER_BITS, T_BITS = (field_width(Instruction, n) for n in ("op", "laye
 assert Instruction.as_shape().size == 16
 
 
-def encode(op: Op, layer: int = 0, t: int = 0) -> int:
-    """The program word of `op` on `layer` at step `t`."""
-    for name, v in (("layer", layer), ("t", t)):
+def encode(op: Op, layer: int = 0, t: int = 0, flags: int = 0) -> int:
+    """The program word of `op` on `layer` at step `t` (`flags`: its variant, FLAG_*)."""
+    if flags & FLAG_OPZO and Op(op).name not in OPZO_OPS:
+        raise ValueError(f"flags: {Op(op).name} has no OPZO variant (only {OPZO_OPS})")
+    for name, v in (("layer", layer), ("t", t), ("flags", flags)):
         if not 0 <= v < (1 << field_width(Instruction, name)):
             raise ValueError(f"{name} must be in 0..{(1 << field_width(Instruction, name)) - 1}, got {v}")
-    return pack(Instruction, op=Op(op), layer=layer, t=t)
+    return pack(Instruction, op=Op(op), layer=layer, t=t, flags=flags)
 
 
 def decode(word: int) -> tuple[Op, int, int]:
     """(op, layer, t) of a program word."""
     f = unpack(Instruction, word)
     return f["op"], f["layer"], f["t"]
+
+
+def decode_flags(word: int) -> int:
+    """The flags field of a program word (its op variant)."""
+    return unpack(Instruction, word)["flags"]

@@ -103,6 +103,17 @@ KSR_REGISTERS = (Register("k_seed", 0, "rw", "LFSR state this sample's step draw
                                            "sample: golden lfsr.stream_seed(lfsr_seed, n, STREAM_K_STEPS))"),
                  Register("k_count", 1, "rw", "|K|: steps drawn per sample"))
 KSR_REGS = tuple(r.name for r in KSR_REGISTERS)
+#: OPZO registers (word offsets inside the `osr` region; CoreConfig.opzo; firmware/program.py opzo_constants)
+OSR_REGISTERS = (Register("z_seed", 0, "rw", "LFSR state this sample's noise draws start from (the host writes it per "
+                                           "sample: golden lfsr.stream_seed(lfsr_seed, n, STREAM_OPZO_NOISE))"),
+                 _f16_reg("sigma", 1, "noise amplitude sigma"),
+                 _f16_reg("beta", 2, "feedback momentum beta"),
+                 _f16_reg("kappa", 3, "feedback step fl((1 - beta) / sigma)"))
+OSR_REGS = tuple(r.name for r in OSR_REGISTERS)
+#: stochastic-rounding register (word offsets inside the `ssr` region; CoreConfig.stochastic_rounding)
+SSR_REGISTERS = (Register("sr_seed", 0, "rw", "LFSR state this sample's rounding draws start from (the host writes it "
+                                            "per sample: golden lfsr.stream_seed(lfsr_seed, n, STREAM_SR))"),)
+SSR_REGS = tuple(r.name for r in SSR_REGISTERS)
 #: CTRL write bits / STATUS read bits
 CTRL_START, CTRL_CLEAR_COUNTERS = _CTRL.field("start").mask, _CTRL.field("clear").mask
 STATUS_BUSY, STATUS_DONE = _CTRL.field("busy").mask, _CTRL.field("done").mask
@@ -253,6 +264,29 @@ class CoreLayout:
     def wdepth(self) -> int:
         return self.wbase(self.L + 1)
 
+    # ---- OPZO feedback matrices B_l (N_L x N_l, hidden l = 1..L-1), row-major: a row is one contiguous pass
+    def bstride(self, l: int) -> int:
+        """Row stride of B_l: N_l padded to the lanes, so every row starts a word (padding stays +0)."""
+        return self.pad(self.cfg.sizes[l])
+
+    def bbase(self, l: int) -> int:
+        """Base of B_l in memory `b`; element [k, j] at bbase + k * bstride(l) + j."""
+        return sum(self.cfg.out_size * self.bstride(k) for k in range(1, l))
+
+    @property
+    def bdepth(self) -> int:
+        return self.bbase(self.cfg.out_layer) if self.cfg.opzo else 0
+
+    def pack_feedback(self, l: int, b) -> np.ndarray:
+        """B_l (N_L x N_l) as the bit patterns the host writes at bbase(l) (row padding +0)."""
+        rows = np.zeros((self.cfg.out_size, self.bstride(l)), self.cfg.value_dtype)
+        rows[:, :self.cfg.sizes[l]] = np.asarray(b, self.cfg.value_dtype)
+        return rows.reshape(-1).view(np.uint16)
+
+    def unpack_feedback(self, l: int, words) -> np.ndarray:
+        rows = np.asarray(words, np.uint16).view(self.cfg.value_dtype).reshape(self.cfg.out_size, self.bstride(l))
+        return rows[:, :self.cfg.sizes[l]].copy()
+
     def noff(self, l: int) -> int:
         """Offset of layer l's neurons (l = 1..L) in the per-neuron memories (v, acc, dp); word aligned."""
         return sum(self.pad(n) for n in self.cfg.sizes[1:l])
@@ -328,6 +362,8 @@ class CoreLayout:
                ("tch", 1, self.adepth, 1, 1)]
         if c.sg_table_depth:
             out.append(("sgt", 16, c.sg_table_depth, 1, 1))
+        if c.opzo:  # B, and z_l / s_L of the step (one bit per neuron, P per word): the MAC's and the sequencer's port
+            out += [("b", 16 * P, words(self.bdepth), 1, P), ("zs", P, words(self.ndepth), 2, 1)]
         if c.overlap:
             out.append(("accf", 16 * P, words(self.ndepth), 1, P))
         return out
@@ -344,6 +380,10 @@ class CoreLayout:
                ("sgr", len(SGR_REGS), "rw", "surrogate table window registers: " + ", ".join(SGR_REGS))]
         fwd = [("accf", self.ndepth, "r", "forward engine's input current I per neuron (overlap), layer l at noff_l")]
         ksr = [("ksr", len(KSR_REGS), "rw", "SLTT-K random-step registers: " + ", ".join(KSR_REGS))]
+        ssr = [("ssr", len(SSR_REGS), "rw", "stochastic-rounding register: " + ", ".join(SSR_REGS))]
+        opzo = [("b", self.bdepth, "rw", "OPZO feedback matrices, B_l[k,j] at bbase_l + k*bstride_l + j (bstride_l = "
+                                         "N_l padded to lanes)"),
+                ("osr", len(OSR_REGS), "rw", "OPZO registers: " + ", ".join(OSR_REGS))]
         return [
             ("ctrl", len(CTRL_REGS), "rw", "control, status and FP16 constants: " + ", ".join(CTRL_REGS)),
             ("counters", 2 * len(self.counters), "r", "32-bit counters, low word first: " + ", ".join(self.counters)),
@@ -359,7 +399,8 @@ class CoreLayout:
             ("dp", self.ndepth, "rw", "BPTT temporal term: delta of the later step, per neuron"),
             ("a", self.adepth, "rw", "OTTT presynaptic traces: input j of layer l at abase_l + j"),
             ("dlt", 2 * self.list_depth, "r", "delta != 0 list {layer, e}: word 2e index, 2e+1 delta (dense: all)"),
-        ] + (fwd if c.overlap else []) + (sgt if c.sg_table_depth else []) + (ksr if c.k_random else [])
+        ] + (fwd if c.overlap else []) + (sgt if c.sg_table_depth else []) + (ksr if c.k_random else []) + (opzo if c.opzo else []) \
+            + (ssr if c.stochastic_rounding else [])
 
     def regions(self) -> list[Region]:
         """Each region aligned to its own power-of-two span (largest first), so decoding is cheap."""
@@ -375,6 +416,9 @@ class CoreLayout:
                 fields["wbase"] = [self.wbase(l) for l in range(1, self.L + 2)]
                 fields["stride"] = [self.stride(l) for l in range(1, self.L + 1)]
                 fields["lanes"] = self.cfg.lanes
+            if name == "b":
+                fields["bbase"] = [self.bbase(l) for l in range(1, self.cfg.out_layer + 1)]
+                fields["bstride"] = [self.bstride(l) for l in range(1, self.cfg.out_layer)]
             if name == "a":
                 fields["abase"] = [self.abase(l) for l in range(1, self.L + 2)]
             if name in ("v", "acc", "accf"):
@@ -393,6 +437,10 @@ class CoreLayout:
             return SGR_REGISTERS
         if region == "ksr":
             return KSR_REGISTERS
+        if region == "osr":
+            return OSR_REGISTERS
+        if region == "ssr":
+            return SSR_REGISTERS
         if region == "counters":
             return tuple(Register(name, 2 * k, "r", "32-bit counter, low word first", words=2)
                          for k, name in enumerate(self.counters))

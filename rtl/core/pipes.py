@@ -42,7 +42,8 @@ def event_walk_states(m: Module, *, e, ecount, spk_rp, x_rp, j, fired, m2next, i
     (direct input), 1.0 (fired) or +0 (a dense list's silent entry) -> state `issue`, which starts the pass and
     bumps e. x is addressed from the latched j, not from the event list's read data: block RAM output ->
     LUT RAM address -> register was the core's critical path (63 MHz on ECP5); the walk runs while the previous
-    pass issues, so the extra state costs a cycle only where passes are shorter than the walk."""
+    pass issues, so the extra state costs a cycle only where passes are shorter than the walk, and only a walk
+    that reads x (direct input into layer 1) takes it."""
     with m.State("EV"):
         with m.If(e == ecount):
             m.next = done
@@ -51,7 +52,9 @@ def event_walk_states(m: Module, *, e, ecount, spk_rp, x_rp, j, fired, m2next, i
             m.next = "EV_J"
     with m.State("EV_J"):
         m.d.sync += [j.eq(spk_rp.data[:nb]), fired.eq(spk_rp.data[nb])]
-        m.next = "EV_X"
+        m.next = "EV_GO"
+        with m.If(isdirect):
+            m.next = "EV_X"
     with m.State("EV_X"):
         m.d.comb += x_rp.addr.eq(j)
         m.next = "EV_GO"

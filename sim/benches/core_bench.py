@@ -5,7 +5,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
-from spikemesh.firmware.program import TEMPORAL_RULES, assemble, snn_ops, step_seed
+from spikemesh.firmware.program import TEMPORAL_RULES, assemble, noise_seed, round_seed, snn_ops, step_seed
 from spikemesh.rtl.core.config import CoreConfig
 from spikemesh.rtl.core.isa import Op
 from spikemesh.rtl.core.layout import MODE_DENSE_UPD
@@ -85,7 +85,7 @@ async def check_stepwise(host: CoreHost, snn: SNNConfig, tr) -> None:
     list and gs of the last backward step run (earlier steps' delta lists are overwritten)."""
     cfg, L = host.cfg, host.cfg.n_layers
     keep_all_psi = snn.dense or snn.rule in TEMPORAL_RULES
-    ottt = snn.rule in ("ottt_a", "ottt_o")
+    ottt = snn.rule in ("ottt_a", "ottt_o", "opzo")  # opzo keeps the OTTT trace too
     # ottt_o updates after every step (the next step runs on the new W): keep those updates in the groups
     for chunk in program_groups(snn_ops(cfg, snn, update=snn.rule == "ottt_o")):
         await host.run(assemble(chunk, cfg))
@@ -209,7 +209,8 @@ async def check_training(host: CoreHost, p: dict) -> str:
     for n, (pix, label) in enumerate(samples):
         X = encode(snn, pix, n)
         await host.set_reg("label", label)
-        await host.load_input(X, direct, snn.dense, k_seed=step_seed(snn, n))
+        await host.load_input(X, direct, snn.dense, k_seed=step_seed(snn, n), sr_seed=round_seed(snn, n),
+                              z_seed=noise_seed(snn, n))
         if n < step_checks:
             res = train_sample(snn, W, pix, label, record=True, sample_index=n)
             G = sample_gradients(snn, W, pix, label, sample_index=n) if rule != "ottt_o" else None
@@ -235,6 +236,9 @@ async def check_training(host: CoreHost, p: dict) -> str:
             for l in range(1, L + 1):
                 got = await host.read_matrix("w", l)
                 assert bits(got) == bits(Wn[l - 1]), f"sample {n}: W l={l}"
+            for l in range(1, cfg.out_layer if rule == "opzo" else 1):  # OPZO's feedback matrices B_l
+                got = await host.read_feedback(l)
+                assert bits(got) == bits(Wn[L + l - 1]), f"sample {n}: B l={l}\n{got}\n{Wn[L + l - 1]}"
         W = Wn
     if cfg.overlap and rule in ("sltt", "sltt_k", "ottt_a") and p.get("require_overlap", True):
         # the forward engine really ran while the sequencer worked on backward ops
@@ -268,13 +272,17 @@ async def perf(dut):
         W, per = weights, []
         for n, (pix, label) in enumerate(samples):
             await host.set_reg("label", label)
-            await host.load_input(encode(snn, pix, n), snn.encoding == "direct", dense, k_seed=step_seed(snn, n))
+            await host.load_input(encode(snn, pix, n), snn.encoding == "direct", dense, k_seed=step_seed(snn, n),
+                                  sr_seed=round_seed(snn, n), z_seed=noise_seed(snn, n))
             await host.run(words, poll_gap=200)
             per.append(await host.counters())
             W = train_sample(snn, W, pix, label, sample_index=n).weights
         for l in range(1, cfg.n_layers + 1):
             got = await host.read_matrix("w", l)
             assert bits(got) == bits(W[l - 1]), f"{sched}: W l={l}"
+        for l in range(1, cfg.out_layer if snn.rule == "opzo" else 1):
+            got = await host.read_feedback(l)
+            assert bits(got) == bits(W[cfg.n_layers + l - 1]), f"{sched}: B l={l}"
         result[sched] = per
     with open(p["out"], "w") as f:
         json.dump(result, f)

@@ -363,15 +363,16 @@ class _Sample:
                 self.W[li] = self.master[li].astype(dt)
                 up.vanished += int(np.count_nonzero(self.master[li][nz] == self.master[li][nz] + step[nz].astype(np.float32) * np.float32(cfg.eta)))
             elif self.sr_state is not None:  # W = SR(W - fl(step * eta)), one word draw per nonzero step
-                idx = np.flatnonzero(nz)  # row-major: rows ascending, columns ascending
+                # the hardware UPD's order: columns ascending, rows ascending within a column (column-major)
+                idx = np.flatnonzero(nz.T)
                 r, self.sr_state = lfsr_draws(self.sr_state, len(idx), WORD_STEPS)
-                Wf = W.reshape(-1)
-                u = step.reshape(-1)[idx] * self.eta
+                Wf = W.T.reshape(-1)
+                u = step.T.reshape(-1)[idx] * self.eta
                 new = sr_round_fp16(Wf[idx].astype(np.float64) - u.astype(np.float64), r)
                 up.vanished += int(np.count_nonzero(new == Wf[idx]))
                 Wf = Wf.copy()
                 Wf[idx] = new
-                self.W[li] = Wf.reshape(W.shape)
+                self.W[li] = np.ascontiguousarray(Wf.reshape(W.T.shape).T)
             elif cfg.dense:
                 self.W[li] = W - step * self.eta
                 up.vanished += int(np.count_nonzero(self.W[li][nz] == W[nz]))

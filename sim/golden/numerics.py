@@ -51,7 +51,8 @@ def sr_round_fp16(d: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Stochastically round exact float64 values d to fp16 with 16-bit random words r (docs/golden.md):
     |d| = lo + f * ulp (lo = |d| truncated to the fp16 grid, 0 <= f < 1); D = floor(f * 2^16) (the first 16
     discarded bits); the magnitude rounds up to lo + ulp iff D + r >= 2^16 (the carry out of a 16-bit add);
-    the sign is d's; a zero result is +0; |result| >= 65520 overflows to inf; non-finite d rounds by RNE."""
+    the sign is d's; a zero result is +0; |result| >= 65520 overflows to inf; an infinite d stays that inf and
+    a NaN d gives the canonical NaN 0x7E00 (as every FP unit of the gateware returns, rtl/fp/sr_add.py)."""
     d = np.asarray(d, np.float64)
     r = np.asarray(r, np.int64)
     m = np.abs(d)
@@ -64,5 +65,6 @@ def sr_round_fp16(d: np.ndarray, r: np.ndarray) -> np.ndarray:
     D = np.floor((scaled - q) * 65536.0).astype(np.int64)
     up = (D + r) >= 65536
     mag = (q + up) * ulp
-    out = np.where(fin, np.copysign(mag, d), d).astype(np.float16)
-    return canon(out)
+    with np.errstate(over="ignore"):  # a magnitude of 65536 or more is inf by definition
+        out = canon(np.where(fin, np.copysign(mag, d), d).astype(np.float16))
+    return np.where(np.isnan(d), np.uint16(0x7E00).view(np.float16), out)
