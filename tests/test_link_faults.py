@@ -180,17 +180,23 @@ def test_ctrl_c_stops_with_checkpoint_then_resume(core_build, tmp_path):
 
 
 def test_ctrl_c_during_start_up_is_one_line(tmp_path):
-    proc = start_train("--samples", "4", "--checkpoint", str(tmp_path / "c.npz"))
-    seen = []
-    for line in proc.stdout:  # the signal goes in as start-up begins: building (cached) and connecting
-        seen.append(line)
-        if "building the simulated board" in line:
+    # The signal goes in as start-up begins (building (cached) and connecting). On a loaded machine the test
+    # process can be descheduled until the run is past start-up: such a try checks nothing and is repeated.
+    for _ in range(3):
+        proc = start_train("--samples", "4", "--checkpoint", str(tmp_path / "c.npz"))
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "building the simulated board" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        out = "".join(seen) + out
+        if proc.returncode != 0:
             break
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    out = "".join(seen) + out
-    if proc.returncode == 0:  # it got past start-up before the signal: nothing to check
-        pytest.fail(f"the run was past start-up when the signal came; the test needs a slower start-up\n{out}")
+        (tmp_path / "c.npz").unlink(missing_ok=True)
+    else:
+        pytest.fail(f"every run was past start-up when the signal came; the test needs a slower start-up\n{out}")
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
     assert not (tmp_path / "c.npz").exists()
 
