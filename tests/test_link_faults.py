@@ -97,8 +97,14 @@ def test_session_check_detects_a_reset(core_build):
 # ---- the CLI as a user runs it, in a subprocess ----
 
 def start_train(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "spikemesh.gen.cli", "train", "--sim", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """`spikemesh train --sim` as from a terminal: an ignored SIGINT is inherited across exec (a library another
+    test loaded into this worker may have left it ignored), a handler is not, so one is set while it starts."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([sys.executable, "-m", "spikemesh.gen.cli", "train", "--sim", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def wait_for(cond, timeout: float, what: str):
@@ -180,8 +186,8 @@ def test_ctrl_c_stops_with_checkpoint_then_resume(core_build, tmp_path):
 
 
 def test_ctrl_c_during_start_up_is_one_line(tmp_path):
-    # The signal goes in as start-up begins (building (cached) and connecting). On a loaded machine the test
-    # process can be descheduled until the run is past start-up: such a try checks nothing and is repeated.
+    # The signal goes in as start-up begins (building (cached) and connecting); a try that lands past start-up
+    # checks nothing and is repeated.
     for _ in range(3):
         proc = start_train("--samples", "4", "--checkpoint", str(tmp_path / "c.npz"))
         seen = []
