@@ -6,34 +6,11 @@ the state each rule keeps (golden `state_bytes`) and the block RAMs each core ta
 """
 from __future__ import annotations
 
-import json
-import tempfile
-import time
-from pathlib import Path
-
 from .core_perf import core_cycles, summarise
 
 LAYERS = (64, 128, 128, 10)
 T = 8
 RULES = ("opzo", "sltt", "ottt_a")
-
-
-def opzo_cycles(layers, T: int, samples: int) -> dict:
-    """core_cycles for an OPZO core (CoreConfig(opzo=True)): per-sample counters, sparse schedule."""
-    from spikemesh.rtl.core import CoreConfig, TrainingCore
-    from spikemesh.sim.cocotb_run import run_cocotb
-
-    core = dict(layers=tuple(layers), t_max=T, rules=("opzo",), opzo=True)
-    out = Path(tempfile.mkdtemp(prefix="opzo_bench_")) / "perf.json"
-    cfg = CoreConfig(**core)
-    t0 = time.time()
-    run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
-               sim="verilator", tag="bench_" + "_".join(map(str, layers)) + "_opzo", testcase="perf",
-               params={"core": core, "snn": {"sizes": core["layers"], "T": T, "rule": "opzo"}, "seed": 0,
-                       "samples": samples, "data": "digits", "out": str(out), "schedules": ["sparse"]})
-    res = json.loads(out.read_text())
-    res["wall_s"] = time.time() - t0
-    return res
 
 
 def opzo_bench(samples: int = 3, layers: tuple[int, ...] = LAYERS, T: int = T, record: bool = False) -> dict:
@@ -44,12 +21,9 @@ def opzo_bench(samples: int = 3, layers: tuple[int, ...] = LAYERS, T: int = T, r
     layers = tuple(layers)
     runs = {}
     for rule in RULES:
-        if rule == "opzo":
-            res = opzo_cycles(layers, T, samples)
-            core = CoreConfig(layers=layers, t_max=T, rules=("opzo",), opzo=True)
-        else:
-            res = core_cycles(layers, T, samples, rule, schedules=("sparse",))
-            core = CoreConfig(layers=layers, t_max=T)
+        opzo = rule == "opzo"
+        res = core_cycles(layers, T, samples, rule, schedules=("sparse",), opzo=opzo)
+        core = CoreConfig(layers=layers, t_max=T, **({"rules": ("opzo",), "opzo": True} if opzo else {}))
         cyc = summarise(res["sparse"])
         sb = state_bytes(SNNConfig(sizes=layers, T=T, rule=rule))
         runs[rule] = {"cycles": cyc["cycles"], "phases": {k: cyc[f"{k}_cycles"] for k in ("fp", "bp", "wg", "upd")},
