@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable
@@ -79,15 +80,25 @@ def _build_and_test(make_component, toplevel, build_dir, sim, test_module, testc
     if sim == "verilator":
         # Amaranth's output trips WIDTH lint warnings that are harmless.
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PINCONNECTEMPTY", "-O2"]
+    stamp = _build_stamp(sim, toplevel, sources, build_args)
+    built = _is_built(build_dir, sim, toplevel, stamp)
+    if built:  # the executable is current: build() only sets the runner up for test(), running nothing
+        runner._build_command = lambda: []
+    else:
+        (build_dir / BUILT_STAMP).unlink(missing_ok=True)
     runner.build(
         sources=sources,
         hdl_toplevel=toplevel,
         build_dir=build_dir,
         build_args=build_args,
         timescale=("1ns", "1ps"),
-        always=False,  # the runner rebuilds when a source is newer than its build (emit_verilog keeps mtimes)
-        log_file=build_dir / "build.log",
+        always=True,
+        log_file=build_dir / "build.log" if not built else None,
     )
+    if not built:
+        if sim == "verilator":
+            prune_build(build_dir, keep={toplevel, vpath.name, "build.log", ".run.lock"})
+        (build_dir / BUILT_STAMP).write_text(stamp)
     env = {PARAM_ENV: json.dumps(params)}
     env.update(timeout_env or {})
     results = runner.test(
@@ -102,6 +113,39 @@ def _build_and_test(make_component, toplevel, build_dir, sim, test_module, testc
     )
     _check_results(Path(results), build_dir / "test.log")
     return build_dir
+
+
+BUILT_STAMP = ".built"
+
+
+def _build_stamp(sim: str, toplevel: str, sources: list[Path], build_args: list[str]) -> str:
+    """What a build depends on: the simulator, its arguments and every source's bytes."""
+    h = hashlib.sha1(json.dumps([sim, toplevel, build_args]).encode())
+    for source in sources:
+        h.update(Path(source).read_bytes())
+    return h.hexdigest()
+
+
+def _is_built(build_dir: Path, sim: str, toplevel: str, stamp: str) -> bool:
+    """A finished build of exactly these sources is there: skip the simulator's build step altogether.
+
+    Verilator's runner would rerun verilator and make each time, and needs the intermediate objects to see that
+    nothing changed; with the stamp they can go (see `prune_build`)."""
+    stamp_file = build_dir / BUILT_STAMP
+    product = build_dir / (toplevel if sim == "verilator" else "sim.vvp")
+    return product.exists() and stamp_file.exists() and stamp_file.read_text() == stamp
+
+
+def prune_build(build_dir: Path, keep: set[str]) -> None:
+    """Delete a finished Verilator build's intermediates (generated C++, objects, two ~90 MB precompiled headers
+    per design), keeping the simulation executable: a full test run otherwise leaves several GB behind."""
+    for path in build_dir.iterdir():
+        if path.name in keep:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _check_results(results_xml: Path, log: Path) -> None:

@@ -22,3 +22,29 @@ class Counter(wiring.Component):
 def test_counter_counts(sim):
     run_cocotb(Counter, toplevel="smoke_counter", test_module="spikemesh.sim.benches.smoke_bench", sim=sim,
                params={"cycles": 300})
+
+
+class Counter16(wiring.Component):
+    en: In(1)
+    count: Out(16)
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.en):
+            m.d.sync += self.count.eq(self.count + 1)
+        return m
+
+
+def test_verilator_build_is_pruned_reused_and_redone_on_change(tmp_path):
+    def run(component):
+        return run_cocotb(component, toplevel="smoke_counter", test_module="spikemesh.sim.benches.smoke_bench",
+                          sim="verilator", params={"cycles": 300}, build_root=tmp_path)
+
+    build_dir = run(Counter)
+    left = {p.name for p in build_dir.iterdir()}
+    assert "smoke_counter" in left and not any(n.endswith((".o", ".gch", ".cpp", ".a")) for n in left), left
+    built = (build_dir / "smoke_counter").stat().st_mtime_ns
+    assert run(Counter) == build_dir
+    assert (build_dir / "smoke_counter").stat().st_mtime_ns == built  # same Verilog: no rebuild
+    run(Counter16)
+    assert (build_dir / "smoke_counter").stat().st_mtime_ns != built  # changed Verilog: rebuilt

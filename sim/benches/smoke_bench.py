@@ -17,4 +17,4 @@ async def counts(dut):
     for _ in range(n):
         await RisingEdge(dut.clk)
     await RisingEdge(dut.clk)
-    assert dut.count.value.to_unsigned() == n % 256
+    assert dut.count.value.to_unsigned() == n % (1 << len(dut.count))

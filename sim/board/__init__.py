@@ -6,6 +6,7 @@ through the UART pins at the configured clocks per bit (what the board sees).  B
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import select
@@ -17,7 +18,7 @@ from typing import Callable
 from amaranth import ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, ResetSignal, Signal
 from amaranth.back import verilog
 
-from ..cocotb_run import REPO_ROOT
+from ..cocotb_run import REPO_ROOT, prune_build
 from ..toolchain import setup_simulator_path
 
 HARNESS = Path(__file__).with_name("harness.cpp")
@@ -63,11 +64,20 @@ def build_sim_board(soc, build_root: Path | None = None, *, opt: str = "-O2", jo
     out = (build_root or BUILD_ROOT) / key
     exe = out / "obj" / "Vsoc_harness"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "memory_map.json").write_text(soc.map_json)
-    (out / "build.json").write_text(json.dumps(soc.build_info(), indent=1, sort_keys=True))
-    if exe.exists():
-        say(f"cached build {out.name}")
-        return out
+    # pytest-xdist workers build the same board: one builds, the other waits and takes the cached executable
+    with open(out / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        (out / "memory_map.json").write_text(soc.map_json)
+        (out / "build.json").write_text(json.dumps(soc.build_info(), indent=1, sort_keys=True))
+        if exe.exists():
+            say(f"cached build {out.name}")
+            return out
+        _verilate(out, text, opt, jobs, say, t0)
+    return out
+
+
+def _verilate(out: Path, text: str, opt: str, jobs: int, say: Callable[[str], None], t0: float) -> None:
+    exe = out / "obj" / "Vsoc_harness"
     (out / "soc.v").write_text(text)
     setup_simulator_path("verilator")
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "--top-module", "soc", "-O2",
@@ -87,8 +97,8 @@ def build_sim_board(soc, build_root: Path | None = None, *, opt: str = "-O2", jo
     if proc.returncode != 0 or not exe.exists():
         raise RuntimeError(f"Verilator build of the simulated board failed; see {out / 'build.log'}:\n"
                            + (out / "build.log").read_text()[-3000:])
+    prune_build(out / "obj", keep={exe.name})
     say(f"built in {time.monotonic() - t0:.0f} s")
-    return out
 
 
 class SimBoard:
