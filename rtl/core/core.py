@@ -157,6 +157,14 @@ class TrainingCore(wiring.Component):
                             x_rp=mem_objs["x"].read_port(), w_rp=extra_skew_read_port(m, w_rp, "w_fe", P, OFFW),
                             accf_rp=accf_rp, accf_wp=accf_wp)
 
+        # the host's view of the memories (bus regions), its addresses the ports' lowest-priority defaults
+        bus_mems = dict(
+            w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
+            spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
+            a=(a_rp, a_wp), prog=(prog_rp, prog_wp), **({"accf": (accf_rp, None)} if cfg.overlap else {}),
+            **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {}), **({"b": (b_rp, b_wp)} if cfg.opzo else {}))
+        self._bus_defaults(m, bus_mems)
+
         # ---------------- control registers ----------------
         regs = {name: Signal(16, name=f"reg_{name}") for name in CTRL_REGS}
         busy = Signal()
@@ -238,14 +246,14 @@ class TrainingCore(wiring.Component):
             p_elems = Signal(cw + lg)  # elements of the pass: lanes past them are padding (q := +0, B's padding stays +0)
         since = Signal(range(SAFE + 1))
         dcnt = Signal(NB + 1)
-        issuing = Signal()
-        m.d.comb += issuing.eq(p_n < p_count)
+        issuing = Signal()  # p_n < p_count, kept as a register (start_pass sets it): no comparator on its paths
         mac_can_start = Signal()
         m.d.comb += mac_can_start.eq(~issuing & (since >= SAFE))
         with m.If(since < SAFE):
             m.d.sync += since.eq(since + 1)
         with m.If(issuing):
-            m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + p_dstride), a1_run.eq(a1_run + p_m1stride)]
+            m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + p_dstride), a1_run.eq(a1_run + p_m1stride),
+                         issuing.eq(p_n + 1 < p_count)]
 
         # S0: issue; list read
         with m.If(issuing & (p_list == LIST_PSI)):
@@ -269,25 +277,33 @@ class TrainingCore(wiring.Component):
         s1a = {k: Signal(v.shape(), name=f"s1a_{k}") for k, v in s1.items()}
         m.d.sync += [s1a[k].eq(v) for k, v in s1.items()]
         mac_busy_regs.append(s1a["valid"])
+        # S1b: list data -> final addresses, registered: the adder no longer sits in front of the LUTRAM reads
+        # (ldata -> ad1 adder -> acc / a LUTRAM -> S2 was the P = 1 critical path). Reads and writes of a pass
+        # both move one cycle later, so the spacing between dependent passes (SAFE) is unchanged.
+        k1 = Signal(NB)
+        m.d.comb += k1.eq(Mux(s1a["list"] != LIST_NONE, ldata[16:], 0))
+        ad1 = Signal(aw, name="s1b_ad1")
+        a2 = Signal(aw, name="s1b_a2")
+        k1b = Signal(NB, name="s1b_k")
+        lval1 = Signal(16, name="s1b_lval")
+        m.d.sync += [ad1.eq(s1a["ad"] + k1), a2.eq(s1a["m2base"] + k1), k1b.eq(k1), lval1.eq(ldata[:16])]
+        s1b = {k: Signal(v.shape(), name=f"s1b_{k}") for k, v in s1a.items()}
+        m.d.sync += [s1b[k].eq(v) for k, v in s1a.items()]
+        mac_busy_regs.append(s1b["valid"])
         # bank offsets of a row read: bank b holds lane (b - k) mod P, one row stride (stride_l / P words) apart
         ROWOFF = Array([Array([Const(q * lay.stride(l) // P if 1 <= l <= L else 0, OFFW) for q in range(P)])
                         for l in range(L + 2)])
         if P > 1:
             # W's per-bank word addresses, a stage ahead: no W read takes a list index (W is m1, read at a1, or
             # UPD's destination, read at ad), so the bank adds leave the path from the registers to the banks
-            wbank = [Signal(OFFW, name=f"s1a_wbank{b}") for b in range(P)]
-            m1w_pre = s1["m1src"] == M1_W
+            wbank = [Signal(OFFW, name=f"s1b_wbank{b}") for b in range(P)]
+            m1w_pre = s1a["m1src"] == M1_W
             for b in range(P):
-                boff = Mux(s1["row"], ROWOFF[s1["rl"]][(b - s1["rot"])[:LG]], 0)
-                m.d.sync += wbank[b].eq(Mux(m1w_pre, s1["a1"][LG:] + boff, s1["ad"][LG:])[:OFFW])
-        s1 = s1a
+                boff = Mux(s1a["row"], ROWOFF[s1a["rl"]][(b - s1a["rot"])[:LG]], 0)
+                m.d.sync += wbank[b].eq(Mux(m1w_pre, s1a["a1"][LG:] + boff, s1a["ad"][LG:])[:OFFW])
+        s1 = s1b
 
-        # S1: list data -> final addresses; memory reads
-        k1 = Signal(NB)
-        m.d.comb += k1.eq(Mux(s1["list"] != LIST_NONE, ldata[16:], 0))
-        ad1 = Signal(aw)
-        a2 = Signal(aw)
-        m.d.comb += [ad1.eq(s1["ad"] + k1), a2.eq(s1["m2base"] + k1)]
+        # S1: memory reads at the registered addresses
         with m.If(s1["valid"]):
             m.d.comb += w_rp.rot.eq(s1["rot"])
             if P > 1:
@@ -332,9 +348,26 @@ class TrainingCore(wiring.Component):
         s2["ad"] = Signal(aw, name="s2_ad")
         s2["lval"] = Signal(16, name="s2_lval")
         s2["k"] = Signal(NB, name="s2_k")
-        m.d.sync += [s2["ad"].eq(ad1), s2["lval"].eq(ldata[:16]), s2["k"].eq(k1)]
+        m.d.sync += [s2["ad"].eq(ad1), s2["lval"].eq(lval1), s2["k"].eq(k1b)]
         mac_busy_regs.append(s2["valid"])
 
+        # S2r: the memory outputs the MAC takes, registered as they leave the RAMs (a DP16KD's clock-to-out is
+        # ~5.8 ns on ECP5-85F; with the operand muxes behind it, BRAM -> operand register was the P = 1 critical
+        # path). Read-to-write distance: one cycle longer, still inside SAFE.
+        s2 = {k: (_delay_valid(m, v, 1, "mac_v2r", mac_busy_regs) if k == "valid" else _delay(m, v, 1, f"s2r_{k}"))
+              for k, v in s2.items()}
+        rd_a = _delay(m, a_rp.data, 1, "mac_rd_a")
+        rd_acc = _delay(m, acc_rp.data, 1, "mac_rd_acc")
+        rd_b = _delay(m, b_rp.data, 1, "mac_rd_b") if cfg.opzo else None
+        rd_dp = _delay(m, dp_rp.data, 1, "mac_rd_dp")
+        rd_g = _delay(m, g_rp.data, 1, "mac_rd_g")
+        rd_w = _delay(m, w_rp.data, 1, "mac_rd_w")
+        rd_zs = _delay(m, zs_rp.data, 1, "mac_rd_zs") if cfg.opzo else None
+        rw_acc = _delay(m, acc_rp.word, 1, "mac_rw_acc") if P > 1 else None
+        rw_b = _delay(m, b_rp.word, 1, "mac_rw_b") if cfg.opzo and P > 1 else None
+        rw_dp = _delay(m, dp_rp.word, 1, "mac_rw_dp") if P > 1 else None
+        rw_g = _delay(m, g_rp.word, 1, "mac_rw_g") if P > 1 else None
+        rw_w = _delay(m, w_rp.word, 1, "mac_rw_w") if P > 1 else None
         # S2: operands -> multiplier
         accv = Signal(16)
         m1v = Signal(16)
@@ -342,38 +375,38 @@ class TrainingCore(wiring.Component):
         with m.If(~s2["accz"]):
             with m.Switch(s2["dmem"]):
                 with m.Case(DST_ACC):
-                    m.d.comb += accv.eq(acc_rp.data)
+                    m.d.comb += accv.eq(rd_acc)
                 with m.Case(DST_G):
-                    m.d.comb += accv.eq(g_rp.data)
+                    m.d.comb += accv.eq(rd_g)
                 with m.Case(DST_W):
-                    m.d.comb += accv.eq(w_rp.data)
+                    m.d.comb += accv.eq(rd_w)
                 with m.Case(DST_DP, DST_DLT_DP):
-                    m.d.comb += accv.eq(dp_rp.data)
+                    m.d.comb += accv.eq(rd_dp)
                 with m.Case(DST_A):
-                    m.d.comb += accv.eq(a_rp.data)
+                    m.d.comb += accv.eq(rd_a)
         with m.Switch(s2["m1src"]):
             with m.Case(M1_W):
                 # a wide pass takes lane 0 of the word: a GS row word starts at element k, not at a word boundary
-                m.d.comb += m1v.eq(w_rp.data if P == 1 else Mux(s2["wide"], w_rp.word[:16], w_rp.data))
+                m.d.comb += m1v.eq(rd_w if P == 1 else Mux(s2["wide"], rw_w[:16], rd_w))
             with m.Case(M1_G):
-                m.d.comb += m1v.eq(g_rp.data)
+                m.d.comb += m1v.eq(rd_g)
             with m.Case(M1_LIST):
                 m.d.comb += m1v.eq(s2["lval"])
             with m.Case(M1_DP):
-                m.d.comb += m1v.eq(dp_rp.data)
+                m.d.comb += m1v.eq(rd_dp)
             with m.Case(M1_A):
-                m.d.comb += m1v.eq(a_rp.data)
+                m.d.comb += m1v.eq(rd_a)
             with m.Case(M1_ONE):
                 m.d.comb += m1v.eq(ONE)
             if cfg.opzo:
                 with m.Case(M1_B):
-                    m.d.comb += m1v.eq(b_rp.data)  # a word-aligned wide read: lane 0
+                    m.d.comb += m1v.eq(rd_b)  # a word-aligned wide read: lane 0
         if cfg.opzo:
             # the B update's addend q per lane: +-kappa (sign: z_j = -1) on a fired output neuron's row, else +0
-            qlanes = [Mux(s2["qs"] & s2["lm"][i], Cat(osr["kappa"][:15], ~zs_rp.data[i]), 0) for i in range(P)]
+            qlanes = [Mux(s2["qs"] & s2["lm"][i], Cat(osr["kappa"][:15], ~rd_zs[i]), 0) for i in range(P)]
             with m.If(s2["bq"]):
                 m.d.comb += accv.eq(qlanes[0])
-        m.d.comb += m2v.eq(Mux(s2["m2acc"], acc_rp.data, s2["m2reg"]))
+        m.d.comb += m2v.eq(Mux(s2["m2acc"], rd_acc, s2["m2reg"]))
         # S2a: register the operands (BRAM output -> operand mux -> multiplier input logic was the next critical
         # path); uniform for every pass, and SAFE still covers the one cycle longer read-to-write distance.
         m1r, m2r = _delay(m, m1v, 1, "mac_m1r"), _delay(m, m2v, 1, "mac_m2r")
@@ -390,25 +423,25 @@ class TrainingCore(wiring.Component):
             accw = Signal(16 * P)
             with m.Switch(s2["m1src"]):
                 with m.Case(M1_W):
-                    m.d.comb += m1w.eq(w_rp.word)
+                    m.d.comb += m1w.eq(rw_w)
                 with m.Case(M1_G):
-                    m.d.comb += m1w.eq(g_rp.word)
+                    m.d.comb += m1w.eq(rw_g)
                 with m.Case(M1_DP):
-                    m.d.comb += m1w.eq(dp_rp.word)
+                    m.d.comb += m1w.eq(rw_dp)
                 if cfg.opzo:
                     with m.Case(M1_B):
-                        m.d.comb += m1w.eq(b_rp.word)
+                        m.d.comb += m1w.eq(rw_b)
             if cfg.opzo:
                 with m.If(s2["bq"]):
                     m.d.comb += accw.eq(Cat(*qlanes))
             with m.If(~s2["accz"]):
                 with m.Switch(s2["dmem"]):
                     with m.Case(DST_ACC):
-                        m.d.comb += accw.eq(acc_rp.word)
+                        m.d.comb += accw.eq(rw_acc)
                     with m.Case(DST_W):
-                        m.d.comb += accw.eq(w_rp.word)
+                        m.d.comb += accw.eq(rw_w)
                     with m.Case(DST_G):
-                        m.d.comb += accw.eq(g_rp.word)
+                        m.d.comb += accw.eq(rw_g)
             sub3w = _delay(m, s2["sub"], LM + 1, "mac_sub3w")
             for k in range(1, P):
                 lm, la = lane_mul[k - 1], lane_add[k - 1]
@@ -489,16 +522,17 @@ class TrainingCore(wiring.Component):
         n_t = Signal(TB)
         n_out = Signal()
         n_mem = Signal()  # membrane readout of the output layer: no spikes, v = h, psi list holds the loss error
-        n_voff = Signal(16)
+        n_addr = Signal(16)  # the layer's v / acc offset + n_i, a register: no adder in front of a LUTRAM address
         spk_cnt = Signal(NB + 1)
         n_psi_cnt = Signal(NB + 1)
         n_issue = Signal()
         m.d.comb += n_issue.eq(n_i < n_count)
         with m.If(n_issue):
-            m.d.sync += n_i.eq(n_i + 1)
-            m.d.comb += [v_rp.addr.eq(n_voff + n_i), cur_rp.addr.eq(n_voff + n_i)]
+            m.d.sync += [n_i.eq(n_i + 1), n_addr.eq(n_addr + 1)]
+            m.d.comb += [v_rp.addr.eq(n_addr), cur_rp.addr.eq(n_addr)]
         nv1 = _delay_valid(m, n_issue, 1, "nu_v1", nu_busy_regs)
-        ni1 = _delay(m, n_i[:NB], 1, "nu_i1")
+        # the neuron index and its v / acc address travel together: the write-back needs no adder in front
+        ni1 = _delay(m, Cat(n_i[:NB], n_addr), 1, "nu_i1")
         v_in, cur_in = v_rp.data, cur_rp.data
         if cfg.opzo:
             # OPZO noise (NEUR with FLAG_OPZO): the LFSR steps once per neuron as it issues, z = the new state's
@@ -515,7 +549,7 @@ class TrainingCore(wiring.Component):
                          nzadd.i_valid.eq(nv1)]
             with m.If(nv1 & n_noise):  # keep z_l[t][j] for the B update
                 zw_a = Signal(16)
-                m.d.comb += zw_a.eq(n_voff + ni1)
+                m.d.comb += zw_a.eq(ni1[NB:])
                 m.d.comb += [zs_wp.addr.eq(zw_a[lg:]), zs_wp.data.eq(Cat(*([z1] * P))),
                              zs_wp.en.eq((Const(1, P) << zw_a[:lg])[:P] if P > 1 else 1)]
             v_in = _delay(m, v_rp.data, LA, "nu_vn")
@@ -541,7 +575,7 @@ class TrainingCore(wiring.Component):
         nadd2 = add_pipe("nu_add_x")
         m.d.comb += [nadd2.a.eq(h3), nadd2.b.eq(theta), nadd2.sub.eq(1), nadd2.i_valid.eq(nv3)]
         if cfg.membrane_readout:  # x = fl(h - y), y = 1.0 at the label, else +0: the loss error before the scale c
-            m.d.comb += nadd2.b.eq(Mux(n_mem, Mux(ni3 == regs["label"][:len(ni3)], ONE, 0), theta))
+            m.d.comb += nadd2.b.eq(Mux(n_mem, Mux(ni3[:NB] == regs["label"][:NB], ONE, 0), theta))
         nv4 = _delay_valid(m, nv3, LA, "nu_v4", nu_busy_regs)
         ni4 = _delay(m, ni3, LA, "nu_i4")
         h4 = _delay(m, h3, LA, "nu_h4")
@@ -615,8 +649,9 @@ class TrainingCore(wiring.Component):
             psi_me = Signal(16)
             m.d.comb += psi_me.eq(Mux(n_mem, err_e, psi_e))
             psi_e = psi_me
+        na_e, ni_e = ni_e[NB:], ni_e[:NB]
         with m.If(nv_e):
-            m.d.comb += [v_wp.addr.eq(n_voff + ni_e), v_wp.data.eq(vnew_e), v_wp.en.eq(1)]
+            m.d.comb += [v_wp.addr.eq(na_e), v_wp.data.eq(vnew_e), v_wp.en.eq(1)]
             with m.If(sp_e | dense):
                 m.d.comb += [spk_wp.addr.eq(Cat(spk_cnt[:NB], n_layer[:LB], n_t)), spk_wp.data.eq(Cat(ni_e, sp_e)),
                              spk_wp.en.eq(1)]
@@ -628,14 +663,14 @@ class TrainingCore(wiring.Component):
             if cfg.opzo:
                 with m.If(n_out):  # keep s_L[t][k] for the B update
                     zs_a = Signal(16)
-                    m.d.comb += zs_a.eq(n_voff + ni_e)
+                    m.d.comb += zs_a.eq(na_e)
                     m.d.comb += [zs_wp.addr.eq(zs_a[lg:]), zs_wp.data.eq(Cat(*([sp_e] * P))),
                                  zs_wp.en.eq((Const(1, P) << zs_a[:lg])[:P] if P > 1 else 1)]
             with m.If(n_out):
                 # output error gs_L = fl(fl(s - y) * c): +0, c or -c
                 y = Signal()
                 m.d.comb += y.eq(ni_e == regs["label"][:len(ni_e)])  # labels are neuron indices
-                m.d.comb += [acc_wp.addr.eq(n_voff + ni_e), acc_wp.en.eq(1),
+                m.d.comb += [acc_wp.addr.eq(na_e), acc_wp.en.eq(1),
                              acc_wp.data.eq(Mux(sp_e == y, 0, Mux(sp_e, regs["loss_c"], regs["loss_c"] ^ SIGN)))]
                 if cfg.membrane_readout:  # membrane readout: gs := 1.0, the error is in the psi list
                     with m.If(n_mem):
@@ -692,6 +727,9 @@ class TrainingCore(wiring.Component):
         vclr = Signal(range(max(lay.ndepth, lay.adepth) + 1))
         u_ra = Signal(NB + 1)  # sparse UPD: next column bit to read, the column whose bit is on the read port
         u_ri = Signal(NB)
+        u_ra_a = Signal.like(abase_ly, name="u_ra_a")  # abase_ly + u_ra and abase_ly + u_ri, kept as registers:
+        u_ri_a = Signal.like(abase_ly, name="u_ri_a")  # no adder in front of the bit memory's read address
+        wa_a = Signal.like(abase_ly, name="wa_a")  # OTTT's WG walk: abase_ly + e, a register (the a read address)
         u_rv = Signal()
         u_pend = Signal()  # column j waits for the MAC stream unit
         u_all = Signal()  # this UPD walks every column (MODE_DENSE_UPD, the dense schedule, or G written by the bus)
@@ -708,7 +746,7 @@ class TrainingCore(wiring.Component):
                 wide = 0
             if cfg.opzo:
                 m.d.sync += [p_bq.eq(bq), p_qs.eq(qs), p_elems.eq(count if elems is None else elems)]
-            m.d.sync += [p_count.eq(count), p_n.eq(0), p_dmem.eq(dmem), ad_run.eq(dbase), p_dstride.eq(dstride),
+            m.d.sync += [p_count.eq(count), p_n.eq(0), issuing.eq(count != 0), p_dmem.eq(dmem), ad_run.eq(dbase), p_dstride.eq(dstride),
                          p_accz.eq(accz), p_m1src.eq(m1src), a1_run.eq(m1base), p_m1stride.eq(m1stride),
                          p_m2reg.eq(m2reg), p_m2acc.eq(m2acc), p_m2base.eq(m2base), p_list.eq(lst),
                          p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0), p_lt.eq(lt),
@@ -736,6 +774,23 @@ class TrainingCore(wiring.Component):
             fe_hold = Signal()
             m.d.comb += fe_hold.eq(~fe.idle & ((op == Op.FWD) | (op == Op.NEUR) | (op == Op.UPD) | (op == Op.END)))
 
+        # sparse UPD's column walk (UPD_COLS). Only that state reads the bit memory, so its address is set outside
+        # the state machine: the next column's bit, or the held one (u_ri) until the pending slot frees
+        u_issue = Signal()
+        u_take = Signal()  # the bit read last cycle is set and the pending slot is (or becomes) free
+        u_done_rd = Signal()  # the read of u_ri is used up this cycle
+        u_bit = Signal()
+        m.d.comb += [u_bit.eq(tch_rp.data | u_all),
+                     u_issue.eq(u_pend & ~issuing),
+                     u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
+                     u_done_rd.eq(~u_rv | ~u_bit | u_take),
+                     tch_rp.addr.eq(Mux(u_done_rd, u_ra_a, u_ri_a))]
+        # LOSS: l_we is high only in LOSS_W, and only for a fired neuron (a register, so the acc write port's
+        # select does not wait for the state decode)
+        l_i = Signal(NB)
+        l_we = Signal()
+        l_y = Signal()
+        m.d.sync += l_we.eq(0)
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
                 with m.If(start):
@@ -803,7 +858,7 @@ class TrainingCore(wiring.Component):
                         m.d.sync += [n_i.eq(0), n_count.eq(n_ly), n_layer.eq(ly), n_t.eq(tt),
                                      n_out.eq(ly >= cfg.out_layer),
                                      *([n_mem.eq(mode.membrane & (ly == cfg.out_layer))] if cfg.membrane_readout else []),
-                                     n_voff.eq(noff_ly), spk_cnt.eq(0), n_psi_cnt.eq(0)]
+                                     n_addr.eq(noff_ly), spk_cnt.eq(0), n_psi_cnt.eq(0)]
                         m.next = "NEUR"
                     with m.Case(Op.DELTA):
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
@@ -846,13 +901,14 @@ class TrainingCore(wiring.Component):
                         start_pass(n_lin, DST_A, abase_ly, 1, 1, M1_A, abase_ly, 1, m2reg=regs["lam"])
                         m.next = "TR_DRAIN"
                     with m.Case(Op.WGA):
-                        m.d.sync += e.eq(0)
+                        m.d.sync += [e.eq(0), wa_a.eq(abase_ly)]
                         with m.If(dlt_cnt[ly] == 0):
                             m.next = "DRAIN"  # no delta != 0: nothing to accumulate
                         with m.Else():
                             m.next = "WA_EV"
                     with m.Case(Op.UPD):
-                        m.d.sync += [u_ra.eq(0), u_rv.eq(0), u_pend.eq(0), u_all.eq(dense_upd | gext[ly]),
+                        m.d.sync += [u_ra.eq(0), u_ra_a.eq(abase_ly), u_rv.eq(0), u_pend.eq(0),
+                                     u_all.eq(dense_upd | gext[ly]),
                                      gext[ly].eq(0)]
                         m.next = "UPD_COLS"
                     if cfg.k_random:
@@ -872,31 +928,22 @@ class TrainingCore(wiring.Component):
             # column ahead while a pass issues; the passes write disjoint columns, so they follow each other
             # without the read-after-write spacing (SAFE) other passes keep.
             with m.State("UPD_COLS"):
-                u_issue = Signal()
-                u_take = Signal()  # the bit read last cycle is set and the pending slot is (or becomes) free
-                u_done_rd = Signal()  # the read of u_ri is used up this cycle
-                u_bit = Signal()
-                m.d.comb += [u_bit.eq(tch_rp.data | u_all),
-                             u_issue.eq(u_pend & ~issuing),
-                             u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
-                             u_done_rd.eq(~u_rv | ~u_bit | u_take)]
                 with m.If(u_issue):
                     start_wide(colw_ly, n_ly, DST_W, wbase_ly + jcol, 0, M1_G, wbase_ly + jcol,
                                m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
                 with m.If(u_take):
                     m.d.sync += [j.eq(u_ri), u_pend.eq(1)]
-                    m.d.comb += [tch_wp.addr.eq(abase_ly + u_ri), tch_wp.data.eq(0), tch_wp.en.eq(1)]
+                    m.d.comb += [tch_wp.addr.eq(u_ri_a), tch_wp.data.eq(0), tch_wp.en.eq(1)]
                 with m.Elif(u_issue):
                     m.d.sync += u_pend.eq(0)
-                with m.If(~u_done_rd):
-                    m.d.comb += tch_rp.addr.eq(abase_ly + u_ri)  # hold the read until the slot frees
-                with m.Elif(u_ra < n_lin):
-                    m.d.comb += tch_rp.addr.eq(abase_ly + u_ra)
-                    m.d.sync += [u_ri.eq(u_ra), u_ra.eq(u_ra + 1), u_rv.eq(1)]
-                with m.Else():
-                    m.d.sync += u_rv.eq(0)
-                    with m.If(~u_take & (~u_pend | u_issue)):
-                        m.next = "DRAIN"
+                with m.If(u_done_rd):  # else the read of u_ri is held until the slot frees
+                    with m.If(u_ra < n_lin):
+                        m.d.sync += [u_ri.eq(u_ra), u_ra.eq(u_ra + 1), u_ri_a.eq(u_ra_a), u_ra_a.eq(u_ra_a + 1),
+                                     u_rv.eq(1)]
+                    with m.Else():
+                        m.d.sync += u_rv.eq(0)
+                        with m.If(~u_take & (~u_pend | u_issue)):
+                            m.next = "DRAIN"
             if cfg.k_random:
                 # Knuth's selection sampling (golden lfsr.random_k_steps): step t joins K iff
                 # (R - 1) * (T - t) < (k - chosen) * 65535, R the drawn word; one register stage per side
@@ -926,14 +973,14 @@ class TrainingCore(wiring.Component):
                 with m.If(e == n_lin):
                     m.next = "DRAIN"
                 with m.Else():
-                    m.d.comb += a_rp.addr.eq(abase_ly + e)
                     m.next = "WA_J"
+                m.d.comb += a_rp.addr.eq(wa_a)  # read even when the walk ends: no compare in front of the address
             with m.State("WA_J"):
                 m.d.sync += [j.eq(e[:NB]), m2next.eq(a_rp.data)]
                 with m.If((a_rp.data[:15] != 0) | dense):
                     m.next = "WA_WAIT"
                 with m.Else():
-                    m.d.sync += e.eq(e + 1)
+                    m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
                     m.next = "WA_EV"
             with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
                 m.d.comb += stall.eq(issuing)
@@ -941,7 +988,7 @@ class TrainingCore(wiring.Component):
                     start_pass(dlt_cnt[ly], DST_G, wbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                lst=LIST_DLT, lseg=ly)
                     m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
-                    m.d.sync += e.eq(e + 1)
+                    m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
                     m.next = "WA_EV"
             # --- input events of layer `lin` at step `tin` (FWD, WG and TRACE) ---
             with m.State("EV_CNT"):
@@ -1081,17 +1128,11 @@ class TrainingCore(wiring.Component):
                     m.d.sync += e.eq(e + 1)
                     m.next = "LOSS_R"
             # register the spike-list read: BRAM output -> label compare -> acc write was the core's critical path
-            l_i = Signal(NB)
-            l_fired = Signal()
-            l_y = Signal()
             with m.State("LOSS_R"):
-                m.d.sync += [l_i.eq(spk_rp.data[:NB]), l_fired.eq(spk_rp.data[NB]),
+                m.d.sync += [l_i.eq(spk_rp.data[:NB]), l_we.eq(spk_rp.data[NB]),
                              l_y.eq(spk_rp.data[:NB] == regs["label"][:NB])]
                 m.next = "LOSS_W"
             with m.State("LOSS_W"):
-                with m.If(l_fired):
-                    m.d.comb += [acc_wp.addr.eq(noff_ly + l_i), acc_wp.en.eq(1),
-                                 acc_wp.data.eq(Mux(l_y, 0, regs["loss_c"]))]
                 m.next = "LOSS_EV"
             with m.State("NEUR"):
                 with m.If(~nu_busy):
@@ -1107,6 +1148,8 @@ class TrainingCore(wiring.Component):
                     with m.If((op == Op.DELTA) | (op == Op.DELTAT)):
                         m.d.sync += dlt_cnt[ly].eq(dcnt)
                     m.next = "FETCH"
+        with m.If(l_we):
+            m.d.comb += [acc_wp.addr.eq(noff_ly + l_i), acc_wp.en.eq(1), acc_wp.data.eq(Mux(l_y, 0, regs["loss_c"]))]
         m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
         with m.Switch(op):
             with m.Case(Op.FWD, Op.NEUR, Op.TRACE):
@@ -1149,11 +1192,7 @@ class TrainingCore(wiring.Component):
                     m.d.sync += ctr["mac_ops"].eq(ctr["mac_ops"] + pass_elems)
 
         # ---------------- bus target ----------------
-        self._bus(m, regs, ctr, busy, done, start, clear_counters, g_written, dict(
-            w=(w_rp, w_wp), g=(g_rp, g_wp), v=(v_rp, v_wp), acc=(acc_rp, acc_wp), x=(x_rp, x_wp),
-            spk=(spk_rp, spk_wp), cnt=(cnt_rp, cnt_wp), psi=(psi_rp, None), dlt=(dlt_rp, None), dp=(dp_rp, dp_wp),
-            a=(a_rp, a_wp), prog=(prog_rp, prog_wp), **({"accf": (accf_rp, None)} if cfg.overlap else {}),
-            **({"sgt": (sgt_rp, sgt_wp)} if cfg.sg_table_depth else {}), **({"b": (b_rp, b_wp)} if cfg.opzo else {})),
+        self._bus(m, regs, ctr, busy, done, start, clear_counters, g_written, bus_mems,
             reg_regions={k: v for k, v in (("sgr", sgr), ("ksr", ksr), ("ssr", ssr), ("osr", osr)) if v is not None})
         return m
 
@@ -1190,6 +1229,22 @@ class TrainingCore(wiring.Component):
             m.d.sync += sr_lfsr.eq(Array(adv)[cnt])
         return out[0], out[1:]
 
+    def _bus_defaults(self, m, mems):
+        """Each memory region's read address, write address and write data default to the host's (bus.addr
+        minus the region's offset), before the core's own users override them: the host reaches the memories
+        only while the core is idle (req_ready), so no `busy` mux sits in front of a port's address."""
+        bus = self.bus
+        for r in self.layout.regions():
+            if r.name not in mems:
+                continue
+            rp, wp = mems[r.name]
+            off = Signal(range(max(r.size, 2)), name=f"boff_{r.name}")
+            m.d.comb += off.eq(bus.addr - r.offset)
+            addr = off[1:] if r.name in ("psi", "dlt") else off
+            m.d.comb += rp.addr.eq(addr)
+            if wp is not None:
+                m.d.comb += [wp.addr.eq(addr), wp.data.eq(bus.w_data)]
+
     def _bus(self, m, regs, ctr, busy, done, start, clear_counters, g_written, mems, reg_regions):
         """`reg_regions`: the optional register regions (sgr, ksr) as {region: {register: Signal}}."""
         bus, lay = self.bus, self.layout
@@ -1216,7 +1271,9 @@ class TrainingCore(wiring.Component):
             m.d.comb += off.eq(bus.addr - r.offset)
             if name in mems:
                 mem_hits.append(hit)
-            with m.If(transfer & hit):
+            # a register region is always ready (regions are disjoint: no memory hit, so req_ready is 1), so its
+            # accesses need not wait for req_ready's `busy` term
+            with m.If((transfer if name in mems else bus.req_valid) & hit):
                 with m.If(~bus.we):
                     m.d.sync += [r_pend.eq(1), r_sel.eq(idx), r_half.eq(off[0])]
                 if name == "ctrl":
@@ -1256,16 +1313,11 @@ class TrainingCore(wiring.Component):
                                     m.d.sync += r_data.eq(ctr[cname][:16])
                                 with m.Case(2 * k + 1):
                                     m.d.sync += r_data.eq(ctr[cname][16:])
-                else:
-                    rp, wp = mems[name]
-                    addr = off[1:] if name in ("psi", "dlt") else off
-                    with m.If(~busy):
-                        m.d.comb += rp.addr.eq(addr)
-                    if wp is not None:
-                        with m.If(bus.we):
-                            m.d.comb += [wp.addr.eq(addr), wp.data.eq(bus.w_data), wp.en.eq(1)]
-                            if name == "g":
-                                m.d.comb += g_written.eq(1)
+                elif mems[name][1] is not None:
+                    with m.If(bus.we):
+                        m.d.comb += mems[name][1].en.eq(1)
+                        if name == "g":
+                            m.d.comb += g_written.eq(1)
         m.d.comb += bus.req_ready.eq(~(Cat(*mem_hits).any() & busy))
         with m.Switch(r_sel):
             for idx, name in enumerate(names):
