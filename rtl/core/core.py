@@ -97,7 +97,9 @@ class TrainingCore(wiring.Component):
         # lanes 1..P-1 of the MAC stream unit (lane 0 is mul/add above): used by wide passes only
         lane_mul = [mul_pipe(f"mac_mul{k}") for k in range(1, P)]
         lane_add = [add_pipe(f"mac_add{k}") for k in range(1, P)]
-        SAFE = LM + LA + 4
+        # a pass reads element i >= LM + LA + 4 cycles after the previous pass issued it (read at S1b, written
+        # after S2r, S2a, the multiplier and the adder); starts SAFE apart put the first reads SAFE + 1 apart
+        SAFE = LM + LA + 3
 
         # ---------------- memories (one sync read port, one write port each) ----------------
         # their shapes are CoreLayout.memories(), which CoreConfig checks against the largest device's BRAMs
@@ -785,12 +787,15 @@ class TrainingCore(wiring.Component):
                      u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
                      u_done_rd.eq(~u_rv | ~u_bit | u_take),
                      tch_rp.addr.eq(Mux(u_done_rd, u_ra_a, u_ri_a))]
-        # LOSS: l_we is high only in LOSS_W, and only for a fired neuron (a register, so the acc write port's
-        # select does not wait for the state decode)
+        # LOSS writes acc from registers, a cycle after their state: lc_* for LOSS_CLR's gs_L := the label's
+        # error, l_* in LOSS_W for a fired neuron. The write port's select then needs no state decode.
         l_i = Signal(NB)
         l_we = Signal()
         l_y = Signal()
-        m.d.sync += l_we.eq(0)
+        lc_we = Signal()
+        lc_addr = Signal(16)
+        lc_data = Signal(16)
+        m.d.sync += [l_we.eq(0), lc_we.eq(0)]
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
                 with m.If(start):
@@ -1103,11 +1108,10 @@ class TrainingCore(wiring.Component):
             with m.State("LOSS_CLR"):
                 yy = Signal()
                 m.d.comb += yy.eq(vclr == regs["label"][:len(vclr)])
-                m.d.comb += [acc_wp.addr.eq(noff_ly + vclr), acc_wp.data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0)),
-                             acc_wp.en.eq(1)]
+                m.d.sync += [lc_we.eq(1), lc_addr.eq(noff_ly + vclr), lc_data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0))]
                 if cfg.membrane_readout:  # the output layer's error is in its psi list (no spikes to read)
                     with m.If(mode.membrane & (ly == cfg.out_layer)):
-                        m.d.comb += acc_wp.data.eq(ONE)
+                        m.d.sync += lc_data.eq(ONE)
                 m.d.sync += vclr.eq(vclr + 1)
                 n_cmp = Signal(len(vclr) + 1)  # the layer's neuron count, as wide as vclr + 1
                 m.d.comb += n_cmp.eq(n_ly)
@@ -1148,6 +1152,8 @@ class TrainingCore(wiring.Component):
                     with m.If((op == Op.DELTA) | (op == Op.DELTAT)):
                         m.d.sync += dlt_cnt[ly].eq(dcnt)
                     m.next = "FETCH"
+        with m.If(lc_we):
+            m.d.comb += [acc_wp.addr.eq(lc_addr), acc_wp.en.eq(1), acc_wp.data.eq(lc_data)]
         with m.If(l_we):
             m.d.comb += [acc_wp.addr.eq(noff_ly + l_i), acc_wp.en.eq(1), acc_wp.data.eq(Mux(l_y, 0, regs["loss_c"]))]
         m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
