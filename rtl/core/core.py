@@ -254,8 +254,9 @@ class TrainingCore(wiring.Component):
         with m.If(since < SAFE):
             m.d.sync += since.eq(since + 1)
         with m.If(issuing):
+            # p_n < p_count while issuing, so p_n + 1 fits p_n's width and "< p_count" is "!= p_count"
             m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + p_dstride), a1_run.eq(a1_run + p_m1stride),
-                         issuing.eq(p_n + 1 < p_count)]
+                         issuing.eq((p_n + 1)[:len(p_n)] != p_count)]
 
         # S0: issue; list read
         with m.If(issuing & (p_list == LIST_PSI)):
