@@ -7,32 +7,27 @@ from amaranth.lib.wiring import In, Out
 from spikemesh.sim.cocotb_run import run_cocotb
 
 
-class Counter(wiring.Component):
-    en: In(1)
-    count: Out(8)
+def counter(width: int) -> type:
+    """An enabled up-counter component, `width` bits wide."""
+    class Counter(wiring.Component):
+        en: In(1)
+        count: Out(width)
 
-    def elaborate(self, platform):
-        m = Module()
-        with m.If(self.en):
-            m.d.sync += self.count.eq(self.count + 1)
-        return m
+        def elaborate(self, platform):
+            m = Module()
+            with m.If(self.en):
+                m.d.sync += self.count.eq(self.count + 1)
+            return m
+    return Counter
+
+
+Counter, Counter16 = counter(8), counter(16)
 
 
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
 def test_counter_counts(sim):
     run_cocotb(Counter, toplevel="smoke_counter", test_module="spikemesh.sim.benches.smoke_bench", sim=sim,
                params={"cycles": 300})
-
-
-class Counter16(wiring.Component):
-    en: In(1)
-    count: Out(16)
-
-    def elaborate(self, platform):
-        m = Module()
-        with m.If(self.en):
-            m.d.sync += self.count.eq(self.count + 1)
-        return m
 
 
 def test_verilator_build_is_pruned_reused_and_redone_on_change(tmp_path):
