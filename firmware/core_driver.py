@@ -145,13 +145,28 @@ class CoreDriver:
         await self.write_block(region, 0, np.zeros(self.size[region], np.uint16))
 
     # ---- network state ----
+    def _matrix_base(self, region: str, l: int) -> int:
+        if region == "g" and l == 1 and self.cfg.wg_table:
+            raise ValueError("l: G_1 of a wg_table core is its input-gradient table (read_input_gradient), not a "
+                             "matrix; G_l of layers 2..L are matrices")
+        return self.lay.gbase(l) if region == "g" else self.lay.wbase(l)
+
     async def write_matrix(self, region: str, l: int, w) -> None:
         """W_l (or G_l) column-major, columns padded to the lanes (CoreLayout)."""
-        await self.write_block(region, self.lay.wbase(l), self.lay.pack_matrix(l, w, skew=region == "w"))
+        await self.write_block(region, self._matrix_base(region, l), self.lay.pack_matrix(l, w, skew=region == "w"))
 
     async def read_matrix(self, region: str, l: int) -> np.ndarray:
-        words = await self.read_block(region, self.lay.wbase(l), self.lay.wsize(l))
+        words = await self.read_block(region, self._matrix_base(region, l), self.lay.wsize(l))
         return self.lay.unpack_matrix(l, words, skew=region == "w")
+
+    async def read_input_gradient(self, s_masks) -> np.ndarray:
+        """G_1 (N_1 x N_0) of a wg_table core: its table's rows picked by the step sets S_j (`s_masks`, one int per
+        input: bit t set when input j fired at step t; steps whose WG 1 did not run may be left out, their
+        deltas are in no row; CoreLayout.input_gradient)."""
+        if not self.cfg.wg_table:
+            raise ValueError("read_input_gradient needs a core generated with CoreConfig(wg_table=True)")
+        words = await self.read_block("g", self.lay.gbase(1), self.lay.gsize(1))
+        return self.lay.input_gradient(words, s_masks)
 
     async def write_weights(self, weights) -> None:
         """W_1..W_L, then (an OPZO core, the golden model's weight list) the feedback matrices B_1..B_{L-1}."""
@@ -270,6 +285,9 @@ class CoreDriver:
         `table` is False: a table already loaded)."""
         from .program import constants_from_snn
 
+        if snn.encoding == "direct" and not self.cfg.direct_input:
+            raise ValueError("encoding 'direct' needs a core generated with CoreConfig(direct_input=True); this one "
+                             "takes rate-coded input events only")
         if snn.readout == "membrane" and not self.cfg.membrane_readout:
             raise ValueError("readout 'membrane' needs a core generated with CoreConfig(membrane_readout=True)")
         k_random = snn.rule == "sltt_k" and snn.k_random

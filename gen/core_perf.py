@@ -44,7 +44,7 @@ def overlap_bench(layers, T: int, samples: int, rules: tuple[str, ...], lanes: i
 def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1, overlap: bool = False,
                 overlap_order: str | None = None, schedules: tuple[str, ...] = ("sparse", "dense"),
                 heads: tuple[int, ...] = (), snn_extra: dict | None = None, sr: bool = False,
-                opzo: bool = False) -> dict:
+                opzo: bool = False, core_extra: dict | None = None, data: str = "digits") -> dict:
     """Per-sample counters of the Verilator perf bench (weights checked against the golden model); `heads`
     and `snn_extra` (e.g. blocks, window) for local learning; `sr`: the stochastic-rounding core, trained
     with the golden weight_update="sr"."""
@@ -58,6 +58,7 @@ def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1
         core.update(heads=tuple(heads), rules=("local",), prog_depth=512)  # the heads' ops: over 256 words at T=8
     if opzo:
         core.update(opzo=True, rules=("opzo",))
+    core.update(core_extra or {})
     out = Path(tempfile.mkdtemp(prefix="core_bench_")) / "perf.json"
     cfg = CoreConfig(**core)
     snn = {"sizes": core["layers"], "T": T, "rule": rule, **(snn_extra or {})}
@@ -68,8 +69,9 @@ def core_cycles(layers, T: int, samples: int, rule: str = "sltt", lanes: int = 1
     t0 = time.time()
     run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
                sim="verilator", tag="bench_" + "_".join(map(str, layers)) + f"_p{lanes}" + ("_ov" if overlap else "")
-               + ("_h" + "_".join(map(str, heads)) if heads else "") + ("_sr" if sr else "") + ("_opzo" if opzo else ""),
-               testcase="perf", params={"core": core, "snn": snn, "seed": 0, "samples": samples, "data": "digits",
+               + ("_h" + "_".join(map(str, heads)) if heads else "") + ("_sr" if sr else "") + ("_opzo" if opzo else "")
+               + ("_wgt" if core.get("wg_table") else ""),
+               testcase="perf", params={"core": core, "snn": snn, "seed": 0, "samples": samples, "data": data,
                                         "out": str(out), "schedules": list(schedules), "overlap_order": overlap_order})
     res = json.loads(out.read_text())
     res["wall_s"] = time.time() - t0
@@ -149,6 +151,7 @@ def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100, rou
 
     wd = Path(workdir or tempfile.mkdtemp(prefix="core_synth_"))
     text = verilog.convert(TrainingCore(CoreConfig(layers=tuple(layers), t_max=T, **core)), name="core", emit_src=False)
+    text = SynthRequest.strip_zero_memory_init(text)
     # nextpnr exits nonzero when the requested --freq is missed (no --timing-allow-fail); the report still holds
     # the achieved Fmax
     res = synthesise(SynthRequest.from_verilog(text, "core", freq_mhz=freq, seed=1, router=router,
@@ -297,6 +300,75 @@ def sr_bench(samples: int = 4, lanes: tuple[int, ...] = (1,), record: bool = Fal
              "core.sr.rne_upd_cycles_per_sample": (round(r["rne"]["upd_cycles"]), f"UPD cycles, {rne_core} ({what})")},
             f"spikemesh core bench --sr --samples {samples} --lanes {','.join(map(str, lanes))} --record")
     return out
+
+
+#: the MNIST-sized core: 784 inputs (digits resized to 28 x 28, rate-coded), layer 1's gradient as the table
+MNIST_LAYERS, MNIST_T = (784, 128, 10), 4
+MNIST_CORE = dict(wg_table=True, direct_input=False, rules=("sltt", "sltt_k", "bptt", "tbptt"))
+#: published references for the samples/s column: Huang et al., ICTA 2023 (FPGA SNN training on MNIST, VC707 at
+#: 115 MHz): 1,183 frames/s; Renner et al. 2024 (Loihi on-chip backprop, 400-400-10): 1.5 ms per sample
+HUANG_FPS, LOIHI_S_PER_SAMPLE = 1183, 1.5e-3
+
+
+def mnist_bench(samples: int = 4, lanes: tuple[int, ...] = (4, 8), synth: bool = True, record: bool = False,
+                workdir: Path | None = None) -> dict:
+    """784-128-10, T = 4, SLTT, rate-coded digits resized to 28 x 28: cycles per sample per phase (Verilator, the
+    sparse schedule, W bit-exact with the golden model after the run) at each P, and with `synth` the ECP5-85F
+    place and route of the same core (LUT, DP16KD, Fmax) and the samples/s they give."""
+    from spikemesh.rtl.core import CoreConfig
+    from spikemesh.rtl.core.layout import CoreLayout
+
+    out: dict = {"layers": MNIST_LAYERS, "T": MNIST_T, "samples": samples, "runs": {}}
+    for P in lanes:
+        res = core_cycles(MNIST_LAYERS, MNIST_T, samples, "sltt", P, schedules=("sparse",),
+                          snn_extra={"encoding": "rate"}, core_extra=MNIST_CORE, data="digits28")
+        run = {"sim_wall_s": res["wall_s"], **summarise(res["sparse"])}
+        run["utilisation"] = run["mac_ops"] / (run["cycles"] * P)
+        run["bram_estimate"] = sum(CoreLayout(CoreConfig(layers=MNIST_LAYERS, t_max=MNIST_T, lanes=P,
+                                                         **MNIST_CORE)).bram_blocks().values())
+        if synth:
+            wd = Path(workdir or Path("build")) / f"synth_mnist_p{P}"
+            s = synth_ecp5(MNIST_LAYERS, MNIST_T, wd, router="router2", lanes=P, **MNIST_CORE)
+            fmax = next(iter(s["fmax_mhz"].values()))
+            run.update(fmax_mhz=fmax, lut=s["utilization"].get("TRELLIS_COMB"), ff=s["utilization"].get("TRELLIS_FF"),
+                       bram=s["utilization"].get("DP16KD"), dsp=s["utilization"].get("MULT18X18D"),
+                       samples_per_s=fmax * 1e6 / run["cycles"])
+        out["runs"][f"p{P}"] = run
+    print(mnist_table(out))
+    if record and synth:
+        _record_mnist(out, samples, lanes)
+    return out
+
+
+def mnist_table(report: dict) -> str:
+    lines = ["| P | FP | BP | WG | UPD | cycles/sample | utilisation | DP16KD | LUT | Fmax MHz | samples/s | vs Huang "
+             "2023 | vs Loihi |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, r in report["runs"].items():
+        sps = r.get("samples_per_s")
+        lines.append(
+            f"| {key[1:]} | {r['fp_cycles']:,.0f} | {r['bp_cycles']:,.0f} | {r['wg_cycles']:,.0f} | {r['upd_cycles']:,.0f} "
+            f"| **{r['cycles']:,.0f}** | {r['utilisation']:.2f} | {r.get('bram', r['bram_estimate'])} | "
+            f"{r.get('lut', '-')} | {r.get('fmax_mhz', 0):.1f} | " + (
+                f"**{sps:,.0f}** | {sps / HUANG_FPS:.2f}x | {sps * LOIHI_S_PER_SAMPLE:.2f}x |" if sps else "- | - | - |"))
+    return "\n".join(lines)
+
+
+def _record_mnist(report: dict, samples: int, lanes: tuple[int, ...]) -> None:
+    from .measured import record
+
+    best_key = max(report["runs"], key=lambda k: report["runs"][k]["samples_per_s"])
+    r, P = report["runs"][best_key], int(best_key[1:])
+    what = f"784-128-10, T=4, SLTT, rate-coded digits at 28 x 28, P = {P}, wg_table, ECP5-85F, seed 1"
+    record({"core.mnist784.sltt.samples_per_s": (round(r["samples_per_s"]),
+                                                 f"training samples/s ({what}): {r['cycles']:,.0f} cycles at "
+                                                 f"{r['fmax_mhz']:.1f} MHz"),
+            "core.mnist784.sltt.cycles_per_sample": (round(r["cycles"]), f"cycles ({what}, mean of {samples} samples)"),
+            "core.mnist784.lut": (r["lut"], f"TRELLIS_COMB ({what})"),
+            "core.mnist784.bram": (r["bram"], f"DP16KD of 208 ({what})"),
+            "core.mnist784.fmax_mhz": (round(r["fmax_mhz"], 1), f"MHz ({what})"),
+            "core.mnist784.vs_huang2023": (round(r["samples_per_s"] / HUANG_FPS, 2),
+                                           "x the 1,183 training frames/s of Huang et al., ICTA 2023 (VC707, 115 MHz)")},
+           f"spikemesh core bench --mnist --lanes {','.join(map(str, lanes))} --samples {samples} --record")
 
 
 def engines_table(report: dict, fmax_mhz: float | None) -> str:

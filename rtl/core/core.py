@@ -48,7 +48,7 @@ def config_id(cfg: CoreConfig) -> int:
         text = text.replace(", overlap=False", "")
     text = text.replace(", sg_table_depth=0", "")  # likewise a core without the surrogate table
     for default in (", heads=()", ", membrane_readout=False", ", k_random=False", ", opzo=False",
-                    ", stochastic_rounding=False"):  # nor the later options
+                    ", stochastic_rounding=False", ", wg_table=False"):  # nor the later options
         text = text.replace(default, "")
     return zlib.crc32(text.encode()) & 0xFFFF
 
@@ -117,7 +117,7 @@ class TrainingCore(wiring.Component):
         OFFW = max(1, lay.w_bank_words.bit_length())
         # W in skewed banks: a column word (FWD, UPD) and a row word (GS) are both one read (skewmem)
         w_rp, w_wp, w_banks = skewed_memory(m, "w", lay.w_bank_words * P, P, OFFW)
-        g_rp, g_wp = lane_memory(m, "g", lay.wdepth, P)
+        g_rp, g_wp = lane_memory(m, "g", lay.gdepth, P)
         v_rp, v_wp = mem("v", 16, lay.ndepth)
         acc_rp, acc_wp = lane_memory(m, "acc", lay.acc_depth, P)
         mem_objs.update({("w" if P == 1 else f"w{b}"): bank for b, bank in enumerate(w_banks)})
@@ -137,7 +137,17 @@ class TrainingCore(wiring.Component):
         a_rp, a_wp = mem("a", 16, lay.adepth)  # OTTT presynaptic traces, one per input of each layer
         # one bit per input j of each layer (same addressing as `a`): column j of G_l has had a WG pass since
         # the last UPD of layer l. The sparse UPD walks only those columns; every other column of G is +0.
-        tch_rp, tch_wp = mem("tch", 1, lay.adepth)
+        # A wg_table core keeps t_max bits per input: for layer 1 the step set S_j (bit t: input j fired at step
+        # t, set by FWD 1,t), the row of the input-gradient table that is column j of G_1; the other layers use
+        # bit 0 as above.
+        TW = lay.tch_width
+        if TW > 1:
+            tch_mem = Memory(shape=TW, depth=lay.adepth, init=[])
+            m.submodules["mem_tch"] = tch_mem
+            mem_objs["tch"] = tch_mem
+            tch_rp, tch_wp = tch_mem.read_port(), tch_mem.write_port(granularity=1)
+        else:
+            tch_rp, tch_wp = mem("tch", 1, lay.adepth)
         prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
         lg = P.bit_length() - 1  # element address -> word address shift of the P-lane memories (0 at P = 1)
         if cfg.opzo:
@@ -193,6 +203,7 @@ class TrainingCore(wiring.Component):
         # per-layer constants (index 0 unused for layer-of-neurons tables)
         N = Array([Const(n, NB + 1) for n in sizes] + [Const(0, NB + 1)])  # the width of the indices it bounds
         WBASE = Array([Const(lay.wbase(l) if l >= 1 else 0, 24) for l in range(L + 2)])
+        GBASE = Array([Const(lay.gbase(l) if l >= 1 else 0, 24) for l in range(L + 2)])
         ABASE = Array([Const(lay.abase(l) if l >= 1 else 0, 16) for l in range(L + 2)])
         # NOFF[0]: gs_0 (the input's error, `GS 1`) lives in acc after the neurons; v/dp never use layer 0
         NOFF = Array([Const(lay.noff(l) if l >= 1 else lay.gs0_off, 16) for l in range(L + 2)])
@@ -215,7 +226,7 @@ class TrainingCore(wiring.Component):
         with m.If(g_written):
             m.d.sync += [g.eq(1) for g in gext]
 
-        cw = max(lay.wdepth, lay.acc_depth).bit_length() + 1
+        cw = max(lay.wdepth, lay.gdepth, lay.acc_depth).bit_length() + 1
         aw = cw + 1
 
         # ================= MAC stream unit =================
@@ -721,6 +732,15 @@ class TrainingCore(wiring.Component):
         nw_ly = Signal.like(NW[0], name="nw_ly")
         stride_ly = Signal.like(STRIDE[0], name="stride_ly")
         wbase_ly = Signal.like(WBASE[0], name="wbase_ly")
+        # G_ly's base: wbase_ly, except on a wg_table core (layer 1's table is smaller than W_1)
+        gbase_ly = Signal.like(GBASE[0], name="gbase_ly") if cfg.wg_table else wbase_ly
+        tbl1 = Signal()  # the current op is on layer 1 of a wg_table core (its G_1 is the table)
+        hx = Signal(TW + 1)  # WG 1 of a wg_table core: the table row (step set) its pass adds delta to
+        hcol = Signal(24)  # hx * stride_1: that row's base (the table starts G)
+        u_s = Signal(TW)  # sparse UPD of layer 1 (wg_table): S_j of column j, the table row it subtracts
+        ucol = Signal(24)
+        if cfg.wg_table:
+            m.d.comb += [hcol.eq(_times_const(hx[:TW], lay.stride(1))), ucol.eq(_times_const(u_s, lay.stride(1)))]
         fired = Signal()
         lin = Signal(LAYER_BITS)  # the input layer of the current phase (l - 1; a head's: its block's last layer)
         tin = Signal(T_BITS)  # step whose input events are used (0 for direct inputs: x is constant)
@@ -764,6 +784,21 @@ class TrainingCore(wiring.Component):
                 start_pass(words, dmem, dbase, P, accz, m1src, m1base, 0 if m1src == M1_ZERO else P, wide=1,
                            elems=elems, **kw)
 
+        def wg_pass(gaddr, m2):
+            """G[:, j] += fl(delta * m2) over layer ly's delta != 0 list, the column at gaddr (WG)."""
+            def narrow():
+                start_pass(dlt_cnt[ly], DST_G, gaddr, 0, 0, M1_LIST, 0, 0, m2reg=m2, lst=LIST_DLT, lseg=ly)
+            if P > 1:
+                # after DELTAT, dp holds this step's delta of every neuron: when the column's words are fewer
+                # than its delta != 0 entries, G[:, j] += fl(delta * x_j) runs P wide over all of them (a zero
+                # delta adds +-0: G unchanged, so the bits are the list pass's)
+                with m.If(dp_fresh[ly] & (colw_ly < dlt_cnt[ly])):
+                    start_wide(colw_ly, n_ly, DST_G, gaddr, 0, M1_DP, noff_ly, m2reg=m2)
+                with m.Else():
+                    narrow()
+            else:
+                narrow()
+
         # phase counters
         ctr = {name: Signal(32, name=f"ctr_{name}") for name in lay.counters}
         phase_fp = Signal()
@@ -783,7 +818,7 @@ class TrainingCore(wiring.Component):
         u_take = Signal()  # the bit read last cycle is set and the pending slot is (or becomes) free
         u_done_rd = Signal()  # the read of u_ri is used up this cycle
         u_bit = Signal()
-        m.d.comb += [u_bit.eq(tch_rp.data | u_all),
+        m.d.comb += [u_bit.eq(tch_rp.data.any() | u_all),
                      u_issue.eq(u_pend & ~issuing),
                      u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
                      u_done_rd.eq(~u_rv | ~u_bit | u_take),
@@ -826,6 +861,8 @@ class TrainingCore(wiring.Component):
                              nw_ly.eq(NW[word.layer]),
                              stride_ly.eq(STRIDE[word.layer]),
                              wbase_ly.eq(WBASE[word.layer])]
+                if cfg.wg_table:
+                    m.d.sync += [gbase_ly.eq(GBASE[word.layer]), tbl1.eq(word.layer == 1)]
                 m.next = "DISPATCH"
                 if cfg.opzo:
                     with m.If(opz):
@@ -901,6 +938,12 @@ class TrainingCore(wiring.Component):
                         m.next = "GS_EV"
                     with m.Case(Op.WG):
                         m.next = "EV_CNT"
+                        if cfg.wg_table:  # layer 1: no event walk, the table's passes (S_j came from FWD 1)
+                            m.d.sync += hx.eq(0)
+                            with m.If(tbl1):
+                                m.next = "WGT"
+                                with m.If(dlt_cnt[ly] == 0):
+                                    m.next = "DRAIN"  # no delta != 0: nothing to add
                     with m.Case(Op.TRACE):
                         # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
                         # Those passes hit single addresses out of this pass's order: let it drain first.
@@ -935,11 +978,17 @@ class TrainingCore(wiring.Component):
             # without the read-after-write spacing (SAFE) other passes keep.
             with m.State("UPD_COLS"):
                 with m.If(u_issue):
-                    start_wide(colw_ly, n_ly, DST_W, wbase_ly + jcol, 0, M1_G, wbase_ly + jcol,
-                               m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
+                    if cfg.wg_table:  # layer 1: G_1[:, j] is table row S_j, shared by columns: kept until HCLR
+                        start_wide(colw_ly, n_ly, DST_W, wbase_ly + jcol, 0, M1_G, Mux(tbl1, ucol, gbase_ly + jcol),
+                                   m2reg=regs["eta"], sub=1, gzero=~tbl1, rot=j[:LG])
+                    else:
+                        start_wide(colw_ly, n_ly, DST_W, wbase_ly + jcol, 0, M1_G, gbase_ly + jcol,
+                                   m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
                 with m.If(u_take):
                     m.d.sync += [j.eq(u_ri), u_pend.eq(1)]
-                    m.d.comb += [tch_wp.addr.eq(u_ri_a), tch_wp.data.eq(0), tch_wp.en.eq(1)]
+                    if cfg.wg_table:
+                        m.d.sync += u_s.eq(tch_rp.data)
+                    m.d.comb += [tch_wp.addr.eq(u_ri_a), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
                 with m.Elif(u_issue):
                     m.d.sync += u_pend.eq(0)
                 with m.If(u_done_rd):  # else the read of u_ri is held until the slot frees
@@ -950,6 +999,9 @@ class TrainingCore(wiring.Component):
                         m.d.sync += u_rv.eq(0)
                         with m.If(~u_take & (~u_pend | u_issue)):
                             m.next = "DRAIN"
+                            if cfg.wg_table:
+                                with m.If(tbl1):
+                                    m.next = "HCLR"
             if cfg.k_random:
                 # Knuth's selection sampling (golden lfsr.random_k_steps): step t joins K iff
                 # (R - 1) * (T - t) < (k - chosen) * 65535, R the drawn word; one register stage per side
@@ -968,6 +1020,9 @@ class TrainingCore(wiring.Component):
                     m.d.comb += [v_wp.addr.eq(vclr), v_wp.data.eq(0), v_wp.en.eq(1)]
                 with m.If(vclr < lay.adepth):
                     m.d.comb += [a_wp.addr.eq(vclr), a_wp.data.eq(0), a_wp.en.eq(1)]
+                if cfg.wg_table:  # a new sample: layer 1's step sets S_j start empty (FWD 1 sets them)
+                    with m.If(vclr < cfg.layers[0]):
+                        m.d.comb += [tch_wp.addr.eq(vclr), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
                 m.d.sync += vclr.eq(vclr + 1)
                 with m.If(vclr == max(lay.ndepth, lay.adepth) - 1):
                     m.next = "FETCH"
@@ -991,7 +1046,7 @@ class TrainingCore(wiring.Component):
             with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
                 m.d.comb += stall.eq(issuing)
                 with m.If(~issuing):
-                    start_pass(dlt_cnt[ly], DST_G, wbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                    start_pass(dlt_cnt[ly], DST_G, gbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
                                lst=LIST_DLT, lseg=ly)
                     m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                     m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
@@ -1018,25 +1073,39 @@ class TrainingCore(wiring.Component):
                     with m.If(op == Op.FWD):
                         start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 0, M1_W, wbase_ly + jcol, m2reg=m2next,
                                    rot=j[:LG])
+                        if cfg.wg_table:  # FWD 1 on a wg_table core: input j fired at step t, bit t of S_j
+                            m.d.comb += [tch_wp.addr.eq(j), tch_wp.data.eq((1 << TW) - 1),
+                                         tch_wp.en.eq(Mux(fired & tbl1, (Const(1, TW) << tt[:TB])[:TW], 0))]
                     with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
                         start_pass(1, DST_A, abase_ly + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
-                        def wg_narrow():
-                            start_pass(dlt_cnt[ly], DST_G, wbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
-                                       lst=LIST_DLT, lseg=ly)
-                        if P > 1:
-                            # after DELTAT, dp holds this step's delta of every neuron: when the column's words are
-                            # fewer than its delta != 0 entries, G[:, j] += fl(delta * x_j) runs P wide over all of
-                            # them (a zero delta adds +-0: G unchanged, so the bits are the list pass's)
-                            with m.If(dp_fresh[ly] & (colw_ly < dlt_cnt[ly])):
-                                start_wide(colw_ly, n_ly, DST_G, wbase_ly + jcol, 0, M1_DP, noff_ly, m2reg=m2next)
-                            with m.Else():
-                                wg_narrow()
-                        else:
-                            wg_narrow()
+                        wg_pass(gbase_ly + jcol, m2next)
                         m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                     m.d.sync += e.eq(e + 1)
                     m.next = "EV"
+            if cfg.wg_table:
+                # --- WG 1 on the table: H[X] += delta_1[t] for every step set X that holds t, X ascending. Rows
+                # are distinct, so a pass follows the last as soon as it has issued; H[X] took the earlier steps'
+                # deltas in WG order, so H[S_j] is G_1[:, j] bit for bit. S_j (from FWD 1) may hold steps whose
+                # WG did not run (SLTT-K, a step without delta != 0): they added nothing to any row, so H[S_j]
+                # is the same value.
+                with m.State("WGT"):
+                    with m.If(hx[TW]):
+                        m.next = "DRAIN"
+                    with m.Elif(~hx.bit_select(tt[:TB], 1)):
+                        m.d.sync += hx.eq(hx + 1)
+                    with m.Else():
+                        m.d.comb += stall.eq(issuing)
+                        with m.If(~issuing):
+                            wg_pass(hcol, ONE)
+                            m.d.sync += hx.eq(hx + 1)
+                # --- after UPD 1 on the table: H := +0 (every row, for the next sample) ---
+                with m.State("HCLR"):
+                    m.d.comb += stall.eq(issuing)
+                    with m.If(~issuing):
+                        HE = lay.hrows * lay.stride(1)
+                        start_wide(HE // P, HE, DST_G, 0, 1, M1_ZERO, 0)
+                        m.next = "DRAIN"
             # --- gs of layer lin from the delta != 0 list of layer ly ---
             with m.State("GS_EV"):
                 with m.If(e == ecount):

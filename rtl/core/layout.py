@@ -264,6 +264,38 @@ class CoreLayout:
     def wdepth(self) -> int:
         return self.wbase(self.L + 1)
 
+    # ---- G: the same layout as W, except layer 1 of a wg_table core (CoreConfig.wg_table): its table H, row X
+    # (a set of steps, bit t = step t) at gbase(1) + X * stride(1), and G_1[:, j] = H[S_j]
+    @property
+    def hrows(self) -> int:
+        """Rows of the input-gradient table (0: the core keeps G_1 as a matrix)."""
+        return 1 << self.cfg.t_max if self.cfg.wg_table else 0
+
+    def gsize(self, l: int) -> int:
+        """Words G_l occupies: W_l's, or layer 1's table of a wg_table core."""
+        return self.hrows * self.stride(1) if l == 1 and self.cfg.wg_table else self.wsize(l)
+
+    def gbase(self, l: int) -> int:
+        """Base of G_l (l = 1..L) in memory `g`: element [i, j] at gbase + j * stride(l) + i (layer 1 of a
+        wg_table core: table row X at gbase(1) + X * stride(1))."""
+        return sum(self.gsize(k) for k in range(1, l))
+
+    @property
+    def gdepth(self) -> int:
+        return self.gbase(self.L + 1)
+
+    @property
+    def tch_width(self) -> int:
+        """Bits per input column in the column-bit memory `tch`: one (touched since the last UPD), or t_max on a
+        wg_table core (layer 1's S_j: bit t set when input j fired at step t, FWD 1,t; cleared by CLRV)."""
+        return self.cfg.t_max if self.cfg.wg_table else 1
+
+    def input_gradient(self, table, s_masks) -> np.ndarray:
+        """G_1 (N_1 x N_0) of a wg_table core from its table H (hrows x stride(1) words, memory order) and the
+        step sets S_j (one int per input): column j is row S_j of the table."""
+        h = np.asarray(table, np.uint16).view(self.cfg.value_dtype).reshape(self.hrows, self.stride(1))
+        return h[np.asarray(s_masks, np.int64), :self.cfg.sizes[1]].T.copy()
+
     # ---- OPZO feedback matrices B_l (N_L x N_l, hidden l = 1..L-1), row-major: a row is one contiguous pass
     def bstride(self, l: int) -> int:
         """Row stride of B_l: N_l padded to the lanes, so every row starts a word (padding stays +0)."""
@@ -353,13 +385,13 @@ class CoreLayout:
         words = lambda n: max(1, -(-n // P))  # P-lane memories: element depth -> words (lanemem.lane_memory)
         w = ([("w", 16, self.wdepth, ov, 1)] if P == 1 else  # P > 1: skewed banks (rtl/core/skewmem.py)
              [(f"w{b}", 16, self.w_bank_words, ov, 1) for b in range(P)])
-        out = w + [("g", 16 * P, words(self.wdepth), 1, P),
+        out = w + [("g", 16 * P, words(self.gdepth), 1, P),
                ("v", 16, self.ndepth, 1, 1), ("acc", 16 * P, words(self.acc_depth), 1, P),
                ("x", 16, c.layers[0], ov, 1), ("spk", nb + 1, self.spk_depth, ov, 1),
                ("cnt", nb + 1, self.cnt_depth, ov, 1), ("psi", 16 + nb, self.psi_depth, 1, 1),
                ("dp", 16 * P, words(self.ndepth), 1, P), ("dlt", 16 + nb, self.list_depth, 1, 1),
                ("a", 16, self.adepth, 1, 1), ("prog", 16, c.prog_depth, 1, 1),
-               ("tch", 1, self.adepth, 1, 1)]
+               ("tch", self.tch_width, self.adepth, 1, 1)]
         if c.sg_table_depth:
             out.append(("sgt", 16, c.sg_table_depth, 1, 1))
         if c.opzo:  # B, and z_l / s_L of the step (one bit per neuron, P per word): the MAC's and the sequencer's port
@@ -389,7 +421,8 @@ class CoreLayout:
             ("counters", 2 * len(self.counters), "r", "32-bit counters, low word first: " + ", ".join(self.counters)),
             ("prog", c.prog_depth, "rw", "program words (spikemesh.rtl.core.isa)"),
             ("w", self.wdepth, "rw", "weights, W_l[i,j] at wbase_l + j*stride_l + i (stride_l = N_l padded to lanes)"),
-            ("g", self.wdepth, "rw", "weight gradients, same layout as w"),
+            ("g", self.gdepth, "rw", "weight gradients, G_l[i,j] at gbase_l + j*stride_l + i (wbase_l unless the "
+                                     "core has wg_table: then G_1 is the table H, row X at gbase_1 + X*stride_1)"),
             ("v", self.ndepth, "rw", "membrane v per neuron, layer l at noff_l"),
             ("acc", self.acc_depth, "rw", "input current I / error gs per neuron (last phase's value); gs_0 at gs0_off"),
             ("x", c.layers[0], "rw", "direct FP16 inputs x_j"),
@@ -414,6 +447,8 @@ class CoreLayout:
                 fields["heads"] = list(self.cfg.heads)
             if name in ("w", "g"):
                 fields["wbase"] = [self.wbase(l) for l in range(1, self.L + 2)]
+                if name == "g":
+                    fields["gbase"] = [self.gbase(l) for l in range(1, self.L + 2)]
                 fields["stride"] = [self.stride(l) for l in range(1, self.L + 1)]
                 fields["lanes"] = self.cfg.lanes
             if name == "b":

@@ -29,8 +29,12 @@ def make_case(p, snn: SNNConfig):
     """Initial weights (golden init) and (pixels, label) samples: random pixels or a digits subset."""
     weights = init_weights(snn, p["seed"], gain=p.get("gain", 1.0))
     n = p["samples"]
-    if p.get("data") == "digits":
+    if p.get("data") in ("digits", "digits28"):
         X, y, _, _ = load_digits_split()
+        if p["data"] == "digits28":  # MNIST-sized: the digits resized to 28 x 28 (784 inputs)
+            from spikemesh.sim.golden.data import upsample_digits
+
+            X = upsample_digits(X[:n])
         return weights, [(X[i], int(y[i])) for i in range(n)]
     rng = np.random.default_rng(p["seed"])
     N0 = snn.sizes[0]
@@ -41,6 +45,14 @@ def make_case(p, snn: SNNConfig):
             pix[:] = 0  # a silent sample: zero-spike steps everywhere
         out.append((pix, int(rng.integers(0, snn.sizes[-1]))))
     return weights, out
+
+
+def step_sets(X, snn: SNNConfig) -> np.ndarray:
+    """S_j per input (bit t: input j fired at a step whose backward ran, WG 1,t): the input-gradient table's row
+    that is column j of G_1 on a wg_table core."""
+    steps = snn.k_steps if snn.rule == "sltt_k" else range(snn.T)
+    X = np.asarray(X)
+    return sum((X[t] != 0).astype(np.int64) << t for t in steps)
 
 
 def bits(a):
@@ -219,12 +231,18 @@ async def check_training(host: CoreHost, p: dict) -> str:
             else:
                 await check_stepwise(host, snn, res.trace)
             for l in range(1, L + 1 if rule != "ottt_o" else 1):  # ottt_o: G is cleared every step
-                got = await host.read_matrix("g", l)
+                if l == 1 and cfg.wg_table:  # G_1 is the table: column j is its row S_j
+                    got = await host.read_input_gradient(step_sets(X, snn))
+                else:
+                    got = await host.read_matrix("g", l)
                 assert bits(got) == bits(G[l - 1]), f"G l={l}\n{got}\n{G[l - 1]}"
             await host.run(assemble([(Op.UPD, l, 0) for l in range(1, L + 1)], cfg))
             for l in range(1, L + 1):
-                gz = f16_bits(await host.read_matrix("g", l))
-                assert not gz.any(), f"G not cleared: {gz}"
+                if l == 1 and cfg.wg_table:  # the whole table, every row
+                    gz = np.array(await host.read_block("g", host.lay.gbase(1), host.lay.gsize(1)), np.uint16)
+                else:
+                    gz = f16_bits(await host.read_matrix("g", l))
+                assert not gz.any(), f"G l={l} not cleared: {gz}"
         else:
             res = train_sample(snn, W, pix, label, record=False, sample_index=n)
             await host.run(assemble(snn_ops(cfg, snn, update=True, overlap_order=order), cfg), poll_gap=64)

@@ -71,7 +71,7 @@ async def data_parallel_cores(dut):
             a[a == 0] = np.float16(0.0)
     for c in plan.cores:
         for l in range(1, L + 1):
-            await hosts[c].write_block("g", hosts[c].lay.wbase(l), hosts[c].lay.pack_matrix(l, acc[l - 1]))
+            await hosts[c].write_block("g", hosts[c].lay.gbase(l), hosts[c].lay.pack_matrix(l, acc[l - 1]))
         await hosts[c].start(assemble([(Op.UPD, l, 0) for l in range(1, L + 1)], ccfg))
     for c in plan.cores:
         await hosts[c].wait_done()

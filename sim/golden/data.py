@@ -98,3 +98,15 @@ def load_npz(path: str, split_seed: int | None = None) -> tuple[np.ndarray, np.n
             raise ValueError(f"--data: y_test has label {yt.max()} that y never has (max {y.max()})")
         return x, y, xt, yt
     return stratified_split(x, y, TEST_FRACTION, 0 if split_seed is None else int(split_seed))
+
+
+def upsample_digits(X: np.ndarray, side: int = 28) -> np.ndarray:
+    """Digits images (n, 64), pixels 0..16, resized to side x side (bilinear, scipy.ndimage.zoom) and rounded back
+    to integer pixels 0..16: MNIST-sized inputs (784 for side 28) the rate encoding takes as it takes the 8 x 8."""
+    from scipy.ndimage import zoom
+
+    X = np.asarray(X, np.float64).reshape(-1, 8, 8)
+    out = np.stack([zoom(img, side / 8, order=1, grid_mode=True, mode="nearest") for img in X])
+    if out.shape[1:] != (side, side):
+        raise ValueError(f"side: zoom gave {out.shape[1:]}, not {side} x {side}")
+    return np.clip(np.rint(out), 0, 16).astype(np.uint8).reshape(len(X), side * side)
