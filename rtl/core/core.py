@@ -738,6 +738,9 @@ class TrainingCore(wiring.Component):
         hx = Signal(TW + 1)  # WG 1 of a wg_table core: the table row (step set) its pass adds delta to
         hcol = Signal(24)  # hx * stride_1: that row's base (the table starts G)
         u_s = Signal(TW)  # sparse UPD of layer 1 (wg_table): S_j of column j, the table row it subtracts
+        # the steps whose WG 1 added a delta to the table since the last UPD 1 / CLRV: a column whose S_j holds
+        # none of them has G_1[:, j] = +0 (UPD skips it), and row S_j & ran holds the same sum as row S_j
+        ran = Signal(TW)
         ucol = Signal(24)
         if cfg.wg_table:
             m.d.comb += [hcol.eq(_times_const(hx[:TW], lay.stride(1))), ucol.eq(_times_const(u_s, lay.stride(1)))]
@@ -818,7 +821,9 @@ class TrainingCore(wiring.Component):
         u_take = Signal()  # the bit read last cycle is set and the pending slot is (or becomes) free
         u_done_rd = Signal()  # the read of u_ri is used up this cycle
         u_bit = Signal()
-        m.d.comb += [u_bit.eq(tch_rp.data.any() | u_all),
+        tch_bits = Signal(TW)  # the bits of the column on the read port (layer 1 of a wg_table core: S_j & ran)
+        m.d.comb += tch_bits.eq(tch_rp.data & Mux(tbl1, ran, (1 << TW) - 1) if cfg.wg_table else tch_rp.data)
+        m.d.comb += [u_bit.eq(tch_bits.any() | u_all),
                      u_issue.eq(u_pend & ~issuing),
                      u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
                      u_done_rd.eq(~u_rv | ~u_bit | u_take),
@@ -944,6 +949,8 @@ class TrainingCore(wiring.Component):
                                 m.next = "WGT"
                                 with m.If(dlt_cnt[ly] == 0):
                                     m.next = "DRAIN"  # no delta != 0: nothing to add
+                                with m.Else():
+                                    m.d.sync += ran.eq(ran | (Const(1, TW) << tt[:TB])[:TW])
                     with m.Case(Op.TRACE):
                         # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
                         # Those passes hit single addresses out of this pass's order: let it drain first.
@@ -987,7 +994,7 @@ class TrainingCore(wiring.Component):
                 with m.If(u_take):
                     m.d.sync += [j.eq(u_ri), u_pend.eq(1)]
                     if cfg.wg_table:
-                        m.d.sync += u_s.eq(tch_rp.data)
+                        m.d.sync += u_s.eq(tch_bits)
                     m.d.comb += [tch_wp.addr.eq(u_ri_a), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
                 with m.Elif(u_issue):
                     m.d.sync += u_pend.eq(0)
@@ -1021,6 +1028,7 @@ class TrainingCore(wiring.Component):
                 with m.If(vclr < lay.adepth):
                     m.d.comb += [a_wp.addr.eq(vclr), a_wp.data.eq(0), a_wp.en.eq(1)]
                 if cfg.wg_table:  # a new sample: layer 1's step sets S_j start empty (FWD 1 sets them)
+                    m.d.sync += ran.eq(0)
                     with m.If(vclr < cfg.layers[0]):
                         m.d.comb += [tch_wp.addr.eq(vclr), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
                 m.d.sync += vclr.eq(vclr + 1)
@@ -1103,6 +1111,7 @@ class TrainingCore(wiring.Component):
                 with m.State("HCLR"):
                     m.d.comb += stall.eq(issuing)
                     with m.If(~issuing):
+                        m.d.sync += ran.eq(0)
                         HE = lay.hrows * lay.stride(1)
                         start_wide(HE // P, HE, DST_G, 0, 1, M1_ZERO, 0)
                         m.next = "DRAIN"
