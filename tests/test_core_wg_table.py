@@ -112,3 +112,23 @@ def test_driver_refuses_direct_input_and_g1_matrix():
         asyncio.run(d.set_constants(SNNConfig(sizes=(64, 16, 10), T=4, rule="sltt")))
     with pytest.raises(ValueError, match="input-gradient table"):
         asyncio.run(d.read_matrix("g", 1))
+
+
+def test_mnist_core_trains_bit_exact_verilator(tmp_path):
+    """The 784-128-10 core itself (P = 8, the bench's): two samples of digits at 28 x 28, rate-coded; every weight
+    of both layers equals the golden model's after them (the perf bench checks it), and layer 1's WG ran as the
+    table's passes (a few hundred cycles, not one pass per input event)."""
+    import json
+
+    from spikemesh.gen.core_perf import MNIST_CORE, MNIST_LAYERS, MNIST_T
+
+    core = dict(layers=MNIST_LAYERS, t_max=MNIST_T, lanes=8, **MNIST_CORE)
+    cfg = CoreConfig(**core)
+    out = tmp_path / "perf.json"
+    run_cocotb(lambda: TrainingCore(cfg), toplevel="spikemesh_core", test_module="spikemesh.sim.benches.core_bench",
+               sim="verilator", tag="wgtab_mnist", testcase="perf",
+               params={"core": core, "snn": {"sizes": MNIST_LAYERS, "T": MNIST_T, "rule": "sltt", "encoding": "rate"},
+                       "seed": 0, "samples": 2, "data": "digits28", "out": str(out), "schedules": ["sparse"]})
+    per = json.loads(out.read_text())["sparse"]
+    assert all(p["fwd_events"] > 500 for p in per), per  # hundreds of input events per sample
+    assert all(p["wg_cycles"] < p["fwd_events"] * 4 for p in per), per
