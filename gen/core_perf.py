@@ -328,7 +328,7 @@ def mnist_bench(samples: int = 4, lanes: tuple[int, ...] = (4, 8), synth: bool =
                                                          **MNIST_CORE)).bram_blocks().values())
         if synth:
             wd = Path(workdir or Path("build")) / f"synth_mnist_p{P}"
-            s = synth_ecp5(MNIST_LAYERS, MNIST_T, wd, router="router2", lanes=P, **MNIST_CORE)
+            s = synth_ecp5(MNIST_LAYERS, MNIST_T, wd, router="router1", lanes=P, **MNIST_CORE)
             fmax = next(iter(s["fmax_mhz"].values()))
             run.update(fmax_mhz=fmax, lut=s["utilization"].get("TRELLIS_COMB"), ff=s["utilization"].get("TRELLIS_FF"),
                        bram=s["utilization"].get("DP16KD"), dsp=s["utilization"].get("MULT18X18D"),

@@ -27,7 +27,7 @@ from .config import CoreConfig
 from .isa import FLAG_OPZO, LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
 from .fwd_engine import ForwardEngine
 from .lanemem import lane_memory
-from .skewmem import extra_skew_read_port, skewed_memory
+from .skewmem import extra_skew_read_port, skewed_memory, unskew
 from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
 from .layout import COUNTERS, CTRL_REGS, KSR_REGS, OSR_REGS, SGR_REGS, SSR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
 from ..fp.sr_add import FPSRSubPipe
@@ -375,13 +375,16 @@ class TrainingCore(wiring.Component):
         rd_b = _delay(m, b_rp.data, 1, "mac_rd_b") if cfg.opzo else None
         rd_dp = _delay(m, dp_rp.data, 1, "mac_rd_dp")
         rd_g = _delay(m, g_rp.data, 1, "mac_rd_g")
-        rd_w = _delay(m, w_rp.data, 1, "mac_rd_w")
+        if P == 1:
+            rd_w, rw_w = _delay(m, w_rp.data, 1, "mac_rd_w"), None
+        else:  # the banks' outputs registered, the skew's rotation after the register (in S2, before m1r)
+            rw_w, rd_w = unskew(_delay(m, w_rp.raw, 1, "mac_rraw_w"), _delay(m, w_rp.rot_q, 1, "mac_rrot_w"),
+                                _delay(m, w_rp.bank_q, 1, "mac_rbank_w"), P)
         rd_zs = _delay(m, zs_rp.data, 1, "mac_rd_zs") if cfg.opzo else None
         rw_acc = _delay(m, acc_rp.word, 1, "mac_rw_acc") if P > 1 else None
         rw_b = _delay(m, b_rp.word, 1, "mac_rw_b") if cfg.opzo and P > 1 else None
         rw_dp = _delay(m, dp_rp.word, 1, "mac_rw_dp") if P > 1 else None
         rw_g = _delay(m, g_rp.word, 1, "mac_rw_g") if P > 1 else None
-        rw_w = _delay(m, w_rp.word, 1, "mac_rw_w") if P > 1 else None
         # S2: operands -> multiplier
         accv = Signal(16)
         m1v = Signal(16)

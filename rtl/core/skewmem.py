@@ -33,6 +33,11 @@ class SkewReadPort(LaneReadPort):
         self.boff = [Signal(off_width, name=f"{name}_boff{b}") for b in range(lanes)]
         self.use_baddr = Signal(name=f"{name}_use_baddr")
         self.baddr = [Signal(off_width, name=f"{name}_baddr{b}") for b in range(lanes)]
+        # the bank outputs as they leave the RAMs, and the rotation / bank `word` and `data` apply to them: a user
+        # that registers `raw` and rotates after the register (`unskew`) keeps the RAM -> rotation path short
+        self.raw = Signal(16 * lanes, name=f"{name}_raw")
+        self.rot_q = Signal(lg, name=f"{name}_rot_q")
+        self.bank_q = Signal(lg, name=f"{name}_bank_q")
 
 
 class SkewWritePort(LaneWritePort):
@@ -42,6 +47,12 @@ class SkewWritePort(LaneWritePort):
         super().__init__(name, depth, lanes)
         lg = max(1, lanes.bit_length() - 1)
         self.rot = Signal(lg, name=f"{name}_wrot")
+
+
+def unskew(raw, rot, bank, lanes: int):
+    """(word, data) of a read from the bank outputs `raw`: the P lanes in logical order (rotated down by `rot`)
+    and the one element of bank `bank` (SkewReadPort.raw / rot_q / bank_q, or registered copies of them)."""
+    return _rotate(raw, rot, lanes), raw.word_select(bank, 16)
 
 
 def _rotate(word: Signal, r, lanes: int) -> Array:
@@ -95,8 +106,9 @@ def _read_port(m: Module, name: str, banks: list, lanes: int, off_width: int, wo
         rp = mem.read_port()
         m.d.comb += rp.addr.eq(Mux(r.use_baddr, r.baddr[b], r.addr[lg:] + r.boff[b]))
         phys.append(rp.data)
-    m.d.comb += r.word.eq(_rotate(Cat(*phys), rot_r, lanes))
-    m.d.comb += r.data.eq(Cat(*phys).word_select(bank_r, 16))  # one mux after the banks, not rotate then select
+    m.d.comb += [r.raw.eq(Cat(*phys)), r.rot_q.eq(rot_r), r.bank_q.eq(bank_r)]
+    word, data = unskew(r.raw, rot_r, bank_r, lanes)
+    m.d.comb += [r.word.eq(word), r.data.eq(data)]  # one mux after the banks for data, not rotate then select
     return r
 
 
