@@ -537,6 +537,7 @@ class TrainingCore(wiring.Component):
         n_count = Signal(NB + 1)
         n_layer = Signal(LAYER_BITS)
         n_t = Signal(TB)
+        n_v0 = Signal()  # NEUR at step 0: v is +0 (the start of a sample; CLRV does not clear v)
         n_out = Signal()
         n_mem = Signal()  # membrane readout of the output layer: no spikes, v = h, psi list holds the loss error
         n_addr = Signal(16)  # the layer's v / acc offset + n_i, a register: no adder in front of a LUTRAM address
@@ -550,7 +551,7 @@ class TrainingCore(wiring.Component):
         nv1 = _delay_valid(m, n_issue, 1, "nu_v1", nu_busy_regs)
         # the neuron index and its v / acc address travel together: the write-back needs no adder in front
         ni1 = _delay(m, Cat(n_i[:NB], n_addr), 1, "nu_i1")
-        v_in, cur_in = v_rp.data, cur_rp.data
+        v_in, cur_in = Mux(n_v0, 0, v_rp.data), cur_rp.data
         if cfg.opzo:
             # OPZO noise (NEUR with FLAG_OPZO): the LFSR steps once per neuron as it issues, z = the new state's
             # lsb; one adder stage in front, I := fl(I + (z ? sigma : -sigma)), the golden draw order (t, l, j)
@@ -569,7 +570,7 @@ class TrainingCore(wiring.Component):
                 m.d.comb += zw_a.eq(ni1[NB:])
                 m.d.comb += [zs_wp.addr.eq(zw_a[lg:]), zs_wp.data.eq(Cat(*([z1] * P))),
                              zs_wp.en.eq((Const(1, P) << zw_a[:lg])[:P] if P > 1 else 1)]
-            v_in = _delay(m, v_rp.data, LA, "nu_vn")
+            v_in = Mux(n_v0, 0, _delay(m, v_rp.data, LA, "nu_vn"))
             cur_in = Mux(n_noise, nzadd.result, _delay(m, cur_rp.data, LA, "nu_curn"))
             nv1 = _delay_valid(m, nv1, LA, "nu_vn1", nu_busy_regs)
             ni1 = _delay(m, ni1, LA, "nu_in1")
@@ -906,7 +907,7 @@ class TrainingCore(wiring.Component):
                             start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 1, M1_ZERO, 0)  # I := +0
                             m.next = "EV_CNT"
                     with m.Case(Op.NEUR):
-                        m.d.sync += [n_i.eq(0), n_count.eq(n_ly), n_layer.eq(ly), n_t.eq(tt),
+                        m.d.sync += [n_i.eq(0), n_count.eq(n_ly), n_layer.eq(ly), n_t.eq(tt), n_v0.eq(tt == 0),
                                      n_out.eq(ly >= cfg.out_layer),
                                      *([n_mem.eq(mode.membrane & (ly == cfg.out_layer))] if cfg.membrane_readout else []),
                                      n_addr.eq(noff_ly), spk_cnt.eq(0), n_psi_cnt.eq(0)]
@@ -956,8 +957,10 @@ class TrainingCore(wiring.Component):
                                     m.d.sync += ran.eq(ran | (Const(1, TW) << tt[:TB])[:TW])
                     with m.Case(Op.TRACE):
                         # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
-                        # Those passes hit single addresses out of this pass's order: let it drain first.
-                        start_pass(n_lin, DST_A, abase_ly, 1, 1, M1_A, abase_ly, 1, m2reg=regs["lam"])
+                        # Those passes hit single addresses out of this pass's order: let it drain first. At
+                        # step 0 the sample's trace starts from a = +0: m1 is +0, not the last sample's a.
+                        start_pass(n_lin, DST_A, abase_ly, 1, 1, Mux(tt == 0, M1_ZERO, M1_A), abase_ly, 1,
+                                   m2reg=regs["lam"])
                         m.next = "TR_DRAIN"
                     with m.Case(Op.WGA):
                         m.d.sync += [e.eq(0), wa_a.eq(abase_ly)]
@@ -1025,17 +1028,15 @@ class TrainingCore(wiring.Component):
                     m.d.comb += pick.eq(k_prod < k_lim)
                     m.d.sync += [k_in.eq(pick), k_chosen.eq(k_chosen + pick), k_skip.eq(~pick)]
                     m.next = "FETCH"
-            with m.State("CLRV"):  # start of a sample: v := +0 and the OTTT traces a := +0
-                with m.If(vclr < lay.ndepth):
-                    m.d.comb += [v_wp.addr.eq(vclr), v_wp.data.eq(0), v_wp.en.eq(1)]
-                with m.If(vclr < lay.adepth):
-                    m.d.comb += [a_wp.addr.eq(vclr), a_wp.data.eq(0), a_wp.en.eq(1)]
-                if cfg.wg_table:  # a new sample: layer 1's step sets S_j start empty (FWD 1 sets them)
-                    m.d.sync += ran.eq(0)
-                    with m.If(vclr < cfg.layers[0]):
-                        m.d.comb += [tch_wp.addr.eq(vclr), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
-                m.d.sync += vclr.eq(vclr + 1)
-                with m.If(vclr == max(lay.ndepth, lay.adepth) - 1):
+            # start of a sample. v and the OTTT traces a need no clearing: NEUR and TRACE at step 0 read them as
+            # +0 (n_v0, TRACE's m1). A wg_table core empties layer 1's step sets S_j here (FWD 1 sets them).
+            with m.State("CLRV"):
+                if cfg.wg_table:
+                    m.d.sync += [ran.eq(0), vclr.eq(vclr + 1)]
+                    m.d.comb += [tch_wp.addr.eq(vclr), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
+                    with m.If(vclr == cfg.layers[0] - 1):
+                        m.next = "FETCH"
+                else:
                     m.next = "FETCH"
             with m.State("TR_DRAIN"):
                 with m.If(~mac_busy):

@@ -13,7 +13,7 @@ from ..words import field_width, pack, unpack
 
 class Op(enum.Enum, shape=4):
     END = 0  # stop, raise done
-    CLRV = 1  # v := +0.0 for every neuron (start of a sample)
+    CLRV = 1  # start of a sample: v and the OTTT traces a are +0.0 (NEUR / TRACE at step 0 read them so)
     FWD = 2  # I_l := sum over input events at step t of W_l columns (ascending index)
     NEUR = 3  # leak, fire, reset layer l; emit spike events (l, t) and the psi != 0 list
     DELTA = 4  # delta_l := fl(psi * gs) over the psi != 0 list; keep the delta != 0 list
