@@ -312,17 +312,22 @@ class TrainingCore(wiring.Component):
             # UPD's destination, read at ad), so the bank adds leave the path from the registers to the banks
             wbank = [Signal(OFFW, name=f"s1b_wbank{b}") for b in range(P)]
             m1w_pre = s1a["m1src"] == M1_W
+            # and whether this stage reads W at all, registered with them: the banks' address mux then has a
+            # register for its select, not the pass's decoded fields (W's banks spread over the die; the decode
+            # in front of their address fan-out was the 784-128-10 P = 8 core's critical path)
+            wuse = Signal(name="s1b_wuse")
+            m.d.sync += wuse.eq(s1a["valid"] & (m1w_pre | (~s1a["accz"] & (s1a["dmem"] == DST_W))))
             for b in range(P):
                 boff = Mux(s1a["row"], ROWOFF[s1a["rl"]][(b - s1a["rot"])[:LG]], 0)
                 m.d.sync += wbank[b].eq(Mux(m1w_pre, s1a["a1"][LG:] + boff, s1a["ad"][LG:])[:OFFW])
         s1 = s1b
 
         # S1: memory reads at the registered addresses
+        if P > 1:
+            with m.If(wuse):
+                m.d.comb += [w_rp.use_baddr.eq(1), *[w_rp.baddr[b].eq(wbank[b]) for b in range(P)]]
         with m.If(s1["valid"]):
             m.d.comb += w_rp.rot.eq(s1["rot"])
-            if P > 1:
-                with m.If((s1["m1src"] == M1_W) | (~s1["accz"] & (s1["dmem"] == DST_W))):
-                    m.d.comb += [w_rp.use_baddr.eq(1), *[w_rp.baddr[b].eq(wbank[b]) for b in range(P)]]
             with m.If(~s1["accz"]):
                 with m.Switch(s1["dmem"]):
                     with m.Case(DST_ACC):
