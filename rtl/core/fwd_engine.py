@@ -15,6 +15,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from .config import CoreConfig
 from .isa import LAYER_BITS, T_BITS
 from .layout import CoreLayout
+from .skewmem import unskew
 from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
 
 
@@ -100,7 +101,11 @@ class ForwardEngine:
         v2 = _delay_valid(m, v1, 1, "fe_v2", busy_regs)
         ad2 = _delay(m, ad1, 1, "fe_ad2")
         m22 = _delay(m, m21, 1, "fe_m22")
-        wword2 = _delay(m, w_rp.word, 1, "fe_wword2")
+        if P > 1:  # the banks' outputs registered, the skew's rotation after the register (in front of the multipliers)
+            wword2, _ = unskew(_delay(m, w_rp.raw, 1, "fe_wraw2"), _delay(m, w_rp.rot_q, 1, "fe_wrot2"),
+                               _delay(m, w_rp.bank_q, 1, "fe_wbank2"), P)
+        else:
+            wword2 = _delay(m, w_rp.word, 1, "fe_wword2")
         iword2 = _delay(m, accf_rp.word, 1, "fe_iword2")
         v3 = _delay_valid(m, v2, LM, "fe_v3", busy_regs)
         ad3 = _delay(m, ad2, LM, "fe_ad3")
