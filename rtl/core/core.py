@@ -94,6 +94,8 @@ class TrainingCore(wiring.Component):
         add = add_pipe("mac_add")
         LM, LA = mul.latency, add.latency
         P = cfg.lanes
+        # the OTTT / OPZO ops (TRACE, WGA) and their states are built only for a core whose rules use them
+        has_trace = any(r in cfg.rules for r in ("ottt_a", "ottt_o", "opzo"))
         # lanes 1..P-1 of the MAC stream unit (lane 0 is mul/add above): used by wide passes only
         lane_mul = [mul_pipe(f"mac_mul{k}") for k in range(1, P)]
         lane_add = [add_pipe(f"mac_add{k}") for k in range(1, P)]
@@ -960,19 +962,20 @@ class TrainingCore(wiring.Component):
                                     m.next = "DRAIN"  # no delta != 0: nothing to add
                                 with m.Else():
                                     m.d.sync += ran.eq(ran | (Const(1, TW) << tt[:TB])[:TW])
-                    with m.Case(Op.TRACE):
-                        # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
-                        # Those passes hit single addresses out of this pass's order: let it drain first. At
-                        # step 0 the sample's trace starts from a = +0: m1 is +0, not the last sample's a.
-                        start_pass(n_lin, DST_A, abase_ly, 1, 1, Mux(tt == 0, M1_ZERO, M1_A), abase_ly, 1,
-                                   m2reg=regs["lam"])
-                        m.next = "TR_DRAIN"
-                    with m.Case(Op.WGA):
-                        m.d.sync += [e.eq(0), wa_a.eq(abase_ly)]
-                        with m.If(dlt_cnt[ly] == 0):
-                            m.next = "DRAIN"  # no delta != 0: nothing to accumulate
-                        with m.Else():
-                            m.next = "WA_EV"
+                    if has_trace:  # OTTT / OPZO: the input traces a and their weight gradient
+                        with m.Case(Op.TRACE):
+                            # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
+                            # Those passes hit single addresses out of this pass's order: let it drain first. At
+                            # step 0 the sample's trace starts from a = +0: m1 is +0, not the last sample's a.
+                            start_pass(n_lin, DST_A, abase_ly, 1, 1, Mux(tt == 0, M1_ZERO, M1_A), abase_ly, 1,
+                                       m2reg=regs["lam"])
+                            m.next = "TR_DRAIN"
+                        with m.Case(Op.WGA):
+                            m.d.sync += [e.eq(0), wa_a.eq(abase_ly)]
+                            with m.If(dlt_cnt[ly] == 0):
+                                m.next = "DRAIN"  # no delta != 0: nothing to accumulate
+                            with m.Else():
+                                m.next = "WA_EV"
                     with m.Case(Op.UPD):
                         m.d.sync += [u_ra.eq(0), u_ra_a.eq(abase_ly), u_rv.eq(0), u_pend.eq(0),
                                      u_all.eq(dense_upd | gext[ly]),
@@ -1043,31 +1046,32 @@ class TrainingCore(wiring.Component):
                         m.next = "FETCH"
                 else:
                     m.next = "FETCH"
-            with m.State("TR_DRAIN"):
-                with m.If(~mac_busy):
-                    m.next = "EV_CNT"
-            # --- OTTT weight gradient: every input j of layer ly with a_j != 0 (dense: all), ascending ---
-            with m.State("WA_EV"):
-                with m.If(e == n_lin):
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.next = "WA_J"
-                m.d.comb += a_rp.addr.eq(wa_a)  # read even when the walk ends: no compare in front of the address
-            with m.State("WA_J"):
-                m.d.sync += [j.eq(e[:NB]), m2next.eq(a_rp.data)]
-                with m.If((a_rp.data[:15] != 0) | dense):
-                    m.next = "WA_WAIT"
-                with m.Else():
-                    m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
-                    m.next = "WA_EV"
-            with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
-                m.d.comb += stall.eq(issuing)
-                with m.If(~issuing):
-                    start_pass(dlt_cnt[ly], DST_G, gbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
-                               lst=LIST_DLT, lseg=ly)
-                    m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
-                    m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
-                    m.next = "WA_EV"
+            if has_trace:
+                with m.State("TR_DRAIN"):
+                    with m.If(~mac_busy):
+                        m.next = "EV_CNT"
+                # --- OTTT weight gradient: every input j of layer ly with a_j != 0 (dense: all), ascending ---
+                with m.State("WA_EV"):
+                    with m.If(e == n_lin):
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "WA_J"
+                    m.d.comb += a_rp.addr.eq(wa_a)  # read even when the walk ends: no compare in front of the address
+                with m.State("WA_J"):
+                    m.d.sync += [j.eq(e[:NB]), m2next.eq(a_rp.data)]
+                    with m.If((a_rp.data[:15] != 0) | dense):
+                        m.next = "WA_WAIT"
+                    with m.Else():
+                        m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
+                        m.next = "WA_EV"
+                with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
+                    m.d.comb += stall.eq(issuing)
+                    with m.If(~issuing):
+                        start_pass(dlt_cnt[ly], DST_G, gbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
+                                   lst=LIST_DLT, lseg=ly)
+                        m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
+                        m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
+                        m.next = "WA_EV"
             # --- input events of layer `lin` at step `tin` (FWD, WG and TRACE) ---
             with m.State("EV_CNT"):
                 m.d.comb += cnt_rp.addr.eq(Cat(lin[:LB], tin[:TB]))
@@ -1093,8 +1097,9 @@ class TrainingCore(wiring.Component):
                         if cfg.wg_table:  # FWD 1 on a wg_table core: input j fired at step t, bit t of S_j
                             m.d.comb += [tch_wp.addr.eq(j), tch_wp.data.eq((1 << TW) - 1),
                                          tch_wp.en.eq(Mux(fired & tbl1, (Const(1, TW) << tt[:TB])[:TW], 0))]
-                    with m.Elif(op == Op.TRACE):  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
-                        start_pass(1, DST_A, abase_ly + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
+                    with (m.Elif(op == Op.TRACE) if has_trace else nullcontext()):
+                        if has_trace:  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
+                            start_pass(1, DST_A, abase_ly + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
                     with m.Else():
                         wg_pass(gbase_ly + jcol, m2next)
                         m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
