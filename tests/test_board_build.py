@@ -202,10 +202,10 @@ def test_configuration_that_cannot_fit_is_refused(tmp_path, monkeypatch, capsys)
 
     prof = board_profile("ulx3s-85f")
     need = prof.bram_estimate("train")
-    assert need == {"dataset": 160, "link": 2, "core": 10} and sum(need.values()) <= prof.bram_blocks == 208
+    assert need == {"dataset": 160, "link": 2, "core": 7} and sum(need.values()) <= prof.bram_blocks == 208
     big = replace(prof, dataset_words=prof.dataset_words | {"train": 200 * 1024})
-    with pytest.raises(ValueError, match=r"dataset_words: ulx3s-85f/train needs ~212 block RAMs .* has 208; "
-                                         r"dataset_words must be <= 200704"):
+    with pytest.raises(ValueError, match=r"dataset_words: ulx3s-85f/train needs ~209 block RAMs .* has 208; "
+                                         r"dataset_words must be <= 203776"):
         big.soc_config("train")
     small_dev = replace(board_profile("ulx3s-45f"), dataset_words={"default": 120 * 1024})
     with pytest.raises(ValueError, match="dataset_words: ulx3s-45f/default needs ~122 block RAMs"):
@@ -222,5 +222,5 @@ def test_configuration_that_cannot_fit_is_refused(tmp_path, monkeypatch, capsys)
     from spikemesh.gen.cli import main  # the CLI: one line, exit code 2
 
     assert main(["build", "--board", "ulx3s-85f", "--config", "train", "--out", str(tmp_path)]) == 2
-    assert "spikemesh build: error: dataset_words: ulx3s-85f/train needs ~212" in capsys.readouterr().err
+    assert "spikemesh build: error: dataset_words: ulx3s-85f/train needs ~209" in capsys.readouterr().err
 

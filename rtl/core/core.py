@@ -72,7 +72,7 @@ class TrainingCore(wiring.Component):
 
         cfg, lay = self.cfg, self.layout
         m = Module()
-        L, NB, LB, TB = lay.L, lay.nb, lay.lb, lay.tb
+        L, NB, LNB, LB, TB = lay.L, lay.nb, lay.lnb, lay.lb, lay.tb
         sizes = cfg.sizes  # main layers, then the heads (local learning)
         fmt = cfg.fmt
         ONE = fmt.bias << fmt.man_bits  # 1.0 (FP16 0x3C00, BF16 0x3F80)
@@ -273,9 +273,9 @@ class TrainingCore(wiring.Component):
 
         # S0: issue; list read
         with m.If(issuing & (p_list == LIST_PSI)):
-            m.d.comb += psi_rp.addr.eq(Cat(p_n[:NB], p_lseg, p_lt))
+            m.d.comb += psi_rp.addr.eq(Cat(p_n[:LNB], p_lseg, p_lt))
         with m.If(issuing & (p_list == LIST_DLT)):
-            m.d.comb += dlt_rp.addr.eq(Cat(p_n[:NB], p_lseg))
+            m.d.comb += dlt_rp.addr.eq(Cat(p_n[:LNB], p_lseg))
         s0 = dict(valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz, m1src=p_m1src,
                   m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero, wide=p_wide, rot=p_rot,
                   row=p_row, rl=p_rl)
@@ -524,7 +524,7 @@ class TrainingCore(wiring.Component):
                     with m.If(dmem4 == DST_DLT_DP):
                         m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
                     with m.If((res[:15] != 0) | dense):
-                        m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:NB], p_oseg)),
+                        m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:LNB], p_oseg)),
                                      dlt_wp.data.eq(Cat(res, k4)), dlt_wp.en.eq(1)]
                         m.d.sync += dcnt.eq(dcnt + 1)
         mac_busy = Signal()
@@ -682,7 +682,7 @@ class TrainingCore(wiring.Component):
                              spk_wp.en.eq(1)]
                 m.d.sync += spk_cnt.eq(spk_cnt + 1)
             with m.If((psi_e[:15] != 0) | psi_all):
-                m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:NB], n_layer[:LB], n_t)), psi_wp.data.eq(Cat(psi_e, ni_e)),
+                m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:LNB], n_layer[:LB], n_t)), psi_wp.data.eq(Cat(psi_e, ni_e)),
                              psi_wp.en.eq(1)]
                 m.d.sync += n_psi_cnt.eq(n_psi_cnt + 1)
             if cfg.opzo:
@@ -1135,7 +1135,7 @@ class TrainingCore(wiring.Component):
                     m.next = "DRAIN"
                 with m.Else():
                     seg = Mux(opf, 0, ly[:LB]) if cfg.opzo else ly[:LB]  # OPZO: the list of gs_L != 0
-                    m.d.comb += dlt_rp.addr.eq(Cat(e[:NB], seg))
+                    m.d.comb += dlt_rp.addr.eq(Cat(e[:LNB], seg))
                     m.next = "GS_K"
             with m.State("GS_K"):
                 m.d.sync += [j.eq(dlt_rp.data[16:]), m2next.eq(dlt_rp.data[:16])]
@@ -1165,7 +1165,7 @@ class TrainingCore(wiring.Component):
                     m.next = "GL_WR"
                 with m.State("GL_WR"):
                     with m.If((acc_rp.data[:15] != 0) | dense):
-                        m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:NB], Const(0, LB))), dlt_wp.en.eq(1),
+                        m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:LNB], Const(0, LB))), dlt_wp.en.eq(1),
                                      dlt_wp.data.eq(Cat(acc_rp.data, vclr[:NB]))]
                         m.d.sync += dcnt.eq(dcnt + 1)
                     m.d.sync += vclr.eq(vclr + 1)

@@ -185,6 +185,12 @@ class CoreLayout:
         return _bits(max(self.cfg.layers))
 
     @property
+    def lnb(self) -> int:
+        """Entry bits of the psi and delta lists: they hold neuron layers only, so a wide input layer (784
+        inputs) does not widen them."""
+        return _bits(max(self.cfg.layers[1:]))
+
+    @property
     def lb(self) -> int:  # layer index bits (0..L)
         return _bits(self.L + 1)
 
@@ -363,18 +369,18 @@ class CoreLayout:
     @property
     def list_depth(self) -> int:
         """psi != 0 and delta != 0 lists: address {layer, e}, entries (index, fp16 value)."""
-        return 1 << (self.nb + self.lb)
+        return 1 << (self.lnb + self.lb)
 
     def list_addr(self, layer: int, e: int) -> int:
-        return (layer << self.nb) | e
+        return (layer << self.lnb) | e
 
     @property
     def psi_depth(self) -> int:
         """psi lists are kept per step (BPTT reads them backwards): address {t, layer, e}."""
-        return 1 << (self.nb + self.lb + self.tb)
+        return 1 << (self.lnb + self.lb + self.tb)
 
     def psi_addr(self, layer: int, t: int, e: int) -> int:
-        return (((t << self.lb) | layer) << self.nb) | e
+        return (((t << self.lb) | layer) << self.lnb) | e
 
     def memories(self) -> list[tuple[str, int, int, int, int]]:
         """Every block-RAM-like memory the core instantiates (rtl/core/core.py, lanemem.py), as
