@@ -28,17 +28,13 @@ from .isa import FLAG_OPZO, LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
 from .fwd_engine import ForwardEngine
 from .lanemem import lane_memory
 from .skewmem import extra_skew_read_port, skewed_memory, unskew
+from .passes import M1, Dst, ListSel, pass_layout
 from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
 from .layout import COUNTERS, CTRL_REGS, KSR_REGS, OSR_REGS, SGR_REGS, SSR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
 from ..fp.sr_add import FPSRSubPipe
 
 SIGN = 0x8000
 
-# MAC operand / destination selectors
-DST_ACC, DST_G, DST_W, DST_DLT, DST_DP, DST_DLT_DP, DST_A = 0, 1, 2, 3, 4, 5, 6  # DLT_DP: acc from dp, write dp + list
-M1_ZERO, M1_W, M1_G, M1_LIST, M1_DP, M1_A, M1_ONE = 0, 1, 2, 3, 4, 5, 6
-DST_B = M1_B = 7  # OPZO feedback matrices (CoreConfig.opzo)
-LIST_NONE, LIST_PSI, LIST_DLT = 0, 1, 2
 
 
 def config_id(cfg: CoreConfig) -> int:
@@ -168,8 +164,7 @@ class TrainingCore(wiring.Component):
             accf_rp, accf_wp = lane_memory(m, "accf", lay.ndepth, P)
             mem_objs["accf"] = accf_rp.mem
             fe_ports = dict(spk_rp=mem_objs["spk"].read_port(), cnt_rp=mem_objs["cnt"].read_port(),
-                            x_rp=mem_objs["x"].read_port(), w_rp=extra_skew_read_port(m, w_rp, "w_fe", P, OFFW),
-                            accf_rp=accf_rp, accf_wp=accf_wp)
+                            x_rp=mem_objs["x"].read_port(), w_rp=extra_skew_read_port(m, w_rp, "w_fe", P, OFFW))
 
         # the host's view of the memories (bus regions), its addresses the ports' lowest-priority defaults
         bus_mems = dict(
@@ -233,55 +228,35 @@ class TrainingCore(wiring.Component):
 
         # ================= MAC stream unit =================
         mac_busy_regs: list = []
-        p_count = Signal(cw)
+        # the pass being issued (rtl/core/passes.py); p_n counts its issues, ad_run / a1_run its addresses
+        pd = Signal(pass_layout(cw, aw, LB, TB, LG, cw + lg if cfg.opzo else None), name="pass")
         p_n = Signal(cw)
-        p_list = Signal(2)
-        p_lseg = Signal(LB)
-        p_lt = Signal(TB)
-        p_dmem = Signal(3)
-        p_dstride = Signal(aw)
-        p_accz = Signal()
-        p_m1src = Signal(3)
-        p_m1stride = Signal(aw)
-        p_m2acc = Signal()
-        p_m2base = Signal(aw)
-        p_m2reg = Signal(16)
-        p_sub = Signal()
-        p_gzero = Signal()
-        p_oseg = Signal(LB)  # delta list segment written by a DST_DLT pass
-        p_wide = Signal()  # one P-lane word per issue (addresses step by P), else one element on lane 0
-        p_rot = Signal(LG)  # W's bank rotation (skewmem): column j mod P, or row k mod P
-        p_row = Signal()  # W read by rows (GS at P > 1): per-bank offsets of layer p_rl
-        p_rl = Signal(LAYER_BITS)
+        p_oseg = Signal(LB)  # delta list segment written by a Dst.DLT pass (held while its writes drain)
         ad_run = Signal(aw)
         a1_run = Signal(aw)
-        if cfg.opzo:  # B update pass: acc := q (kappa signed by z_j, on the row of a fired output neuron)
-            p_bq = Signal()
-            p_qs = Signal()  # the row's s_L[t][k]
-            p_elems = Signal(cw + lg)  # elements of the pass: lanes past them are padding (q := +0, B's padding stays +0)
         since = Signal(range(SAFE + 1))
         dcnt = Signal(NB + 1)
-        issuing = Signal()  # p_n < p_count, kept as a register (start_pass sets it): no comparator on its paths
+        issuing = Signal()  # p_n < pd.count, kept as a register (start_pass sets it): no comparator on its paths
         mac_can_start = Signal()
         m.d.comb += mac_can_start.eq(~issuing & (since >= SAFE))
         with m.If(since < SAFE):
             m.d.sync += since.eq(since + 1)
         with m.If(issuing):
-            # p_n < p_count while issuing, so p_n + 1 fits p_n's width and "< p_count" is "!= p_count"
-            m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + p_dstride), a1_run.eq(a1_run + p_m1stride),
-                         issuing.eq((p_n + 1)[:len(p_n)] != p_count)]
+            # p_n < pd.count while issuing, so p_n + 1 fits p_n's width and "< pd.count" is "!= pd.count"
+            m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + pd.dstride), a1_run.eq(a1_run + pd.m1stride),
+                         issuing.eq((p_n + 1)[:len(p_n)] != pd.count)]
 
         # S0: issue; list read
-        with m.If(issuing & (p_list == LIST_PSI)):
-            m.d.comb += psi_rp.addr.eq(Cat(p_n[:LNB], p_lseg, p_lt))
-        with m.If(issuing & (p_list == LIST_DLT)):
-            m.d.comb += dlt_rp.addr.eq(Cat(p_n[:LNB], p_lseg))
-        s0 = dict(valid=issuing, ad=ad_run, a1=a1_run, list=p_list, dmem=p_dmem, accz=p_accz, m1src=p_m1src,
-                  m2acc=p_m2acc, m2base=p_m2base, m2reg=p_m2reg, sub=p_sub, gzero=p_gzero, wide=p_wide, rot=p_rot,
-                  row=p_row, rl=p_rl)
+        with m.If(issuing & (pd.lst == ListSel.PSI)):
+            m.d.comb += psi_rp.addr.eq(Cat(p_n[:LNB], pd.lseg, pd.lt))
+        with m.If(issuing & (pd.lst == ListSel.DLT)):
+            m.d.comb += dlt_rp.addr.eq(Cat(p_n[:LNB], pd.lseg))
+        s0 = dict(valid=issuing, ad=ad_run, a1=a1_run, list=pd.lst, dmem=pd.dmem, accz=pd.accz, m1src=pd.m1src,
+                  m2acc=pd.m2acc, m2base=pd.m2base, m2reg=pd.m2reg, sub=pd.sub, gzero=pd.gzero, wide=pd.wide, rot=pd.rot,
+                  row=pd.row, rl=pd.rl)
         if cfg.opzo:
-            lmask = Cat(*[Cat(Const(i, lg), p_n) < p_elems for i in range(P)]) if P > 1 else Const(1, 1)
-            s0.update(bq=p_bq, qs=p_qs, n=p_n, lm=lmask)
+            lmask = Cat(*[Cat(Const(i, lg), p_n) < pd.elems for i in range(P)]) if P > 1 else Const(1, 1)
+            s0.update(bq=pd.bq, qs=pd.qs, n=p_n, lm=lmask)
         s1 = {k: Signal(v.shape(), name=f"s1_{k}") for k, v in s0.items()}
         m.d.sync += [s1[k].eq(v) for k, v in s0.items()]
         mac_busy_regs.append(s1["valid"])
@@ -289,7 +264,7 @@ class TrainingCore(wiring.Component):
         # S1a: register the list read. BRAM output -> list index -> next BRAM address was the critical path
         # (60 MHz on ECP5 at FP depth 4); every pass goes through this stage, so pass spacing is unchanged.
         ldata = Signal(16 + NB)
-        m.d.sync += ldata.eq(Mux(s1["list"] == LIST_PSI, psi_rp.data, dlt_rp.data))
+        m.d.sync += ldata.eq(Mux(s1["list"] == ListSel.PSI, psi_rp.data, dlt_rp.data))
         s1a = {k: Signal(v.shape(), name=f"s1a_{k}") for k, v in s1.items()}
         m.d.sync += [s1a[k].eq(v) for k, v in s1.items()]
         mac_busy_regs.append(s1a["valid"])
@@ -297,7 +272,7 @@ class TrainingCore(wiring.Component):
         # (ldata -> ad1 adder -> acc / a LUTRAM -> S2 was the P = 1 critical path). Reads and writes of a pass
         # both move one cycle later, so the spacing between dependent passes (SAFE) is unchanged.
         k1 = Signal(NB)
-        m.d.comb += k1.eq(Mux(s1a["list"] != LIST_NONE, ldata[16:], 0))
+        m.d.comb += k1.eq(Mux(s1a["list"] != ListSel.NONE, ldata[16:], 0))
         ad1 = Signal(aw, name="s1b_ad1")
         a2 = Signal(aw, name="s1b_a2")
         k1b = Signal(NB, name="s1b_k")
@@ -313,12 +288,12 @@ class TrainingCore(wiring.Component):
             # W's per-bank word addresses, a stage ahead: no W read takes a list index (W is m1, read at a1, or
             # UPD's destination, read at ad), so the bank adds leave the path from the registers to the banks
             wbank = [Signal(OFFW, name=f"s1b_wbank{b}") for b in range(P)]
-            m1w_pre = s1a["m1src"] == M1_W
+            m1w_pre = s1a["m1src"] == M1.W
             # and whether this stage reads W at all, registered with them: the banks' address mux then has a
             # register for its select, not the pass's decoded fields (W's banks spread over the die; the decode
             # in front of their address fan-out was the 784-128-10 P = 8 core's critical path)
             wuse = Signal(name="s1b_wuse")
-            m.d.sync += wuse.eq(s1a["valid"] & (m1w_pre | (~s1a["accz"] & (s1a["dmem"] == DST_W))))
+            m.d.sync += wuse.eq(s1a["valid"] & (m1w_pre | (~s1a["accz"] & (s1a["dmem"] == Dst.W))))
             for b in range(P):
                 boff = Mux(s1a["row"], ROWOFF[s1a["rl"]][(b - s1a["rot"])[:LG]], 0)
                 m.d.sync += wbank[b].eq(Mux(m1w_pre, s1a["a1"][LG:] + boff, s1a["ad"][LG:])[:OFFW])
@@ -332,27 +307,27 @@ class TrainingCore(wiring.Component):
             m.d.comb += w_rp.rot.eq(s1["rot"])
             with m.If(~s1["accz"]):
                 with m.Switch(s1["dmem"]):
-                    with m.Case(DST_ACC):
+                    with m.Case(Dst.ACC):
                         m.d.comb += acc_rp.addr.eq(ad1)
-                    with m.Case(DST_G):
+                    with m.Case(Dst.G):
                         m.d.comb += g_rp.addr.eq(ad1)
-                    with m.Case(DST_W):
+                    with m.Case(Dst.W):
                         m.d.comb += w_rp.addr.eq(ad1)
-                    with m.Case(DST_DP, DST_DLT_DP):
+                    with m.Case(Dst.DP, Dst.DLT_DP):
                         m.d.comb += dp_rp.addr.eq(ad1)
-                    with m.Case(DST_A):
+                    with m.Case(Dst.A):
                         m.d.comb += a_rp.addr.eq(ad1)
             with m.Switch(s1["m1src"]):
-                with m.Case(M1_W):
+                with m.Case(M1.W):
                     m.d.comb += w_rp.addr.eq(s1["a1"])
-                with m.Case(M1_G):
+                with m.Case(M1.G):
                     m.d.comb += g_rp.addr.eq(s1["a1"])
-                with m.Case(M1_DP):
+                with m.Case(M1.DP):
                     m.d.comb += dp_rp.addr.eq(s1["a1"])
-                with m.Case(M1_A):
+                with m.Case(M1.A):
                     m.d.comb += a_rp.addr.eq(s1["a1"])
                 if cfg.opzo:
-                    with m.Case(M1_B):
+                    with m.Case(M1.B):
                         m.d.comb += b_rp.addr.eq(s1["a1"])
             if cfg.opzo:
                 with m.If(s1["bq"]):  # z bits of the word: m2base is the layer's zs word, n the pass's word
@@ -398,32 +373,32 @@ class TrainingCore(wiring.Component):
         m2v = Signal(16)
         with m.If(~s2["accz"]):
             with m.Switch(s2["dmem"]):
-                with m.Case(DST_ACC):
+                with m.Case(Dst.ACC):
                     m.d.comb += accv.eq(rd_acc)
-                with m.Case(DST_G):
+                with m.Case(Dst.G):
                     m.d.comb += accv.eq(rd_g)
-                with m.Case(DST_W):
+                with m.Case(Dst.W):
                     m.d.comb += accv.eq(rd_w)
-                with m.Case(DST_DP, DST_DLT_DP):
+                with m.Case(Dst.DP, Dst.DLT_DP):
                     m.d.comb += accv.eq(rd_dp)
-                with m.Case(DST_A):
+                with m.Case(Dst.A):
                     m.d.comb += accv.eq(rd_a)
         with m.Switch(s2["m1src"]):
-            with m.Case(M1_W):
+            with m.Case(M1.W):
                 # a wide pass takes lane 0 of the word: a GS row word starts at element k, not at a word boundary
                 m.d.comb += m1v.eq(rd_w if P == 1 else Mux(s2["wide"], rw_w[:16], rd_w))
-            with m.Case(M1_G):
+            with m.Case(M1.G):
                 m.d.comb += m1v.eq(rd_g)
-            with m.Case(M1_LIST):
+            with m.Case(M1.LIST):
                 m.d.comb += m1v.eq(s2["lval"])
-            with m.Case(M1_DP):
+            with m.Case(M1.DP):
                 m.d.comb += m1v.eq(rd_dp)
-            with m.Case(M1_A):
+            with m.Case(M1.A):
                 m.d.comb += m1v.eq(rd_a)
-            with m.Case(M1_ONE):
+            with m.Case(M1.ONE):
                 m.d.comb += m1v.eq(ONE)
             if cfg.opzo:
-                with m.Case(M1_B):
+                with m.Case(M1.B):
                     m.d.comb += m1v.eq(rd_b)  # a word-aligned wide read: lane 0
         if cfg.opzo:
             # the B update's addend q per lane: +-kappa (sign: z_j = -1) on a fired output neuron's row, else +0
@@ -446,25 +421,25 @@ class TrainingCore(wiring.Component):
             m1w = Signal(16 * P)
             accw = Signal(16 * P)
             with m.Switch(s2["m1src"]):
-                with m.Case(M1_W):
+                with m.Case(M1.W):
                     m.d.comb += m1w.eq(rw_w)
-                with m.Case(M1_G):
+                with m.Case(M1.G):
                     m.d.comb += m1w.eq(rw_g)
-                with m.Case(M1_DP):
+                with m.Case(M1.DP):
                     m.d.comb += m1w.eq(rw_dp)
                 if cfg.opzo:
-                    with m.Case(M1_B):
+                    with m.Case(M1.B):
                         m.d.comb += m1w.eq(rw_b)
             if cfg.opzo:
                 with m.If(s2["bq"]):
                     m.d.comb += accw.eq(Cat(*qlanes))
             with m.If(~s2["accz"]):
                 with m.Switch(s2["dmem"]):
-                    with m.Case(DST_ACC):
+                    with m.Case(Dst.ACC):
                         m.d.comb += accw.eq(rw_acc)
-                    with m.Case(DST_W):
+                    with m.Case(Dst.W):
                         m.d.comb += accw.eq(rw_w)
-                    with m.Case(DST_G):
+                    with m.Case(Dst.G):
                         m.d.comb += accw.eq(rw_g)
             sub3w = _delay(m, s2["sub"], LM + 1, "mac_sub3w")
             for k in range(1, P):
@@ -490,7 +465,7 @@ class TrainingCore(wiring.Component):
         res = add.result
         if cfg.stochastic_rounding:
             res, lane_res = self._sr_update(m, P, LM, LA, sr_lfsr, s2, m1v, m1w if P > 1 else None, v3,
-                                            dmem3 == DST_W, acc3, mul.result, [add.result] + lane_res,
+                                            dmem3 == Dst.W, acc3, mul.result, [add.result] + lane_res,
                                             [lane_add[k - 1].a for k in range(1, P)],
                                             [lane_mul[k - 1].result for k in range(1, P)])
         wres = Signal(16 * P)
@@ -500,28 +475,28 @@ class TrainingCore(wiring.Component):
         # S4: write back
         with m.If(v4):
             with m.Switch(dmem4):
-                with m.Case(DST_ACC):
+                with m.Case(Dst.ACC):
                     m.d.comb += [acc_wp.addr.eq(ad4), acc_wp.data.eq(res), acc_wp.en.eq(1), acc_wp.wide.eq(wide4)]
-                with m.Case(DST_G):
+                with m.Case(Dst.G):
                     m.d.comb += [g_wp.addr.eq(ad4), g_wp.data.eq(res), g_wp.en.eq(1)]
                     if P > 1:
                         m.d.comb += [g_wp.wide.eq(wide4), g_wp.wdata.eq(wres)]
-                with m.Case(DST_W):
+                with m.Case(Dst.W):
                     m.d.comb += [w_wp.addr.eq(ad4), w_wp.data.eq(res), w_wp.en.eq(1), w_wp.wide.eq(wide4),
                                  w_wp.rot.eq(rot4)]
-                with m.Case(DST_DP):
+                with m.Case(Dst.DP):
                     m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
                     if P > 1:
                         m.d.comb += [dp_wp.wide.eq(wide4), dp_wp.wdata.eq(wres)]
-                with m.Case(DST_A):
+                with m.Case(Dst.A):
                     m.d.comb += [a_wp.addr.eq(ad4), a_wp.data.eq(res), a_wp.en.eq(1)]
                 if cfg.opzo:
-                    with m.Case(DST_B):
+                    with m.Case(Dst.B):
                         m.d.comb += [b_wp.addr.eq(ad4), b_wp.data.eq(res), b_wp.en.eq(1)]
                         if P > 1:
                             m.d.comb += [b_wp.wide.eq(wide4), b_wp.wdata.eq(wres)]
-                with m.Case(DST_DLT, DST_DLT_DP):
-                    with m.If(dmem4 == DST_DLT_DP):
+                with m.Case(Dst.DLT, Dst.DLT_DP):
+                    with m.If(dmem4 == Dst.DLT_DP):
                         m.d.comb += [dp_wp.addr.eq(ad4), dp_wp.data.eq(res), dp_wp.en.eq(1)]
                     with m.If((res[:15] != 0) | dense):
                         m.d.comb += [dlt_wp.addr.eq(Cat(dcnt[:LNB], p_oseg)),
@@ -532,8 +507,19 @@ class TrainingCore(wiring.Component):
 
         # ================= forward engine (overlap) =================
         if cfg.overlap:
-            fe = ForwardEngine(cfg, lay)
-            fe.build(m, mul_pipe=mul_pipe, add_pipe=add_pipe, direct=direct, **fe_ports)
+            m.submodules.fwd = fe = ForwardEngine(cfg, lay)
+            spk_fe, cnt_fe, x_fe, w_fe = (fe_ports[k] for k in ("spk_rp", "cnt_rp", "x_rp", "w_rp"))
+            m.d.comb += [fe.direct.eq(direct),
+                         spk_fe.addr.eq(fe.spk.addr), fe.spk.data.eq(spk_fe.data),
+                         cnt_fe.addr.eq(fe.cnt.addr), fe.cnt.data.eq(cnt_fe.data),
+                         x_fe.addr.eq(fe.x.addr), fe.x.data.eq(x_fe.data),
+                         w_fe.addr.eq(fe.w.addr), w_fe.rot.eq(fe.w.rot), fe.w.raw.eq(w_fe.raw),
+                         fe.w.rot_q.eq(w_fe.rot_q), fe.w.bank_q.eq(w_fe.bank_q), fe.w.word.eq(w_fe.word),
+                         fe.accf_r.word.eq(accf_rp.word),
+                         accf_wp.addr.eq(fe.accf_w.addr), accf_wp.data.eq(fe.accf_w.data), accf_wp.en.eq(fe.accf_w.en),
+                         accf_wp.wide.eq(fe.accf_w.wide), accf_wp.wdata.eq(fe.accf_w.wdata)]
+            with m.If(fe.issuing):  # accf's read port is the engine's while it issues (the neuron unit's after)
+                m.d.comb += accf_rp.addr.eq(fe.accf_r.addr)
             cur_rp = accf_rp  # the neuron unit reads I from the forward engine's accumulator
         else:
             cur_rp = acc_rp
@@ -776,38 +762,38 @@ class TrainingCore(wiring.Component):
         pass_elems = Signal(24)
 
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
-                       m2base=0, lst=LIST_NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None, rot=0, row=0,
+                       m2base=0, lst=ListSel.NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None, rot=0, row=0,
                        rl=0, bq=0, qs=0):
             """`count` issues; a wide pass (P > 1) issues P-lane words and `elems` is its element count."""
             if P == 1:
                 wide = 0
             if cfg.opzo:
-                m.d.sync += [p_bq.eq(bq), p_qs.eq(qs), p_elems.eq(count if elems is None else elems)]
-            m.d.sync += [p_count.eq(count), p_n.eq(0), issuing.eq(count != 0), p_dmem.eq(dmem), ad_run.eq(dbase), p_dstride.eq(dstride),
-                         p_accz.eq(accz), p_m1src.eq(m1src), a1_run.eq(m1base), p_m1stride.eq(m1stride),
-                         p_m2reg.eq(m2reg), p_m2acc.eq(m2acc), p_m2base.eq(m2base), p_list.eq(lst),
-                         p_lseg.eq(lseg), p_sub.eq(sub), p_gzero.eq(gzero), since.eq(0), p_lt.eq(lt),
-                         p_wide.eq(wide), p_rot.eq(rot), p_row.eq(row), p_rl.eq(rl)]
+                m.d.sync += [pd.bq.eq(bq), pd.qs.eq(qs), pd.elems.eq(count if elems is None else elems)]
+            m.d.sync += [pd.count.eq(count), p_n.eq(0), issuing.eq(count != 0), pd.dmem.eq(dmem), ad_run.eq(dbase), pd.dstride.eq(dstride),
+                         pd.accz.eq(accz), pd.m1src.eq(m1src), a1_run.eq(m1base), pd.m1stride.eq(m1stride),
+                         pd.m2reg.eq(m2reg), pd.m2acc.eq(m2acc), pd.m2base.eq(m2base), pd.lst.eq(lst),
+                         pd.lseg.eq(lseg), pd.sub.eq(sub), pd.gzero.eq(gzero), since.eq(0), pd.lt.eq(lt),
+                         pd.wide.eq(wide), pd.rot.eq(rot), pd.row.eq(row), pd.rl.eq(rl)]
             m.d.comb += [pass_go.eq(1), pass_elems.eq(count if elems is None else elems)]
 
         def start_wide(words, elems, dmem, dbase, accz, m1src, m1base, **kw):
             """A contiguous pass (stride 1 on dst and m1) run P elements per issue."""
             if P == 1:
-                start_pass(elems, dmem, dbase, 1, accz, m1src, m1base, 0 if m1src == M1_ZERO else 1, **kw)
+                start_pass(elems, dmem, dbase, 1, accz, m1src, m1base, 0 if m1src == M1.ZERO else 1, **kw)
             else:
-                start_pass(words, dmem, dbase, P, accz, m1src, m1base, 0 if m1src == M1_ZERO else P, wide=1,
+                start_pass(words, dmem, dbase, P, accz, m1src, m1base, 0 if m1src == M1.ZERO else P, wide=1,
                            elems=elems, **kw)
 
         def wg_pass(gaddr, m2):
             """G[:, j] += fl(delta * m2) over layer ly's delta != 0 list, the column at gaddr (WG)."""
             def narrow():
-                start_pass(dlt_cnt[ly], DST_G, gaddr, 0, 0, M1_LIST, 0, 0, m2reg=m2, lst=LIST_DLT, lseg=ly)
+                start_pass(dlt_cnt[ly], Dst.G, gaddr, 0, 0, M1.LIST, 0, 0, m2reg=m2, lst=ListSel.DLT, lseg=ly)
             if P > 1:
                 # after DELTAT, dp holds this step's delta of every neuron: when the column's words are fewer
                 # than its delta != 0 entries, G[:, j] += fl(delta * x_j) runs P wide over all of them (a zero
                 # delta adds +-0: G unchanged, so the bits are the list pass's)
                 with m.If(dp_fresh[ly] & (colw_ly < dlt_cnt[ly])):
-                    start_wide(colw_ly, n_ly, DST_G, gaddr, 0, M1_DP, noff_ly, m2reg=m2)
+                    start_wide(colw_ly, n_ly, Dst.G, gaddr, 0, M1.DP, noff_ly, m2reg=m2)
                 with m.Else():
                     narrow()
             else:
@@ -911,7 +897,7 @@ class TrainingCore(wiring.Component):
                             m.d.comb += [fe.start.eq(1), fe.layer.eq(ly), fe.t.eq(tt)]
                             m.next = "FETCH"
                         else:
-                            start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 1, M1_ZERO, 0)  # I := +0
+                            start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 1, M1.ZERO, 0)  # I := +0
                             m.next = "EV_CNT"
                     with m.Case(Op.NEUR):
                         m.d.sync += [n_i.eq(0), n_count.eq(n_ly), n_layer.eq(ly), n_t.eq(tt), n_v0.eq(tt == 0),
@@ -922,26 +908,26 @@ class TrainingCore(wiring.Component):
                     with m.Case(Op.DELTA):
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
                         n_psi = psi_cnt2[tt[0]][ly] if cfg.overlap else psi_cnt[ly]  # the count of step tt
-                        start_pass(n_psi, DST_DLT, 0, 0, 1, M1_LIST, 0, 0, m2acc=1, m2base=noff_ly,
-                                   lst=LIST_PSI, lseg=ly, lt=tt)
+                        start_pass(n_psi, Dst.DLT, 0, 0, 1, M1.LIST, 0, 0, m2acc=1, m2base=noff_ly,
+                                   lst=ListSel.PSI, lseg=ly, lt=tt)
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
                     with m.Case(Op.DELTAT):
                         # delta = dp + fl(psi * gs) over every neuron (dp = fl(lam * delta[t+1])); dp := delta
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
-                        start_pass(n_ly, DST_DLT_DP, noff_ly, 0, 0, M1_LIST, 0, 0, m2acc=1, m2base=noff_ly,
-                                   lst=LIST_PSI, lseg=ly, lt=tt)
+                        start_pass(n_ly, Dst.DLT_DP, noff_ly, 0, 0, M1.LIST, 0, 0, m2acc=1, m2base=noff_ly,
+                                   lst=ListSel.PSI, lseg=ly, lt=tt)
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(1)
                         m.next = "DRAIN"
                     with m.Case(Op.DCLR):
-                        start_wide(nw_ly, n_ly, DST_DP, noff_ly, 1, M1_ZERO, 0)
+                        start_wide(nw_ly, n_ly, Dst.DP, noff_ly, 1, M1.ZERO, 0)
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
                     with m.Case(Op.DECAY):
-                        start_wide(nw_ly, n_ly, DST_DP, noff_ly, 1, M1_DP, noff_ly, m2reg=regs["lam"])
+                        start_wide(nw_ly, n_ly, Dst.DP, noff_ly, 1, M1.DP, noff_ly, m2reg=regs["lam"])
                         if P > 1:
                             m.d.sync += dp_fresh[ly].eq(0)
                         m.next = "DRAIN"
@@ -949,7 +935,7 @@ class TrainingCore(wiring.Component):
                         m.d.sync += vclr.eq(0)
                         m.next = "LOSS_CLR"
                     with m.Case(Op.GS):
-                        start_wide(nw_lin, n_lin, DST_ACC, noff_lin, 1, M1_ZERO, 0)  # gs := +0
+                        start_wide(nw_lin, n_lin, Dst.ACC, noff_lin, 1, M1.ZERO, 0)  # gs := +0
                         m.d.sync += ecount.eq(dlt_cnt[ly])
                         m.next = "GS_EV"
                     with m.Case(Op.WG):
@@ -967,7 +953,7 @@ class TrainingCore(wiring.Component):
                             # a := fl(fl(lam * a) + +0) = fl(lam * a) (a >= +0); the input events then add src_j.
                             # Those passes hit single addresses out of this pass's order: let it drain first. At
                             # step 0 the sample's trace starts from a = +0: m1 is +0, not the last sample's a.
-                            start_pass(n_lin, DST_A, abase_ly, 1, 1, Mux(tt == 0, M1_ZERO, M1_A), abase_ly, 1,
+                            start_pass(n_lin, Dst.A, abase_ly, 1, 1, Mux(tt == 0, M1.ZERO, M1.A), abase_ly, 1,
                                        m2reg=regs["lam"])
                             m.next = "TR_DRAIN"
                         with m.Case(Op.WGA):
@@ -1000,10 +986,10 @@ class TrainingCore(wiring.Component):
             with m.State("UPD_COLS"):
                 with m.If(u_issue):
                     if cfg.wg_table:  # layer 1: G_1[:, j] is table row S_j, shared by columns: kept until HCLR
-                        start_wide(colw_ly, n_ly, DST_W, wbase_ly + jcol, 0, M1_G, Mux(tbl1, ucol, gbase_ly + jcol),
+                        start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, Mux(tbl1, ucol, gbase_ly + jcol),
                                    m2reg=regs["eta"], sub=1, gzero=~tbl1, rot=j[:LG])
                     else:
-                        start_wide(colw_ly, n_ly, DST_W, wbase_ly + jcol, 0, M1_G, gbase_ly + jcol,
+                        start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, gbase_ly + jcol,
                                    m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
                 with m.If(u_take):
                     m.d.sync += [j.eq(u_ri), u_pend.eq(1)]
@@ -1067,8 +1053,8 @@ class TrainingCore(wiring.Component):
                 with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
                     m.d.comb += stall.eq(issuing)
                     with m.If(~issuing):
-                        start_pass(dlt_cnt[ly], DST_G, gbase_ly + jcol, 0, 0, M1_LIST, 0, 0, m2reg=m2next,
-                                   lst=LIST_DLT, lseg=ly)
+                        start_pass(dlt_cnt[ly], Dst.G, gbase_ly + jcol, 0, 0, M1.LIST, 0, 0, m2reg=m2next,
+                                   lst=ListSel.DLT, lseg=ly)
                         m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                         m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
                         m.next = "WA_EV"
@@ -1092,14 +1078,14 @@ class TrainingCore(wiring.Component):
                 m.d.comb += [ev_go.eq(Mux(op == Op.FWD, mac_can_start, ~issuing)), stall.eq(~ev_go)]
                 with m.If(ev_go):
                     with m.If(op == Op.FWD):
-                        start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 0, M1_W, wbase_ly + jcol, m2reg=m2next,
+                        start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 0, M1.W, wbase_ly + jcol, m2reg=m2next,
                                    rot=j[:LG])
                         if cfg.wg_table:  # FWD 1 on a wg_table core: input j fired at step t, bit t of S_j
                             m.d.comb += [tch_wp.addr.eq(j), tch_wp.data.eq((1 << TW) - 1),
                                          tch_wp.en.eq(Mux(fired & tbl1, (Const(1, TW) << tt[:TB])[:TW], 0))]
                     with (m.Elif(op == Op.TRACE) if has_trace else nullcontext()):
                         if has_trace:  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
-                            start_pass(1, DST_A, abase_ly + j, 0, 0, M1_ONE, 0, 0, m2reg=m2next)
+                            start_pass(1, Dst.A, abase_ly + j, 0, 0, M1.ONE, 0, 0, m2reg=m2next)
                     with m.Else():
                         wg_pass(gbase_ly + jcol, m2next)
                         m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
@@ -1127,7 +1113,7 @@ class TrainingCore(wiring.Component):
                     with m.If(~issuing):
                         m.d.sync += ran.eq(0)
                         HE = lay.hrows * lay.stride(1)
-                        start_wide(HE // P, HE, DST_G, 0, 1, M1_ZERO, 0)
+                        start_wide(HE // P, HE, Dst.G, 0, 1, M1.ZERO, 0)
                         m.next = "DRAIN"
             # --- gs of layer lin from the delta != 0 list of layer ly ---
             with m.State("GS_EV"):
@@ -1145,12 +1131,12 @@ class TrainingCore(wiring.Component):
                 with m.If(mac_can_start):
                     with (m.If(opf) if cfg.opzo else nullcontext()):
                         if cfg.opzo:  # e_l += fl(B_l[k, :] * gs_L[k]): row k of B_l is one contiguous wide pass
-                            start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 0, M1_B, brow, m2reg=m2next)
+                            start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 0, M1.B, brow, m2reg=m2next)
                     with (m.Else() if cfg.opzo else nullcontext()):
                         if P == 1:
-                            start_pass(n_lin, DST_ACC, noff_lin, 1, 0, M1_W, wbase_ly + j, stride_ly, m2reg=m2next)
+                            start_pass(n_lin, Dst.ACC, noff_lin, 1, 0, M1.W, wbase_ly + j, stride_ly, m2reg=m2next)
                         else:  # one row word of W_l per issue: gs[j..j+P-1] += fl(W[k, j..j+P-1] * delta_k)
-                            start_pass(nw_lin, DST_ACC, noff_lin, P, 0, M1_W, wbase_ly + j, stride_ly * P,
+                            start_pass(nw_lin, Dst.ACC, noff_lin, P, 0, M1.W, wbase_ly + j, stride_ly * P,
                                        m2reg=m2next, wide=1, elems=n_lin, rot=j[:LG], row=1, rl=ly)
                     m.d.sync += e.eq(e + 1)
                     m.next = "GS_EV"
@@ -1177,7 +1163,7 @@ class TrainingCore(wiring.Component):
                     m.next = "FETCH"
                 # --- GS l (OPZO): e_l := +0, then one pass per entry of that list (GS_EV .. GS_WAIT) ---
                 with m.State("GSB_CLR"):
-                    start_wide(nw_ly, n_ly, DST_ACC, noff_ly, 1, M1_ZERO, 0)
+                    start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 1, M1.ZERO, 0)
                     m.d.sync += ecount.eq(dlt_cnt[0])
                     m.next = "GS_EV"
                 # --- UPD l (OPZO): B_l row k := fl(q + fl(B_l[k, :] * beta)) for k = 0..N_L-1; s_L[t][k] from zs ---
@@ -1191,7 +1177,7 @@ class TrainingCore(wiring.Component):
                     m.d.comb += [zs_rp2.addr.eq(zs_row[lg:]), stall.eq(issuing)]
                     with m.If(~issuing):
                         s_row = zs_rp2.data.bit_select(zs_row[:lg], 1) if P > 1 else zs_rp2.data[0]
-                        start_wide(nw_ly, n_ly, DST_B, brow, 1, M1_B, brow, m2reg=osr["beta"],
+                        start_wide(nw_ly, n_ly, Dst.B, brow, 1, M1.B, brow, m2reg=osr["beta"],
                                    m2base=noff_ly[lg:] if P > 1 else noff_ly, bq=1, qs=s_row)
                         m.d.sync += vclr.eq(vclr + 1)
                         m.next = "BU_RD"
@@ -1304,7 +1290,7 @@ class TrainingCore(wiring.Component):
         adder's latency, so the write-back timing is unchanged. Returns (lane 0 result, lanes 1..P-1)."""
         g2 = [m1v] + [m1w[16 * k:16 * k + 16] for k in range(1, P)]  # G per lane at S2 (m1 of the pass)
         nz2 = Signal(P, name="sr_nz2")
-        m.d.comb += nz2.eq(Cat(*[(g[:15] != 0) & (s2["m1src"] == M1_G) for g in g2]))
+        m.d.comb += nz2.eq(Cat(*[(g[:15] != 0) & (s2["m1src"] == M1.G) for g in g2]))
         nz3 = _delay(m, nz2, LM + 1, "sr_nz3")
         go = Signal(name="sr_go")
         m.d.comb += go.eq(v3 & is_upd3)

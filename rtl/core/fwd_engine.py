@@ -11,6 +11,8 @@ issued all words and SAFE cycles separate their first issues (same addresses in 
 from __future__ import annotations
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from .config import CoreConfig
 from .isa import LAYER_BITS, T_BITS
@@ -19,29 +21,81 @@ from .skewmem import unskew
 from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
 
 
+def _bits(depth: int) -> int:
+    """Address bits of a memory port of `depth` words (amaranth's range(depth))."""
+    return max(0, (depth - 1).bit_length())
 
-class ForwardEngine:
-    """Signals the sequencer and counters use; `build` adds the logic to the core's module.
 
-    start (in, one cycle, only while `idle`): run FWD `layer`, `t`. idle (out): state IDLE and pipeline empty.
-    go / elems (out): a pass starts this cycle and its element count (the mac_ops counter); issued (out):
-    a word issues or is cleared this cycle (the mac_issues counter, as the MAC counts its clear pass);
-    event (out): an event pass with a real input starts (the fwd_events counter)."""
+def read_port_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
+    """A synchronous read port as its user sees it: `addr` out, `data` in one cycle later."""
+    return wiring.Signature({"addr": Out(addr_bits), "data": In(data_bits)})
+
+
+def skew_read_port_signature(addr_bits: int, lanes: int) -> wiring.Signature:
+    """A read port on W's skewed banks (rtl/core/skewmem.py): element `addr` and bank rotation `rot` out; the
+    banks' raw outputs with the rotation / bank of that read in (`unskew` after a register), or the plain
+    word at P = 1."""
+    lg = max(1, lanes.bit_length() - 1)
+    return wiring.Signature({"addr": Out(addr_bits), "rot": Out(lg), "raw": In(16 * lanes), "rot_q": In(lg),
+                             "bank_q": In(lg), "word": In(16 * lanes)})
+
+
+def lane_write_port_signature(addr_bits: int, lanes: int) -> wiring.Signature:
+    """A P-lane memory's write port (rtl/core/lanemem.py): element `addr`, one element `data` or, with `wide`,
+    the word `wdata`."""
+    return wiring.Signature({"addr": Out(addr_bits), "data": Out(16), "en": Out(1), "wide": Out(1),
+                             "wdata": Out(16 * lanes)})
+
+
+class ForwardEngine(wiring.Component):
+    """FWD `layer`, `t` on its own memory ports and FP lanes.
+
+    start (in, one cycle, only while `idle`): run FWD `layer`, `t`; direct (in): layer 1 reads x (direct input).
+    idle (out): state IDLE and pipeline empty. go / elems (out): a pass starts this cycle and its element count
+    (the mac_ops counter); issued (out): a word issues or is cleared this cycle (the mac_issues counter, as the
+    MAC counts its clear pass); event (out): an event pass with a real input starts (the fwd_events counter).
+    Ports: `spk`, `cnt`, `x` (read ports of its own on the event lists, their counts and x), `w` (its own port
+    on W's banks), `accf_r` / `accf_w` (its accumulator I, which the neuron unit reads)."""
 
     def __init__(self, cfg: CoreConfig, lay: CoreLayout):
         self.cfg, self.lay = cfg, lay
-        self.start = Signal(name="fe_start")
-        self.layer = Signal(LAYER_BITS, name="fe_start_layer")
-        self.t = Signal(T_BITS, name="fe_start_t")
-        self.idle = Signal(name="fe_idle")
-        self.go = Signal(name="fe_go")
-        self.elems = Signal(24, name="fe_elems")
-        self.issuing = Signal(name="fe_issuing")
-        self.issued = Signal(name="fe_issued")
-        self.event = Signal(name="fe_event")
+        P = cfg.lanes
+        words = -(-lay.ndepth // P) * P
+        super().__init__({
+            "start": In(1), "layer": In(LAYER_BITS), "t": In(T_BITS), "direct": In(1),
+            "idle": Out(1), "go": Out(1), "elems": Out(24), "issuing": Out(1), "issued": Out(1), "event": Out(1),
+            "spk": Out(read_port_signature(_bits(lay.spk_depth), lay.nb + 1)),
+            "cnt": Out(read_port_signature(_bits(lay.cnt_depth), lay.nb + 1)),
+            "x": Out(read_port_signature(_bits(cfg.sizes[0]), 16)),
+            "w": Out(skew_read_port_signature(_bits(max(2, lay.w_bank_words * P)), P)),
+            "accf_r": Out(wiring.Signature({"addr": Out(_bits(max(2, words))), "word": In(16 * P)})),
+            "accf_w": Out(lane_write_port_signature(_bits(max(2, words)), P)),
+        })
 
-    def build(self, m: Module, *, mul_pipe, add_pipe, spk_rp, cnt_rp, x_rp, w_rp, accf_rp, accf_wp,
-              direct) -> None:
+    def elaborate(self, platform) -> Module:
+        from ..fp import FPAddPipe, FPMulPipe
+
+        m = Module()
+        fmt = self.cfg.fmt
+
+        def add_pipe(name):
+            u = FPAddPipe(fmt, self.cfg.add_depth)
+            m.submodules[name] = u
+            m.d.comb += u.en.eq(1)
+            return u
+
+        def mul_pipe(name):
+            u = FPMulPipe(fmt, self.cfg.mul_depth)
+            m.submodules[name] = u
+            m.d.comb += u.en.eq(1)
+            return u
+
+        self._build(m, mul_pipe=mul_pipe, add_pipe=add_pipe, spk_rp=self.spk, cnt_rp=self.cnt, x_rp=self.x,
+                    w_rp=self.w, accf_rp=self.accf_r, accf_wp=self.accf_w, direct=self.direct)
+        return m
+
+    def _build(self, m: Module, *, mul_pipe, add_pipe, spk_rp, cnt_rp, x_rp, w_rp, accf_rp, accf_wp,
+               direct) -> None:
         cfg, lay = self.cfg, self.lay
         L, NB, LB, TB, P = lay.L, lay.nb, lay.lb, lay.tb, cfg.lanes
         lg = P.bit_length() - 1
