@@ -48,7 +48,7 @@ def _ints(text: str) -> tuple[int, ...]:
 def _core_args(p) -> None:
     p.add_argument("--layers", type=layers_arg, default="64-128-128-10", help="layer sizes N_0-...-N_L")
     p.add_argument("--t-max", type=int, default=8, help="largest T the state memories hold (default 8)")
-    p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (1, 2, 4 or 8; default 1)")
+    p.add_argument("--lanes", type=int, default=1, help="MAC lanes P (1, 2, 4, 8 or 16; default 1)")
     p.add_argument("--overlap", action="store_true", help="with the forward engine (FWD under BP/WG)")
     p.add_argument("--sr", action="store_true", help="stochastic rounding of the weight update "
                    "(CoreConfig.stochastic_rounding, fp16)")
