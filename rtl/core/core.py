@@ -29,7 +29,7 @@ from .fwd_engine import ForwardEngine
 from .lanemem import lane_memory
 from .skewmem import extra_skew_read_port, skewed_memory, unskew
 from .passes import M1, Dst, ListSel, pass_layout
-from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
+from .pipes import fp_pipe_factories, _delay, _delay_valid, _source_layer, _times_const, event_walk_states
 from .layout import COUNTERS, CTRL_REGS, KSR_REGS, OSR_REGS, SGR_REGS, SSR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
 from ..fp.sr_add import FPSRSubPipe
 
@@ -64,8 +64,6 @@ class TrainingCore(wiring.Component):
         return self.layout.regions()
 
     def elaborate(self, platform):
-        from ..fp import FPAddPipe, FPMulPipe
-
         cfg, lay = self.cfg, self.layout
         m = Module()
         L, NB, LNB, LB, TB = lay.L, lay.nb, lay.lnb, lay.lb, lay.tb
@@ -74,17 +72,7 @@ class TrainingCore(wiring.Component):
         ONE = fmt.bias << fmt.man_bits  # 1.0 (FP16 0x3C00, BF16 0x3F80)
         INF = fmt.inf  # the largest magnitude that is not NaN
 
-        def add_pipe(name):
-            u = FPAddPipe(fmt, cfg.add_depth)
-            m.submodules[name] = u
-            m.d.comb += u.en.eq(1)
-            return u
-
-        def mul_pipe(name):
-            u = FPMulPipe(fmt, cfg.mul_depth)
-            m.submodules[name] = u
-            m.d.comb += u.en.eq(1)
-            return u
+        mul_pipe, add_pipe = fp_pipe_factories(m, cfg)
 
         mul = mul_pipe("mac_mul")
         add = add_pipe("mac_add")

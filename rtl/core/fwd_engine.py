@@ -18,7 +18,7 @@ from .config import CoreConfig
 from .isa import LAYER_BITS, T_BITS
 from .layout import CoreLayout
 from .skewmem import unskew
-from .pipes import _delay, _delay_valid, _source_layer, _times_const, event_walk_states
+from .pipes import fp_pipe_factories, _delay, _delay_valid, _source_layer, _times_const, event_walk_states
 
 
 def _bits(depth: int) -> int:
@@ -73,23 +73,8 @@ class ForwardEngine(wiring.Component):
         })
 
     def elaborate(self, platform) -> Module:
-        from ..fp import FPAddPipe, FPMulPipe
-
         m = Module()
-        fmt = self.cfg.fmt
-
-        def add_pipe(name):
-            u = FPAddPipe(fmt, self.cfg.add_depth)
-            m.submodules[name] = u
-            m.d.comb += u.en.eq(1)
-            return u
-
-        def mul_pipe(name):
-            u = FPMulPipe(fmt, self.cfg.mul_depth)
-            m.submodules[name] = u
-            m.d.comb += u.en.eq(1)
-            return u
-
+        mul_pipe, add_pipe = fp_pipe_factories(m, self.cfg)
         self._build(m, mul_pipe=mul_pipe, add_pipe=add_pipe, spk_rp=self.spk, cnt_rp=self.cnt, x_rp=self.x,
                     w_rp=self.w, accf_rp=self.accf_r, accf_wp=self.accf_w, direct=self.direct)
         return m

@@ -68,3 +68,19 @@ def _source_layer(cfg, ly):
     if not cfg.heads:
         return ly - 1
     return Array([Const(cfg.src(l) if 1 <= l <= cfg.n_layers else 0, len(ly)) for l in range(1 << len(ly))])[ly]
+
+
+def fp_pipe_factories(m: Module, cfg):
+    """(mul_pipe, add_pipe): each call adds one always-enabled FP multiplier / adder of the core's format and
+    depths to `m` under the given name (the MAC lanes, the neuron unit, the forward engine)."""
+    from ..fp import FPAddPipe, FPMulPipe
+
+    def make(cls, depth):
+        def pipe(name):
+            u = cls(cfg.fmt, depth)
+            m.submodules[name] = u
+            m.d.comb += u.en.eq(1)
+            return u
+        return pipe
+
+    return make(FPMulPipe, cfg.mul_depth), make(FPAddPipe, cfg.add_depth)
