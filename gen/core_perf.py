@@ -6,6 +6,7 @@ utilisation, the state memory per rule vs T, and the same SLTT training step in 
 """
 from __future__ import annotations
 
+import datetime
 import json
 import tempfile
 import time
@@ -213,8 +214,36 @@ def main(samples: int = 4, quick: bool = False, out: Path | None = None,
 BASELINE = dict(lanes=1, overlap=False, schedule="dense_upd")
 
 
-def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8), rules=("sltt", "bptt", "ottt_a"),
-                  fmax_mhz: float | None = None, record: bool = False) -> dict:
+def engines_core(P: int) -> dict:
+    """The core the engines table places at P lanes: the forward engine from P = 4 on, where its runs use it."""
+    return {"lanes": P, "overlap": P >= 4}
+
+
+def engines_router(P: int) -> str:
+    """nextpnr's router for the engines table's core at P lanes: router2 stalls with ~1,000 overused wires on
+    the P >= 8 cores (their W banks), which router1 routes (as the 784-128-10 P = 16 core); router2 is the
+    faster of the two on the smaller ones."""
+    return "router1" if P >= 8 else "router2"
+
+
+def _place_engines_core(layers, T: int, workdir: Path, P: int) -> dict:
+    """One engines-table core placed; a failed build is reported, not raised (the simulations are kept)."""
+    try:
+        return _synth_row(synth_ecp5(layers, T, workdir, 100, engines_router(P), **engines_core(P)))
+    except Exception as exc:  # noqa: BLE001 - a tool failure is one row's result
+        return {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+
+
+def _synth_row(s: dict) -> dict:
+    u = s["utilization"]
+    return {"fmax_mhz": next(iter(s["fmax_mhz"].values())), "lut": u.get("TRELLIS_COMB"), "ff": u.get("TRELLIS_FF"),
+            "dsp": u.get("MULT18X18D"), "bram": u.get("DP16KD"), "router": s.get("router"),
+            "nextpnr_s": s.get("nextpnr_s"), "workdir": s.get("workdir")}
+
+
+def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8, 16), rules=("sltt", "bptt", "ottt_a"),
+                  fmax_mhz: float | None = None, record: bool = False, synth: bool = False,
+                  workdir: Path | None = None) -> dict:
     """Cycles per sample by phase for each lane count P, with and without the forward engine (online rules), on
     64-128-128-10, T = 8, the same digits samples; weights bit-exact with the golden model in every run (the perf
     bench checks them). Speed-up is against BASELINE in the same run (one MAC lane, the update over every column:
@@ -222,11 +251,23 @@ def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8), rules
     lane (`mac_ops / (cycles * P)`; with the forward engine its own P lanes are not in the denominator, so the
     same figure over 2P lanes is given too). Engines: fraction of cycles with the forward engine and the
     sequencer's MAC stream (BP / WG / UPD) both busy (`overlap_cycles`; the BP, WG and UPD ops share the MAC
-    stream, so three engines are never busy at once)."""
+    stream, so three engines are never busy at once).
+
+    With `synth`, the core of each P (`engines_core`) is also placed for ECP5-85F (yosys + nextpnr, seed 1, the
+    router of `engines_router`, caches under `workdir`/synth_engines_p<P>), two builds at a time alongside the
+    simulations; every row's samples/s is then at its own P's measured Fmax."""
+    from concurrent.futures import ThreadPoolExecutor
+
     layers, T = (64, 128, 128, 10), 8
-    if fmax_mhz is None and (rec := _recorded(SLTT_P4_FMAX_KEY)):  # the placed P = 4 core's clock
+    if fmax_mhz is None and not synth and (rec := _recorded(SLTT_P4_FMAX_KEY)):  # the placed P = 4 core's clock
         fmax_mhz = rec["value"]
     report: dict = {"layers": layers, "T": T, "samples": samples, "runs": {}, "fmax_mhz": fmax_mhz}
+    pool = ThreadPoolExecutor(2) if synth else None
+    builds = {}
+    if pool:  # the largest cores first: they take longest
+        wd = Path(workdir or "build")
+        builds = {P: pool.submit(_place_engines_core, layers, T, wd / f"synth_engines_p{P}", P)
+                  for P in sorted(lanes, reverse=True)}
     for rule in rules:
         runs = {}
         base = core_cycles(layers, T, samples, rule, 1, schedules=(BASELINE["schedule"],))
@@ -249,10 +290,32 @@ def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8), rules
 
     report["torch_cpu_s_per_step"] = {f"batch{bt}_threads{th}": torch_sltt_step(layers, T, bt, threads=th)
                                       for bt in (1, 32) for th in sorted({1, os.cpu_count() or 1})}
-    print(engines_table(report, fmax_mhz))
+    if pool:
+        placed = {f"p{P}": builds[P].result() for P in sorted(lanes)}
+        pool.shutdown()
+        report["ecp5"] = {k: v for k, v in placed.items() if "error" not in v}
+        report["ecp5_failed"] = {k: v["error"] for k, v in placed.items() if "error" in v}
+        for runs in report["runs"].values():
+            for key, r in runs.items():
+                P = 1 if key == "base" else int(key[1:].split("_")[0])
+                if f"p{P}" in report["ecp5"]:
+                    r["samples_per_s"] = report["ecp5"][f"p{P}"]["fmax_mhz"] * 1e6 / r["cycles"]
+    text = engines_table(report, fmax_mhz)
+    print(text)
     if record:
         _record_engines(report)
+        if pool:
+            from .measured import replace_section
+
+            replace_section(CORE_DOC, ENGINES_BEGIN, ENGINES_END,
+                            f"`spikemesh core bench --engines --lanes {','.join(map(str, lanes))} --samples {samples} "
+                            f"--synth --record`, {datetime.date.today().isoformat()}:\n\n{text}")
     return report
+
+
+CORE_DOC = Path(__file__).resolve().parents[1] / "docs" / "core.md"
+ENGINES_BEGIN = "<!-- engines table: written by `spikemesh core bench --engines --synth --record` -->"
+ENGINES_END = "<!-- end of the engines table -->"
 
 
 def upd_bench(samples: int = 4, rules=("sltt", "ottt_o"), lanes: tuple[int, ...] = (1, 4)) -> dict:
@@ -372,9 +435,11 @@ def _record_mnist(report: dict, samples: int, lanes: tuple[int, ...]) -> None:
 
 
 def engines_table(report: dict, fmax_mhz: float | None) -> str:
+    ecp5 = report.get("ecp5", {})
+    per_p = bool(ecp5)
     lines = ["| rule | run | FP | BP | WG | UPD | total | speed-up | utilisation | 2+ engines busy |"
-             + (" samples/s |" if fmax_mhz else ""), "|---|---|---|---|---|---|---|---|---|---|"
-             + ("---|" if fmax_mhz else "")]
+             + (" samples/s |" if fmax_mhz or per_p else ""), "|---|---|---|---|---|---|---|---|---|---|"
+             + ("---|" if fmax_mhz or per_p else "")]
     for rule, runs in report["runs"].items():
         for key, r in runs.items():
             name = "P = 1, update over every column (baseline)" if key == "base" else \
@@ -383,9 +448,23 @@ def engines_table(report: dict, fmax_mhz: float | None) -> str:
             row = (f"| {rule} | {name} | {r['fp_cycles']:,.0f} | {r['bp_cycles']:,.0f} | {r['wg_cycles']:,.0f} | "
                    f"{r['upd_cycles']:,.0f} | **{r['cycles']:,.0f}** | {r['speedup']:.2f}x | {util} | "
                    f"{r.get('busy2plus_fraction', 0):.2f} |")
-            if fmax_mhz:
+            if per_p:
+                row += f" {r['samples_per_s']:,.0f} |" if "samples_per_s" in r else " - |"
+            elif fmax_mhz:
                 row += f" {fmax_mhz * 1e6 / r['cycles']:,.0f} |"
             lines.append(row)
+    if per_p:  # one core per P, placed in this run; samples/s of its fastest run for each rule
+        lines += ["", "| P | core placed (nextpnr router) | LUT | FF | MULT18X18D | DP16KD | Fmax MHz | "
+                  + " | ".join(f"{rule} samples/s" for rule in report["runs"]) + " |",
+                  "|---|---|---|---|---|---|---|" + "---|" * len(report["runs"])]
+        for key, e in ecp5.items():
+            P = int(key[1:])
+            best = [max((r.get("samples_per_s", 0) for k, r in runs.items() if k != "base"
+                         and int(k[1:].split("_")[0]) == P), default=0) for runs in report["runs"].values()]
+            lines.append(f"| {P} | {'forward engine' if engines_core(P)['overlap'] else 'one MAC stream'} "
+                         f"({e.get('router') or engines_router(P)}) | "
+                         f"{e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | {e['fmax_mhz']:.1f} | "
+                         + " | ".join(f"{b:,.0f}" for b in best) + " |")
     torch = report.get("torch_cpu_s_per_step", {})
     if torch:
         lines.append("")
@@ -399,8 +478,27 @@ def _record_engines(report: dict) -> None:
     from .measured import record
 
     runs = report["runs"]
-    cmd = "spikemesh core bench --engines --record"
+    ecp5 = report.get("ecp5", {})
+    cmd = "spikemesh core bench --engines --record" if not ecp5 else (
+        f"spikemesh core bench --engines --lanes {','.join(k[1:] for k in ecp5)} --samples {report['samples']} "
+        "--synth --record")
     fig = {}
+    for key, e in ecp5.items():  # each P's placed core (64-128-128-10, T = 8)
+        P = int(key[1:])
+        what = (f"64-128-128-10, T=8, P = {P}" + (", forward engine" if engines_core(P)["overlap"] else "")
+                + f", ECP5-85F, {e.get('router') or engines_router(P)}, seed 1")
+        fig[f"core.engines.p{P}.fmax_mhz"] = (round(e["fmax_mhz"], 1), f"MHz ({what})")
+        fig[f"core.engines.p{P}.lut"] = (e["lut"], f"TRELLIS_COMB ({what})")
+        fig[f"core.engines.p{P}.ff"] = (e["ff"], f"TRELLIS_FF ({what})")
+        fig[f"core.engines.p{P}.dsp"] = (e["dsp"], f"MULT18X18D ({what})")
+        fig[f"core.engines.p{P}.bram"] = (e["bram"], f"DP16KD ({what})")
+        if "sltt" in runs:
+            best = max((r for k, r in runs["sltt"].items() if k != "base" and int(k[1:].split("_")[0]) == P),
+                       key=lambda r: r["samples_per_s"], default=None)
+            if best is not None:
+                fig[f"core.engines.p{P}.sltt.samples_per_s"] = (
+                    round(best["samples_per_s"]), f"training samples/s ({what}, SLTT): {best['cycles']:,.0f} cycles "
+                    f"at {e['fmax_mhz']:.1f} MHz, same run")
     if "sltt" in runs and "p4_ov" in runs["sltt"]:
         r = runs["sltt"]["p4_ov"]
         fig["core.sltt.p4.cycles_per_sample"] = (round(r["cycles"]), "cycles (64-128-128-10, T=8, SLTT, P = 4, forward engine)")
@@ -414,13 +512,13 @@ def _record_engines(report: dict) -> None:
     if "ottt_a" in runs and "p4_ov" in runs["ottt_a"]:
         fig["core.ottt_a.p4.speedup"] = (round(runs["ottt_a"]["p4_ov"]["speedup"], 2),
                                          "x (P = 4, forward engine) vs one MAC lane, same run")
-    fmax = _recorded(SLTT_P4_FMAX_KEY)
+    fmax = {"value": round(ecp5["p4"]["fmax_mhz"], 1), "command": cmd} if "p4" in ecp5 else _recorded(SLTT_P4_FMAX_KEY)
     if fmax is not None and "sltt" in runs and "p4_ov" in runs["sltt"]:
         cyc = runs["sltt"]["p4_ov"]["cycles"]
+        src = "placed in the same run" if "p4" in ecp5 else f"{SLTT_P4_FMAX_KEY}: `{fmax['command']}`"
         fig["core.sltt.samples_per_s"] = (round(fmax["value"] * 1e6 / cyc),
                                           f"training samples/s (64-128-128-10, T=8, SLTT, P = 4, forward engine): "
-                                          f"{cyc:,.0f} cycles at {fmax['value']} MHz ({SLTT_P4_FMAX_KEY}: "
-                                          f"`{fmax['command']}`)")
+                                          f"{cyc:,.0f} cycles at {fmax['value']} MHz ({src})")
     record(fig, cmd)
 
 

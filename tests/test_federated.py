@@ -129,7 +129,7 @@ def test_worker_processes_one_killed_mid_round_rejoins(core_build, tmp_path):
     ck, png = tmp_path / "fed.npz", tmp_path / "fed.png"
     cmd = [sys.executable, "-m", "spikemesh.gen.cli", "federate", "--sim", "--processes", "--workers", "5",
            "--rounds", "3", "--samples", str(SAMPLES), "--checkpoint", str(ck), "--plot", str(png),
-           "--hang", "2:2"]
+           "--hang", "2:2", "--rejoin-timeout", "300"]  # five processes start slowly on a loaded machine
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 600

@@ -136,3 +136,65 @@ def test_rules_table_heads_table_and_markers(tmp_path) -> None:
     write_table(table.replace("2,500", "2,400"), doc)
     text = doc.read_text()
     assert text.count("rules-table:begin") == 1 and "2,400" in text and "2,500" not in text
+
+
+def test_engines_bench_synth_record_places_each_p(measured_json, monkeypatch, tmp_path) -> None:
+    """`core bench --engines --synth --record`: one placed core per P (the forward engine from P = 4), every
+    row's samples/s at its own P's Fmax, per-P keys and core.sltt.samples_per_s from the same run, and the
+    docs block replaced in place (the simulations and builds replaced by stored results)."""
+    import spikemesh.gen.core_perf as core_perf
+
+    placed = []
+
+    def fake_synth(layers, T, workdir, freq, router, **core):
+        placed.append((tuple(layers), T, core["lanes"], core["overlap"], router))
+        P = core["lanes"]
+        return {"fmax_mhz": {"clk": 80.0 / P ** 0.25}, "workdir": str(workdir),
+                "utilization": {"TRELLIS_COMB": 7000 * P, "TRELLIS_FF": 3000 * P, "DP16KD": 60 + P,
+                                "MULT18X18D": 2 * P + 1}}
+
+    def fake_cycles(layers, T, samples, rule, lanes, overlap=False, schedules=("sparse",), **kw):
+        c = 100_000 / lanes * (0.8 if overlap else 1.0) * (1.5 if schedules == ("dense_upd",) else 1.0)
+        run = {"fp_cycles": c / 2, "bp_cycles": c / 6, "wg_cycles": c / 6, "upd_cycles": c / 6, "cycles": c,
+               "mac_ops": c * lanes * 0.7, "mac_issues": c, "overlap_cycles": c * 0.2 if overlap else 0}
+        return {schedules[0]: [run] * samples, "wall_s": 1.0}
+
+    monkeypatch.setattr(core_perf, "synth_ecp5", fake_synth)
+    monkeypatch.setattr(core_perf, "core_cycles", fake_cycles)
+    monkeypatch.setattr(core_perf, "summarise", lambda runs: dict(runs[0]))
+    monkeypatch.setattr(core_perf, "torch_sltt_step", lambda *a, **kw: 0.01)
+    doc = tmp_path / "core.md"
+    doc.write_text(f"# core\n\n{core_perf.ENGINES_BEGIN}\nold table\n{core_perf.ENGINES_END}\n\nmore\n")
+    monkeypatch.setattr(core_perf, "CORE_DOC", doc)
+    argv = ["core", "bench", "--engines", "--lanes", "1,4", "--samples", "2", "--synth", "--record",
+            "--out", str(tmp_path / "bench.json")]
+    assert main(argv) == 0
+    assert sorted(placed) == [((64, 128, 128, 10), 8, 1, False, "router2"), ((64, 128, 128, 10), 8, 4, True, "router2")]
+    assert core_perf.engines_router(8) == "router1"  # router2 stalls on the P >= 8 cores
+    data = json.loads(measured_json.read_text())
+    f4 = 80.0 / 4 ** 0.25
+    assert data["core.engines.p4.fmax_mhz"]["value"] == round(f4, 1)
+    assert data["core.engines.p1.lut"]["value"] == 7000 and data["core.engines.p4.bram"]["value"] == 64
+    assert data["core.engines.p4.sltt.samples_per_s"]["value"] == round(f4 * 1e6 / (25_000 * 0.8))
+    assert data["core.sltt.samples_per_s"]["value"] == round(round(f4, 1) * 1e6 / (25_000 * 0.8))
+    assert data["core.engines.p1.fmax_mhz"]["command"] == \
+        "spikemesh core bench --engines --lanes 1,4 --samples 2 --synth --record"
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["runs"]["bptt"]["p1"]["samples_per_s"] == pytest.approx(80e6 / 100_000)
+    assert main(argv) == 0  # a second run replaces the block
+    text = doc.read_text()
+    assert "old table" not in text and text.count(core_perf.ENGINES_BEGIN) == 1 and text.endswith("more\n")
+    assert "| 4 | forward engine (router2) | 28,000 | 12,000 | 9 | 64 |" in text
+
+
+
+def test_engines_bench_failed_build_is_a_row_not_a_crash(monkeypatch, tmp_path) -> None:
+    """A build that fails (a tool error) comes back as that P's error; the other P's results stand."""
+    import spikemesh.gen.core_perf as core_perf
+
+    def boom(*a, **kw):
+        raise RuntimeError("nextpnr exited 1")
+
+    monkeypatch.setattr(core_perf, "synth_ecp5", boom)
+    row = core_perf._place_engines_core((64, 128, 128, 10), 8, tmp_path, 8)
+    assert row == {"error": "RuntimeError: nextpnr exited 1"}

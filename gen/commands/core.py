@@ -7,8 +7,9 @@
   spikemesh core bench [--samples N] [--quick] [--lanes 1,2,4] [--synth] [--out ...]   cycles, sparse vs dense,
                                                        lane speed-up and utilisation, ECP5, PyTorch
   spikemesh core bench --overlap 0,1[,front,spread] --rules sltt,sltt_k   cycles with / without the forward engine
-  spikemesh core bench --engines [--lanes 1,2,4,8] [--fmax MHz] [--record]   P lanes x forward engine against
-                                                       one MAC lane with the update over every column
+  spikemesh core bench --engines [--lanes 1,2,4,8,16] [--synth] [--record]   P lanes x forward engine against
+                                                       one MAC lane with the update over every column; --synth:
+                                                       each P's core placed (LUT/FF/DSP/BRAM/Fmax, samples/s)
   spikemesh core bench --upd [--rules sltt,ottt_o] [--lanes 1,4]         sparse vs every-column weight update
   spikemesh core bench --local [--record]                              local learning vs BPTT / TBPTT: cycles,
                                                        state bytes, block RAMs
@@ -117,8 +118,9 @@ def register(sub) -> None:
     b.add_argument("--overlap", default="", help="compare the forward engine: variants 0 (off), 1 (on, default "
                    "program order), front, split, spread (firmware/program.py OVERLAP_ORDERS), e.g. 0,1,front; "
                    "sparse schedule only, first lane count")
-    b.add_argument("--engines", action="store_true", help="the engine table: P = 1, 2, 4, 8 with and without the "
-                   "forward engine against one MAC lane with the update over every column (64-128-128-10, T=8)")
+    b.add_argument("--engines", action="store_true", help="the engine table: P = 1, 2, 4, 8, 16 with and without the "
+                   "forward engine against one MAC lane with the update over every column (64-128-128-10, T=8); with --synth "
+                   "each P's core placed for ECP5-85F and samples/s at its own Fmax")
     b.add_argument("--upd", action="store_true", help="the sparse weight update against the update over every "
                    "column (MODE_DENSE_UPD), for --rules and --lanes")
     b.add_argument("--local", action="store_true", help="local learning (a head per hidden layer) against BPTT and "
@@ -224,8 +226,9 @@ def run_bench(args) -> int:
     from spikemesh.gen.core_perf import _emit, engines_bench, main, upd_bench
 
     if args.engines:
-        lanes = _ints(args.lanes) if args.lanes != "1" else (1, 2, 4, 8)
+        lanes = _ints(args.lanes) if args.lanes != "1" else (1, 2, 4, 8, 16)
         return _emit(engines_bench(args.samples, lanes=lanes, fmax_mhz=args.fmax, record=args.record,
+                                   synth=args.synth,
                                    rules=tuple(args.rules.split(",")) if args.rules != "sltt,bptt" else
                                    ("sltt", "bptt", "ottt_a")), args.out)
     if args.mnist:
