@@ -261,7 +261,8 @@ def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8, 16), r
     layers, T = (64, 128, 128, 10), 8
     if fmax_mhz is None and not synth and (rec := _recorded(SLTT_P4_FMAX_KEY)):  # the placed P = 4 core's clock
         fmax_mhz = rec["value"]
-    report: dict = {"layers": layers, "T": T, "samples": samples, "runs": {}, "fmax_mhz": fmax_mhz}
+    report: dict = {"layers": layers, "T": T, "samples": samples, "lanes": list(lanes), "runs": {},
+                    "fmax_mhz": fmax_mhz}
     pool = ThreadPoolExecutor(2) if synth else None
     builds = {}
     if pool:  # the largest cores first: they take longest
@@ -436,7 +437,7 @@ def _record_mnist(report: dict, samples: int, lanes: tuple[int, ...]) -> None:
 
 def engines_table(report: dict, fmax_mhz: float | None) -> str:
     ecp5 = report.get("ecp5", {})
-    per_p = bool(ecp5)
+    per_p = bool(ecp5) or bool(report.get("ecp5_failed"))
     lines = ["| rule | run | FP | BP | WG | UPD | total | speed-up | utilisation | 2+ engines busy |"
              + (" samples/s |" if fmax_mhz or per_p else ""), "|---|---|---|---|---|---|---|---|---|---|"
              + ("---|" if fmax_mhz or per_p else "")]
@@ -465,6 +466,10 @@ def engines_table(report: dict, fmax_mhz: float | None) -> str:
                          f"({e.get('router') or engines_router(P)}) | "
                          f"{e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | {e['fmax_mhz']:.1f} | "
                          + " | ".join(f"{b:,.0f}" for b in best) + " |")
+        for key, err in report.get("ecp5_failed", {}).items():
+            P = int(key[1:])
+            lines.append(f"| {P} | {'forward engine' if engines_core(P)['overlap'] else 'one MAC stream'} "
+                         f"({engines_router(P)}) | not placed: {err.splitlines()[0][:120]} |")
     torch = report.get("torch_cpu_s_per_step", {})
     if torch:
         lines.append("")
@@ -479,8 +484,9 @@ def _record_engines(report: dict) -> None:
 
     runs = report["runs"]
     ecp5 = report.get("ecp5", {})
-    cmd = "spikemesh core bench --engines --record" if not ecp5 else (
-        f"spikemesh core bench --engines --lanes {','.join(k[1:] for k in ecp5)} --samples {report['samples']} "
+    synth = "ecp5" in report or "ecp5_failed" in report
+    cmd = "spikemesh core bench --engines --record" if not synth else (
+        f"spikemesh core bench --engines --lanes {','.join(map(str, report['lanes']))} --samples {report['samples']} "
         "--synth --record")
     fig = {}
     for key, e in ecp5.items():  # each P's placed core (64-128-128-10, T = 8)

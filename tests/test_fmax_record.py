@@ -160,13 +160,16 @@ def test_engines_bench_synth_record_places_each_p(measured_json, monkeypatch, tm
         return {schedules[0]: [run] * samples, "wall_s": 1.0}
 
     monkeypatch.setattr(core_perf, "synth_ecp5", fake_synth)
+    _real_place = core_perf._place_engines_core
     monkeypatch.setattr(core_perf, "core_cycles", fake_cycles)
     monkeypatch.setattr(core_perf, "summarise", lambda runs: dict(runs[0]))
     monkeypatch.setattr(core_perf, "torch_sltt_step", lambda *a, **kw: 0.01)
     doc = tmp_path / "core.md"
     doc.write_text(f"# core\n\n{core_perf.ENGINES_BEGIN}\nold table\n{core_perf.ENGINES_END}\n\nmore\n")
     monkeypatch.setattr(core_perf, "CORE_DOC", doc)
-    argv = ["core", "bench", "--engines", "--lanes", "1,4", "--samples", "2", "--synth", "--record",
+    monkeypatch.setattr(core_perf, "_place_engines_core", lambda layers, T, wd, P: (
+        {"error": "SynthFailed: nextpnr failed"} if P == 8 else _real_place(layers, T, wd, P)))
+    argv = ["core", "bench", "--engines", "--lanes", "1,4,8", "--samples", "2", "--synth", "--record",
             "--out", str(tmp_path / "bench.json")]
     assert main(argv) == 0
     assert sorted(placed) == [((64, 128, 128, 10), 8, 1, False, "router2"), ((64, 128, 128, 10), 8, 4, True, "router2")]
@@ -178,13 +181,15 @@ def test_engines_bench_synth_record_places_each_p(measured_json, monkeypatch, tm
     assert data["core.engines.p4.sltt.samples_per_s"]["value"] == round(f4 * 1e6 / (25_000 * 0.8))
     assert data["core.sltt.samples_per_s"]["value"] == round(round(f4, 1) * 1e6 / (25_000 * 0.8))
     assert data["core.engines.p1.fmax_mhz"]["command"] == \
-        "spikemesh core bench --engines --lanes 1,4 --samples 2 --synth --record"
+        "spikemesh core bench --engines --lanes 1,4,8 --samples 2 --synth --record"  # every P, placed or not
+    assert "core.engines.p8.fmax_mhz" not in data
     report = json.loads((tmp_path / "bench.json").read_text())
     assert report["runs"]["bptt"]["p1"]["samples_per_s"] == pytest.approx(80e6 / 100_000)
     assert main(argv) == 0  # a second run replaces the block
     text = doc.read_text()
     assert "old table" not in text and text.count(core_perf.ENGINES_BEGIN) == 1 and text.endswith("more\n")
     assert "| 4 | forward engine (router2) | 28,000 | 12,000 | 9 | 64 |" in text
+    assert "| 8 | forward engine (router1) | not placed: SynthFailed: nextpnr failed |" in text
 
 
 
@@ -198,3 +203,7 @@ def test_engines_bench_failed_build_is_a_row_not_a_crash(monkeypatch, tmp_path) 
     monkeypatch.setattr(core_perf, "synth_ecp5", boom)
     row = core_perf._place_engines_core((64, 128, 128, 10), 8, tmp_path, 8)
     assert row == {"error": "RuntimeError: nextpnr exited 1"}
+    run = {"fp_cycles": 1, "bp_cycles": 1, "wg_cycles": 1, "upd_cycles": 1, "cycles": 10, "speedup": 1.0,
+           "utilisation": 0.5}
+    table = core_perf.engines_table({"runs": {"sltt": {"p8": run}}, "ecp5_failed": {"p8": row["error"]}}, None)
+    assert "| 8 | forward engine (router1) | not placed: RuntimeError: nextpnr exited 1 |" in table
