@@ -234,6 +234,15 @@ def _place_engines_core(layers, T: int, workdir: Path, P: int) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
+def _run_lanes(key: str) -> int:
+    """P of an engines-table run key: "base" (one lane), "p4", "p4_ov"."""
+    return 1 if key == "base" else int(key[1:].split("_")[0])
+
+
+def _placed_core(P: int) -> str:
+    return "forward engine" if engines_core(P)["overlap"] else "one MAC stream"
+
+
 def _synth_row(s: dict) -> dict:
     u = s["utilization"]
     return {"fmax_mhz": next(iter(s["fmax_mhz"].values())), "lut": u.get("TRELLIS_COMB"), "ff": u.get("TRELLIS_FF"),
@@ -280,7 +289,7 @@ def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8, 16), r
                                                          schedules=("sparse",))["sparse"])
         b = runs["base"]["cycles"]
         for key, r in runs.items():
-            P = 1 if key == "base" else int(key[1:].split("_")[0])
+            P = _run_lanes(key)
             r["speedup"] = b / r["cycles"]
             r["utilisation"] = r["mac_ops"] / (r["cycles"] * P)
             if key.endswith("_ov"):
@@ -298,7 +307,7 @@ def engines_bench(samples: int = 4, lanes: tuple[int, ...] = (1, 2, 4, 8, 16), r
         report["ecp5_failed"] = {k: v["error"] for k, v in placed.items() if "error" in v}
         for runs in report["runs"].values():
             for key, r in runs.items():
-                P = 1 if key == "base" else int(key[1:].split("_")[0])
+                P = _run_lanes(key)
                 if f"p{P}" in report["ecp5"]:
                     r["samples_per_s"] = report["ecp5"][f"p{P}"]["fmax_mhz"] * 1e6 / r["cycles"]
     text = engines_table(report, fmax_mhz)
@@ -444,7 +453,7 @@ def engines_table(report: dict, fmax_mhz: float | None) -> str:
     for rule, runs in report["runs"].items():
         for key, r in runs.items():
             name = "P = 1, update over every column (baseline)" if key == "base" else \
-                f"P = {key[1:].split('_')[0]}" + (", forward engine" if key.endswith("_ov") else "")
+                f"P = {_run_lanes(key)}" + (", forward engine" if key.endswith("_ov") else "")
             util = f"{r['utilisation']:.2f}" + (f" ({r['utilisation_2p']:.2f} of 2P)" if "utilisation_2p" in r else "")
             row = (f"| {rule} | {name} | {r['fp_cycles']:,.0f} | {r['bp_cycles']:,.0f} | {r['wg_cycles']:,.0f} | "
                    f"{r['upd_cycles']:,.0f} | **{r['cycles']:,.0f}** | {r['speedup']:.2f}x | {util} | "
@@ -460,15 +469,15 @@ def engines_table(report: dict, fmax_mhz: float | None) -> str:
                   "|---|---|---|---|---|---|---|" + "---|" * len(report["runs"])]
         for key, e in ecp5.items():
             P = int(key[1:])
-            best = [max((r.get("samples_per_s", 0) for k, r in runs.items() if k != "base"
-                         and int(k[1:].split("_")[0]) == P), default=0) for runs in report["runs"].values()]
-            lines.append(f"| {P} | {'forward engine' if engines_core(P)['overlap'] else 'one MAC stream'} "
+            best = [max((r.get("samples_per_s", 0) for k, r in runs.items()
+                          if k != "base" and _run_lanes(k) == P), default=0) for runs in report["runs"].values()]
+            lines.append(f"| {P} | {_placed_core(P)} "
                          f"({e.get('router') or engines_router(P)}) | "
                          f"{e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | {e['fmax_mhz']:.1f} | "
                          + " | ".join(f"{b:,.0f}" for b in best) + " |")
         for key, err in report.get("ecp5_failed", {}).items():
             P = int(key[1:])
-            lines.append(f"| {P} | {'forward engine' if engines_core(P)['overlap'] else 'one MAC stream'} "
+            lines.append(f"| {P} | {_placed_core(P)} "
                          f"({engines_router(P)}) | not placed: {err.splitlines()[0][:120]} |")
     torch = report.get("torch_cpu_s_per_step", {})
     if torch:
@@ -499,7 +508,7 @@ def _record_engines(report: dict) -> None:
         fig[f"core.engines.p{P}.dsp"] = (e["dsp"], f"MULT18X18D ({what})")
         fig[f"core.engines.p{P}.bram"] = (e["bram"], f"DP16KD ({what})")
         if "sltt" in runs:
-            best = max((r for k, r in runs["sltt"].items() if k != "base" and int(k[1:].split("_")[0]) == P),
+            best = max((r for k, r in runs["sltt"].items() if k != "base" and _run_lanes(k) == P),
                        key=lambda r: r["samples_per_s"], default=None)
             if best is not None:
                 fig[f"core.engines.p{P}.sltt.samples_per_s"] = (
