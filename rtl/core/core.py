@@ -7,7 +7,8 @@ Datapath (see docs/core.md):
   update are all such passes; they differ only in which memories feed m1/acc/dst and how addresses step.
   A pass may start before the previous one drains once `SAFE` cycles separate their first elements:
   passes in one phase touch the same addresses in the same order, so that spacing removes every hazard.
-- Neuron unit: leak, fire, reset, surrogate; writes v, the spike event list and the psi != 0 list.
+- Neuron unit (`NeuronUnit`, rtl/core/neuron_unit.py): leak, fire, reset, surrogate; writes v, the spike event list
+  and the psi != 0 list.
 - Sequencer: fetches one instruction (`isa.Op`) per layer phase and walks the event lists that make the
   work sparse: forward per input event, gs per delta != 0, weight gradient per (input event, delta != 0).
 """
@@ -26,6 +27,7 @@ from ..lfsr import WORD_STEPS, lfsr_advance
 from .config import CoreConfig
 from .isa import FLAG_OPZO, LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
 from .fwd_engine import ForwardEngine
+from .neuron_unit import NeuronUnit
 from .lanemem import lane_memory
 from .skewmem import extra_skew_read_port, skewed_memory, unskew
 from .passes import M1, Dst, ListSel, pass_layout
@@ -70,7 +72,6 @@ class TrainingCore(wiring.Component):
         sizes = cfg.sizes  # main layers, then the heads (local learning)
         fmt = cfg.fmt
         ONE = fmt.bias << fmt.man_bits  # 1.0 (FP16 0x3C00, BF16 0x3F80)
-        INF = fmt.inf  # the largest magnitude that is not NaN
 
         mul_pipe, add_pipe = fp_pipe_factories(m, cfg)
 
@@ -513,169 +514,32 @@ class TrainingCore(wiring.Component):
             cur_rp = acc_rp
 
         # ================= neuron unit =================
-        nu_busy_regs: list = []
-        n_i = Signal(NB + 1)
-        n_count = Signal(NB + 1)
-        n_layer = Signal(LAYER_BITS)
-        n_t = Signal(TB)
-        n_v0 = Signal()  # NEUR at step 0: v is +0 (the start of a sample; CLRV does not clear v)
-        n_out = Signal()
-        n_mem = Signal()  # membrane readout of the output layer: no spikes, v = h, psi list holds the loss error
-        n_addr = Signal(16)  # the layer's v / acc offset + n_i, a register: no adder in front of a LUTRAM address
-        spk_cnt = Signal(NB + 1)
-        n_psi_cnt = Signal(NB + 1)
-        n_issue = Signal()
-        m.d.comb += n_issue.eq(n_i < n_count)
-        with m.If(n_issue):
-            m.d.sync += [n_i.eq(n_i + 1), n_addr.eq(n_addr + 1)]
-            m.d.comb += [v_rp.addr.eq(n_addr), cur_rp.addr.eq(n_addr)]
-        nv1 = _delay_valid(m, n_issue, 1, "nu_v1", nu_busy_regs)
-        # the neuron index and its v / acc address travel together: the write-back needs no adder in front
-        ni1 = _delay(m, Cat(n_i[:NB], n_addr), 1, "nu_i1")
-        v_in, cur_in = Mux(n_v0, 0, v_rp.data), cur_rp.data
+        m.submodules.nu = nu = NeuronUnit(cfg, lay)
+        n_noise = Signal()  # the current op is NEUR's OPZO variant (set at DECODE)
+        prm = nu.params
+        m.d.comb += [prm.lam.eq(regs["lam"]), prm.theta.eq(regs["theta"]), prm.sg_w.eq(regs["sg_w"]),
+                     prm.sg_inv.eq(regs["sg_inv"]), prm.sg_inv2.eq(regs["sg_inv2"]), prm.loss_c.eq(regs["loss_c"]),
+                     prm.label.eq(regs["label"]), prm.tri.eq(tri), prm.table.eq(mode.table),
+                     prm.membrane.eq(mode.membrane), prm.hard_reset.eq(hard_reset), prm.dense.eq(dense),
+                     prm.psi_all.eq(psi_all), nu.noise.eq(n_noise)]
         if cfg.opzo:
-            # OPZO noise (NEUR with FLAG_OPZO): the LFSR steps once per neuron as it issues, z = the new state's
-            # lsb; one adder stage in front, I := fl(I + (z ? sigma : -sigma)), the golden draw order (t, l, j)
-            n_noise = Signal()
-            z_lfsr = Signal(16)
-            z_next = Signal(16)
-            m.d.comb += z_next.eq(lfsr_advance(z_lfsr, 1))
-            with m.If(n_issue & n_noise):
-                m.d.sync += z_lfsr.eq(z_next)
-            z1 = _delay(m, z_next[0], 1, "nu_z1")
-            nzadd = add_pipe("nu_noise")
-            m.d.comb += [nzadd.a.eq(cur_rp.data), nzadd.b.eq(Cat(osr["sigma"][:15], ~z1)), nzadd.sub.eq(0),
-                         nzadd.i_valid.eq(nv1)]
-            with m.If(nv1 & n_noise):  # keep z_l[t][j] for the B update
-                zw_a = Signal(16)
-                m.d.comb += zw_a.eq(ni1[NB:])
-                m.d.comb += [zs_wp.addr.eq(zw_a[lg:]), zs_wp.data.eq(Cat(*([z1] * P))),
-                             zs_wp.en.eq((Const(1, P) << zw_a[:lg])[:P] if P > 1 else 1)]
-            v_in = Mux(n_v0, 0, _delay(m, v_rp.data, LA, "nu_vn"))
-            cur_in = Mux(n_noise, nzadd.result, _delay(m, cur_rp.data, LA, "nu_curn"))
-            nv1 = _delay_valid(m, nv1, LA, "nu_vn1", nu_busy_regs)
-            ni1 = _delay(m, ni1, LA, "nu_in1")
-        # lam * v, then + I
-        nmul = mul_pipe("nu_mul")
-        m.d.comb += [nmul.a.eq(regs["lam"]), nmul.b.eq(v_in), nmul.i_valid.eq(nv1)]
-        nv2 = _delay_valid(m, nv1, LM, "nu_v2", nu_busy_regs)
-        ni2 = _delay(m, ni1, LM, "nu_i2")
-        cur2 = _delay(m, cur_in, LM, "nu_cur2")
-        nadd1 = add_pipe("nu_add_h")
-        m.d.comb += [nadd1.a.eq(nmul.result), nadd1.b.eq(cur2), nadd1.sub.eq(0), nadd1.i_valid.eq(nv2)]
-        nv3 = _delay_valid(m, nv2, LA, "nu_v3", nu_busy_regs)
-        ni3 = _delay(m, ni2, LA, "nu_i3")
-        h3 = nadd1.result
-        theta = regs["theta"]
-        s3 = Signal()
-        # h >= theta for theta > 0: h positive, not NaN, magnitude bits >= theta bits
-        m.d.comb += s3.eq(~h3[15] & (h3[:15] <= INF) & (h3[:15] >= theta[:15])
-                          & (~n_mem if cfg.membrane_readout else 1))
-        nadd2 = add_pipe("nu_add_x")
-        m.d.comb += [nadd2.a.eq(h3), nadd2.b.eq(theta), nadd2.sub.eq(1), nadd2.i_valid.eq(nv3)]
-        if cfg.membrane_readout:  # x = fl(h - y), y = 1.0 at the label, else +0: the loss error before the scale c
-            m.d.comb += nadd2.b.eq(Mux(n_mem, Mux(ni3[:NB] == regs["label"][:NB], ONE, 0), theta))
-        nv4 = _delay_valid(m, nv3, LA, "nu_v4", nu_busy_regs)
-        ni4 = _delay(m, ni3, LA, "nu_i4")
-        h4 = _delay(m, h3, LA, "nu_h4")
-        sp4 = _delay(m, s3, LA, "nu_s4")
-        x4 = nadd2.result
-        ax4 = Signal(16)
-        m.d.comb += ax4.eq(x4[:15])
-        inwin4 = Signal()
-        m.d.comb += inwin4.eq(ax4 < regs["sg_w"][:15])  # NaN magnitudes exceed every finite width
-        vnew4 = Signal(16)
-        m.d.comb += vnew4.eq(Mux(sp4, Mux(hard_reset, 0, x4), h4))
-        psi_rect4 = Signal(16)
-        m.d.comb += psi_rect4.eq(Mux(inwin4, regs["sg_inv"], 0))
-        if "tri" in cfg.surrogates:
-            tmul = mul_pipe("nu_tri_mul")
-            m.d.comb += [tmul.a.eq(ax4), tmul.b.eq(regs["sg_inv2"]), tmul.i_valid.eq(nv4)]
-            tadd = add_pipe("nu_tri_add")
-            tv = _delay_valid(m, nv4, LM, "nu_tv", nu_busy_regs)
-            m.d.comb += [tadd.a.eq(regs["sg_inv"]), tadd.b.eq(tmul.result), tadd.sub.eq(1), tadd.i_valid.eq(tv)]
-            dl = LM + LA
-            nv_e = _delay_valid(m, tv, LA, "nu_ve", nu_busy_regs)
-            ni_e = _delay(m, ni4, dl, "nu_ie")
-            sp_e = _delay(m, sp4, dl, "nu_se")
-            vnew_e = _delay(m, vnew4, dl, "nu_vnewe")
-            win_e = _delay(m, inwin4, dl, "nu_wine")
-            rect_e = _delay(m, psi_rect4, dl, "nu_recte")
-            psi_e = Signal(16)
-            m.d.comb += psi_e.eq(Mux(tri, Mux(win_e, tadd.result, 0), rect_e))
-        else:
-            nv_e, ni_e, sp_e, vnew_e = nv4, ni4, sp4, vnew4
-            psi_e = psi_rect4
+            m.d.comb += prm.sigma.eq(osr["sigma"])
         if cfg.sg_table_depth:
-            # table surrogate: |x| bits - lo address the window at stage 4, the BRAM answers one cycle later;
-            # the rect/tri result waits for it when its own path is shorter (tri at depth 0)
-            dl = LM + LA if "tri" in cfg.surrogates else 0
-            kb = cfg.sg_table_depth.bit_length() - 1
-            below4, above4 = Signal(), Signal()
-            dif4 = Signal(16)
-            m.d.comb += [below4.eq(ax4 < sgr["lo"][:15]), dif4.eq(ax4 - sgr["lo"][:15])]
-            m.d.comb += above4.eq(dif4[kb:] != 0)  # NaN/inf: past every window the host accepts (+0)
-            with m.If(nv4):
-                m.d.comb += sgt_rp.addr.eq(dif4[:kb])
-            tsel = Signal(2)
-            m.d.comb += tsel.eq(Cat(below4, above4))
-            tsel5 = _delay(m, tsel, 1, "nu_tsel5")
-            psi_t5 = Signal(16)
-            m.d.comb += psi_t5.eq(Mux(tsel5[0], sgr["below"], Mux(tsel5[1], sgr["above"], sgt_rp.data)))
-            extra = max(0, 1 - dl)
-            if extra:
-                nv_e = _delay_valid(m, nv_e, extra, "nu_vt", nu_busy_regs)
-                ni_e, sp_e, vnew_e, psi_e = (_delay(m, sig, extra, f"nu_{nm}t") for sig, nm in
-                                             ((ni_e, "i"), (sp_e, "s"), (vnew_e, "vnew"), (psi_e, "psi")))
-            psi_te = _delay(m, psi_t5, dl + extra - 1, "nu_psite")
-            psi_ee = Signal(16)
-            m.d.comb += psi_ee.eq(Mux(mode.table, psi_te, psi_e))  # mode is constant during a run
-            psi_e = psi_ee
-        if cfg.membrane_readout:
-            # the output error fl(fl(h - y) * c) takes psi's place in the list (DELTA: fl(e * 1.0) = e, acc holds
-            # 1.0), so BPTT's backward finds every step's error in the per-step psi lists
-            lmul = mul_pipe("nu_loss_mul")
-            m.d.comb += [lmul.a.eq(x4), lmul.b.eq(regs["loss_c"]), lmul.i_valid.eq(nv4)]
-            dl_e = (LM + LA if "tri" in cfg.surrogates else 0)
-            if cfg.sg_table_depth:
-                dl_e += max(0, 1 - dl_e)
-            extra = max(0, LM - dl_e)
-            if extra:
-                nv_e = _delay_valid(m, nv_e, extra, "nu_vm", nu_busy_regs)
-                ni_e, sp_e, vnew_e, psi_e = (_delay(m, sig, extra, f"nu_{nm}m") for sig, nm in
-                                             ((ni_e, "i"), (sp_e, "s"), (vnew_e, "vnew"), (psi_e, "psi")))
-            err_e = _delay(m, lmul.result, dl_e + extra - LM, "nu_err")
-            psi_me = Signal(16)
-            m.d.comb += psi_me.eq(Mux(n_mem, err_e, psi_e))
-            psi_e = psi_me
-        na_e, ni_e = ni_e[NB:], ni_e[:NB]
-        with m.If(nv_e):
-            m.d.comb += [v_wp.addr.eq(na_e), v_wp.data.eq(vnew_e), v_wp.en.eq(1)]
-            with m.If(sp_e | dense):
-                m.d.comb += [spk_wp.addr.eq(Cat(spk_cnt[:NB], n_layer[:LB], n_t)), spk_wp.data.eq(Cat(ni_e, sp_e)),
-                             spk_wp.en.eq(1)]
-                m.d.sync += spk_cnt.eq(spk_cnt + 1)
-            with m.If((psi_e[:15] != 0) | psi_all):
-                m.d.comb += [psi_wp.addr.eq(Cat(n_psi_cnt[:LNB], n_layer[:LB], n_t)), psi_wp.data.eq(Cat(psi_e, ni_e)),
-                             psi_wp.en.eq(1)]
-                m.d.sync += n_psi_cnt.eq(n_psi_cnt + 1)
-            if cfg.opzo:
-                with m.If(n_out):  # keep s_L[t][k] for the B update
-                    zs_a = Signal(16)
-                    m.d.comb += zs_a.eq(na_e)
-                    m.d.comb += [zs_wp.addr.eq(zs_a[lg:]), zs_wp.data.eq(Cat(*([sp_e] * P))),
-                                 zs_wp.en.eq((Const(1, P) << zs_a[:lg])[:P] if P > 1 else 1)]
-            with m.If(n_out):
-                # output error gs_L = fl(fl(s - y) * c): +0, c or -c
-                y = Signal()
-                m.d.comb += y.eq(ni_e == regs["label"][:len(ni_e)])  # labels are neuron indices
-                m.d.comb += [acc_wp.addr.eq(na_e), acc_wp.en.eq(1),
-                             acc_wp.data.eq(Mux(sp_e == y, 0, Mux(sp_e, regs["loss_c"], regs["loss_c"] ^ SIGN)))]
-                if cfg.membrane_readout:  # membrane readout: gs := 1.0, the error is in the psi list
-                    with m.If(n_mem):
-                        m.d.comb += acc_wp.data.eq(ONE)
-        nu_busy = Signal()
-        m.d.comb += nu_busy.eq(n_issue | Cat(*nu_busy_regs).any())
+            m.d.comb += [prm.sg_lo.eq(sgr["lo"]), prm.sg_below.eq(sgr["below"]), prm.sg_above.eq(sgr["above"])]
+        m.d.comb += [nu.v_r.data.eq(v_rp.data), nu.cur_r.data.eq(cur_rp.data)]
+        with m.If(nu.issuing):
+            m.d.comb += [v_rp.addr.eq(nu.v_r.addr), cur_rp.addr.eq(nu.cur_r.addr)]
+        if cfg.sg_table_depth:
+            m.d.comb += nu.sgt_r.data.eq(sgt_rp.data)
+            with m.If(nu.sgt_r.en):
+                m.d.comb += sgt_rp.addr.eq(nu.sgt_r.addr)
+        if cfg.opzo:
+            with m.If(nu.zs_w.en.any()):
+                m.d.comb += [zs_wp.addr.eq(nu.zs_w.addr), zs_wp.data.eq(nu.zs_w.data), zs_wp.en.eq(nu.zs_w.en)]
+        for unit_wp, core_wp in ((nu.v_w, v_wp), (nu.spk_w, spk_wp), (nu.psi_w, psi_wp), (nu.acc_w, acc_wp)):
+            with m.If(unit_wp.en):
+                m.d.comb += [core_wp.addr.eq(unit_wp.addr), core_wp.data.eq(unit_wp.data), core_wp.en.eq(1)]
+        spk_cnt, n_psi_cnt, nu_busy = nu.spikes, nu.psis, nu.busy
 
         # ================= sequencer =================
         pc = Signal(range(cfg.prog_depth + 1))
@@ -876,7 +740,7 @@ class TrainingCore(wiring.Component):
                         if cfg.k_random:  # a new sample: its step draws start from its seed
                             m.d.sync += [k_lfsr.eq(ksr["k_seed"]), k_chosen.eq(0), k_in.eq(0), k_skip.eq(0)]
                         if cfg.opzo:  # and its noise draws from theirs
-                            m.d.sync += z_lfsr.eq(osr["z_seed"])
+                            m.d.comb += [nu.seed.eq(osr["z_seed"]), nu.seed_load.eq(1)]
                         if cfg.stochastic_rounding:  # and its rounding draws from theirs
                             m.d.sync += sr_lfsr.eq(ssr["sr_seed"])
                         m.next = "CLRV"
@@ -888,10 +752,8 @@ class TrainingCore(wiring.Component):
                             start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 1, M1.ZERO, 0)  # I := +0
                             m.next = "EV_CNT"
                     with m.Case(Op.NEUR):
-                        m.d.sync += [n_i.eq(0), n_count.eq(n_ly), n_layer.eq(ly), n_t.eq(tt), n_v0.eq(tt == 0),
-                                     n_out.eq(ly >= cfg.out_layer),
-                                     *([n_mem.eq(mode.membrane & (ly == cfg.out_layer))] if cfg.membrane_readout else []),
-                                     n_addr.eq(noff_ly), spk_cnt.eq(0), n_psi_cnt.eq(0)]
+                        m.d.comb += [nu.start.eq(1), nu.layer.eq(ly), nu.t.eq(tt), nu.count.eq(n_ly),
+                                     nu.base.eq(noff_ly)]
                         m.next = "NEUR"
                     with m.Case(Op.DELTA):
                         m.d.sync += [dcnt.eq(0), p_oseg.eq(ly)]
@@ -1241,7 +1103,7 @@ class TrainingCore(wiring.Component):
         incs = {
             "cycles": busy, "fp_cycles": phase_fp, "bp_cycles": phase_bp, "wg_cycles": phase_wg,
             "upd_cycles": phase_upd, "fwd_events": fsm.ongoing("EV_WAIT") & mac_can_start & (op == Op.FWD) & (fired | isdirect),
-            "mac_issues": issuing, "neuron_ops": n_issue,
+            "mac_issues": issuing, "neuron_ops": nu.issuing,
             "psi_nonzero": psi_wp.en, "delta_nonzero": dlt_wp.en & busy, "stall_cycles": stall,
         }
         if cfg.opzo:  # the list of gs_L != 0 (OPZO DELTA L) is not a delta list

@@ -18,33 +18,8 @@ from .config import CoreConfig
 from .isa import LAYER_BITS, T_BITS
 from .layout import CoreLayout
 from .skewmem import unskew
+from .ports import _bits, lane_write_port_signature, read_port_signature, skew_read_port_signature
 from .pipes import fp_pipe_factories, _delay, _delay_valid, _source_layer, _times_const, event_walk_states
-
-
-def _bits(depth: int) -> int:
-    """Address bits of a memory port of `depth` words (amaranth's range(depth))."""
-    return max(0, (depth - 1).bit_length())
-
-
-def read_port_signature(addr_bits: int, data_bits: int) -> wiring.Signature:
-    """A synchronous read port as its user sees it: `addr` out, `data` in one cycle later."""
-    return wiring.Signature({"addr": Out(addr_bits), "data": In(data_bits)})
-
-
-def skew_read_port_signature(addr_bits: int, lanes: int) -> wiring.Signature:
-    """A read port on W's skewed banks (rtl/core/skewmem.py): element `addr` and bank rotation `rot` out; the
-    banks' raw outputs with the rotation / bank of that read in (`unskew` after a register), or the plain
-    word at P = 1."""
-    lg = max(1, lanes.bit_length() - 1)
-    return wiring.Signature({"addr": Out(addr_bits), "rot": Out(lg), "raw": In(16 * lanes), "rot_q": In(lg),
-                             "bank_q": In(lg), "word": In(16 * lanes)})
-
-
-def lane_write_port_signature(addr_bits: int, lanes: int) -> wiring.Signature:
-    """A P-lane memory's write port (rtl/core/lanemem.py): element `addr`, one element `data` or, with `wide`,
-    the word `wdata`."""
-    return wiring.Signature({"addr": Out(addr_bits), "data": Out(16), "en": Out(1), "wide": Out(1),
-                             "wdata": Out(16 * lanes)})
 
 
 class ForwardEngine(wiring.Component):
