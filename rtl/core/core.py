@@ -28,6 +28,7 @@ from .config import CoreConfig
 from .isa import FLAG_OPZO, LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
 from .fwd_engine import ForwardEngine
 from .neuron_unit import NeuronUnit
+from .update_walk import UpdateWalk
 from .lanemem import lane_memory
 from .skewmem import extra_skew_read_port, skewed_memory, unskew
 from .passes import M1, Dst, ListSel, pass_layout
@@ -600,14 +601,7 @@ class TrainingCore(wiring.Component):
         m.d.comb += [lin.eq(_source_layer(cfg, ly)), isdirect.eq(direct & (ly == 1))]
         m.d.comb += tin.eq(Mux(isdirect, 0, tt))
         vclr = Signal(range(max(lay.ndepth, lay.adepth) + 1))
-        u_ra = Signal(NB + 1)  # sparse UPD: next column bit to read, the column whose bit is on the read port
-        u_ri = Signal(NB)
-        u_ra_a = Signal.like(abase_ly, name="u_ra_a")  # abase_ly + u_ra and abase_ly + u_ri, kept as registers:
-        u_ri_a = Signal.like(abase_ly, name="u_ri_a")  # no adder in front of the bit memory's read address
         wa_a = Signal.like(abase_ly, name="wa_a")  # OTTT's WG walk: abase_ly + e, a register (the a read address)
-        u_rv = Signal()
-        u_pend = Signal()  # column j waits for the MAC stream unit
-        u_all = Signal()  # this UPD walks every column (MODE_DENSE_UPD, the dense schedule, or G written by the bus)
         m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
 
         pass_go = Signal()  # a pass starts this cycle; pass_elems: its element count (the mac_ops counter)
@@ -664,19 +658,10 @@ class TrainingCore(wiring.Component):
             fe_hold = Signal()
             m.d.comb += fe_hold.eq(~fe.idle & ((op == Op.FWD) | (op == Op.NEUR) | (op == Op.UPD) | (op == Op.END)))
 
-        # sparse UPD's column walk (UPD_COLS). Only that state reads the bit memory, so its address is set outside
-        # the state machine: the next column's bit, or the held one (u_ri) until the pending slot frees
-        u_issue = Signal()
-        u_take = Signal()  # the bit read last cycle is set and the pending slot is (or becomes) free
-        u_done_rd = Signal()  # the read of u_ri is used up this cycle
-        u_bit = Signal()
-        tch_bits = Signal(TW)  # the bits of the column on the read port (layer 1 of a wg_table core: S_j & ran)
-        m.d.comb += tch_bits.eq(tch_rp.data & Mux(tbl1, ran, (1 << TW) - 1) if cfg.wg_table else tch_rp.data)
-        m.d.comb += [u_bit.eq(tch_bits.any() | u_all),
-                     u_issue.eq(u_pend & ~issuing),
-                     u_take.eq(u_rv & u_bit & (~u_pend | u_issue)),
-                     u_done_rd.eq(~u_rv | ~u_bit | u_take),
-                     tch_rp.addr.eq(Mux(u_done_rd, u_ra_a, u_ri_a))]
+        # sparse UPD's column walk (rtl/core/update_walk.py): the only reader of the bit memory
+        m.submodules.upd_walk = uw = UpdateWalk(cfg, lay)
+        m.d.comb += [uw.mac_issuing.eq(issuing), uw.tch_r.data.eq(tch_rp.data), tch_rp.addr.eq(uw.tch_r.addr),
+                     uw.mask.eq(Mux(tbl1, ran, (1 << TW) - 1) if cfg.wg_table else (1 << TW) - 1)]
         # LOSS writes acc from registers, a cycle after their state: lc_* for LOSS_CLR's gs_L := the label's
         # error, l_* in LOSS_W for a fired neuron. The write port's select then needs no state decode.
         l_i = Signal(NB)
@@ -813,9 +798,9 @@ class TrainingCore(wiring.Component):
                             with m.Else():
                                 m.next = "WA_EV"
                     with m.Case(Op.UPD):
-                        m.d.sync += [u_ra.eq(0), u_ra_a.eq(abase_ly), u_rv.eq(0), u_pend.eq(0),
-                                     u_all.eq(dense_upd | gext[ly]),
-                                     gext[ly].eq(0)]
+                        m.d.comb += [uw.start.eq(1), uw.count.eq(n_lin), uw.abase.eq(abase_ly),
+                                     uw.all.eq(dense_upd | gext[ly])]
+                        m.d.sync += gext[ly].eq(0)
                         m.next = "UPD_COLS"
                     if cfg.k_random:
                         with m.Case(Op.KGATE):
@@ -834,31 +819,24 @@ class TrainingCore(wiring.Component):
             # column ahead while a pass issues; the passes write disjoint columns, so they follow each other
             # without the read-after-write spacing (SAFE) other passes keep.
             with m.State("UPD_COLS"):
-                with m.If(u_issue):
+                with m.If(uw.issue):
                     if cfg.wg_table:  # layer 1: G_1[:, j] is table row S_j, shared by columns: kept until HCLR
                         start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, Mux(tbl1, ucol, gbase_ly + jcol),
                                    m2reg=regs["eta"], sub=1, gzero=~tbl1, rot=j[:LG])
                     else:
                         start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, gbase_ly + jcol,
                                    m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
-                with m.If(u_take):
-                    m.d.sync += [j.eq(u_ri), u_pend.eq(1)]
+                with m.If(uw.take):
+                    m.d.sync += j.eq(uw.col)
                     if cfg.wg_table:
-                        m.d.sync += u_s.eq(tch_bits)
-                    m.d.comb += [tch_wp.addr.eq(u_ri_a), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
-                with m.Elif(u_issue):
-                    m.d.sync += u_pend.eq(0)
-                with m.If(u_done_rd):  # else the read of u_ri is held until the slot frees
-                    with m.If(u_ra < n_lin):
-                        m.d.sync += [u_ri.eq(u_ra), u_ra.eq(u_ra + 1), u_ri_a.eq(u_ra_a), u_ra_a.eq(u_ra_a + 1),
-                                     u_rv.eq(1)]
-                    with m.Else():
-                        m.d.sync += u_rv.eq(0)
-                        with m.If(~u_take & (~u_pend | u_issue)):
-                            m.next = "DRAIN"
-                            if cfg.wg_table:
-                                with m.If(tbl1):
-                                    m.next = "HCLR"
+                        m.d.sync += u_s.eq(uw.bits)
+                    m.d.comb += [tch_wp.addr.eq(uw.tch_w.addr), tch_wp.data.eq(uw.tch_w.data),
+                                 tch_wp.en.eq(uw.tch_w.en)]
+                with m.If(uw.done):
+                    m.next = "DRAIN"
+                    if cfg.wg_table:
+                        with m.If(tbl1):
+                            m.next = "HCLR"
             if cfg.k_random:
                 # Knuth's selection sampling (golden lfsr.random_k_steps): step t joins K iff
                 # (R - 1) * (T - t) < (k - chosen) * 65535, R the drawn word; one register stage per side
