@@ -27,17 +27,14 @@ from ..lfsr import WORD_STEPS, lfsr_advance
 from .config import CoreConfig
 from .isa import FLAG_OPZO, LAYER_BITS, OP_BITS, T_BITS, Instruction, Op
 from .fwd_engine import ForwardEngine
-from .neuron_unit import NeuronUnit
+from .neuron_unit import SIGN, NeuronUnit
 from .update_walk import UpdateWalk
 from .lanemem import lane_memory
 from .skewmem import extra_skew_read_port, skewed_memory, unskew
 from .passes import M1, Dst, ListSel, pass_layout
 from .pipes import fp_pipe_factories, _delay, _delay_valid, _source_layer, _times_const, event_walk_states
-from .layout import COUNTERS, CTRL_REGS, KSR_REGS, OSR_REGS, SGR_REGS, SSR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
+from .layout import CTRL_REGS, KSR_REGS, OSR_REGS, SGR_REGS, SSR_REGS, CoreLayout, CtrlStatus, CtrlWrite, Mode
 from ..fp.sr_add import FPSRSubPipe
-
-SIGN = 0x8000
-
 
 
 def config_id(cfg: CoreConfig) -> int:

@@ -20,7 +20,7 @@ from .layout import CoreLayout
 from .pipes import _delay, _delay_valid, fp_pipe_factories
 from .ports import _bits, read_port_signature, write_port_signature
 
-SIGN = 0x8000
+SIGN = 0x8000  # the sign bit of FP16 and BF16 (the output error's -c)
 
 # the registers the unit reads (the core's control, surrogate-table and OPZO registers); constant during a run
 neuron_params_layout = data.StructLayout({
