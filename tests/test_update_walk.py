@@ -37,6 +37,10 @@ def _run(cfg: CoreConfig, bits: list[int], base: int, count: int, walk_all: bool
         ctx.set(uw.start, 0)
         busy, slot = 0, None
         for cycle in range(20 * (count + 4)):
+            # the read address is a register: the MAC stream unit's state does not reach it within the cycle
+            addr = ctx.get(uw.tch_r.addr)
+            ctx.set(uw.mac_issuing, int(busy == 0))
+            assert ctx.get(uw.tch_r.addr) == addr, "the bit memory's read address waits on the MAC stream unit"
             ctx.set(uw.mac_issuing, int(busy > 0))
             if ctx.get(uw.issue):
                 assert slot is not None, "a pass started with no column in the slot"
