@@ -1087,6 +1087,11 @@ class TrainingCore(wiring.Component):
             fwd_op = (op == Op.FWD) | (op == Op.NEUR) | (op == Op.TRACE)
             del incs["mac_issues"]
             incs.update({"fwd_events": fe.event, "fwd_busy": ~fe.idle, "overlap_cycles": ~fe.idle & busy & ~fwd_op})
+        # element operations of the passes that start this cycle (P per issued word of a wide pass, padding not),
+        # added a cycle later: the count decodes the pass descriptor, and a pass never starts on the core's last
+        # busy cycle (its issues and the pipeline drain follow), so the total is read the same
+        ops_q = Signal(25, name="ctr_ops_q")
+        m.d.sync += ops_q.eq(Mux(pass_go, pass_elems, 0) + (Mux(fe.go, fe.elems, 0) if cfg.overlap else 0))
         with m.If(clear_counters):
             m.d.sync += [c.eq(0) for c in ctr.values()]
         with m.Else():
@@ -1094,12 +1099,8 @@ class TrainingCore(wiring.Component):
                 with m.If(inc):
                     m.d.sync += ctr[name].eq(ctr[name] + 1)
             if cfg.overlap:  # both engines issue and count element operations (the sum is the one-engine total)
-                m.d.sync += [
-                    ctr["mac_issues"].eq(ctr["mac_issues"] + issuing + fe.issued),
-                    ctr["mac_ops"].eq(ctr["mac_ops"] + Mux(pass_go, pass_elems, 0) + Mux(fe.go, fe.elems, 0))]
-            else:
-                with m.If(pass_go):  # element operations of the pass (P per issued word of a wide pass, padding not)
-                    m.d.sync += ctr["mac_ops"].eq(ctr["mac_ops"] + pass_elems)
+                m.d.sync += ctr["mac_issues"].eq(ctr["mac_issues"] + issuing + fe.issued)
+            m.d.sync += ctr["mac_ops"].eq(ctr["mac_ops"] + ops_q)
 
         # ---------------- bus target ----------------
         self._bus(m, regs, ctr, busy, done, start, clear_counters, g_written, bus_mems,
