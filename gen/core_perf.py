@@ -141,8 +141,9 @@ def state_table(layers, rules=("bptt", "tbptt", "sltt", "sltt_k", "ottt_a"), Ts=
     return out
 
 
-def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100, router: str = "router1", **core) -> dict:
-    """yosys synth_ecp5 + nextpnr-ecp5 (LFE5U-85F, seed 1) of one core through gen/synth_flow.py; resources, Fmax,
+def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100, router: str = "router1", seed: int = 1,
+               **core) -> dict:
+    """yosys synth_ecp5 + nextpnr-ecp5 (LFE5U-85F, nextpnr `seed`) of one core through gen/synth_flow.py; resources, Fmax,
     build time. The bus pins go to auto-placed I/Os (a real build sits behind the UART link, see rtl/soc/top.py).
     `workdir` holds the build cache (default: a temporary folder): the same Verilog placed the same way is reused."""
     from amaranth.back import verilog
@@ -155,7 +156,7 @@ def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100, rou
     text = SynthRequest.strip_zero_memory_init(text)
     # nextpnr exits nonzero when the requested --freq is missed (no --timing-allow-fail); the report still holds
     # the achieved Fmax
-    res = synthesise(SynthRequest.from_verilog(text, "core", freq_mhz=freq, seed=1, router=router,
+    res = synthesise(SynthRequest.from_verilog(text, "core", freq_mhz=freq, seed=seed, router=router,
                                                timing_allow_fail=False), wd)
     fresh = not res.pnr_cached
     return {"layers": layers, "T": T, "core": {k: str(v) for k, v in core.items()}, "router": router,

@@ -207,3 +207,29 @@ def test_engines_bench_failed_build_is_a_row_not_a_crash(monkeypatch, tmp_path) 
            "utilisation": 0.5}
     table = core_perf.engines_table({"runs": {"sltt": {"p8": run}}, "ecp5_failed": {"p8": row["error"]}}, None)
     assert "| 8 | forward engine (router1) | not placed: RuntimeError: nextpnr exited 1 |" in table
+
+
+def test_core_synth_seeds_records_the_median_seed(measured_json, monkeypatch, capsys) -> None:
+    """`core synth --seeds 1,2,3` places the core once per seed and records the median seed's Fmax and LUT, the
+    seeds and their Fmax in the unit and `--seeds` in the command; a bad seed list is refused before any tool."""
+    import spikemesh.gen.core_perf as core_perf
+
+    placed = []
+
+    def fake(*a, seed=1, **kw):
+        placed.append(seed)
+        return {"fmax_mhz": {"clk": {1: 88.46, 2: 71.0, 3: 80.04}[seed]},
+                "utilization": {"TRELLIS_COMB": 7000 + seed, "TRELLIS_FF": 3600}}
+
+    monkeypatch.setattr(core_perf, "synth_ecp5", fake)
+    assert main(["core", "synth", "--layers", "64-32-10", "--t-max", "4", "--router", "router2", "--seeds", "1,2,3",
+                 "--record"]) == 0
+    assert placed == [1, 2, 3]
+    data = json.loads(measured_json.read_text())
+    assert data["core.fmax_mhz"]["value"] == 80.0 and data["core.lut"]["value"] == 7003
+    assert "median of seeds 1,2,3: 88.5/71.0/80.0 MHz" in data["core.fmax_mhz"]["unit"]
+    assert data["core.fmax_mhz"]["command"].endswith("--freq 100 --seeds 1,2,3 --record")
+    capsys.readouterr()
+    assert main(["core", "synth", "--layers", "64-32-10", "--seeds", "0"]) == 2
+    assert "--seeds: one or more nextpnr seeds >= 1" in capsys.readouterr().err
+    assert placed == [1, 2, 3]
