@@ -192,6 +192,9 @@ def run_synth(args) -> int:
     seeds = _ints(args.seeds)
     if not seeds or any(s < 1 for s in seeds):
         raise ValueError(f"--seeds: one or more nextpnr seeds >= 1, e.g. 1,2,3 (got {args.seeds!r})")
+    def fmax_of(r: dict) -> float:
+        return next(iter(r["fmax_mhz"].values()))
+
     runs = []
     for seed in seeds:
         r = synth_ecp5(tuple(args.layers), args.t_max, args.workdir, args.freq, router=args.router, seed=seed,
@@ -200,12 +203,11 @@ def run_synth(args) -> int:
         print(json.dumps(r, indent=1, default=str))
         runs.append(r)
     # the median seed (the lower middle one of an even count) gives every recorded figure
-    by_fmax = sorted(runs, key=lambda r: next(iter(r["fmax_mhz"].values())))
-    res = by_fmax[(len(by_fmax) - 1) // 2]
-    fmaxes = [round(next(iter(r["fmax_mhz"].values())), 1) for r in runs]
+    res = sorted(runs, key=fmax_of)[(len(runs) - 1) // 2]
+    fmaxes = [round(fmax_of(r), 1) for r in runs]
     if len(runs) > 1:
         print(f"Fmax by seed: {', '.join(f'{s}: {f} MHz' for s, f in zip(seeds, fmaxes))}; median "
-              f"{next(iter(res['fmax_mhz'].values())):.1f} MHz (seed {res['seed']})")
+              f"{fmax_of(res):.1f} MHz (seed {res['seed']})")
     if args.record:
         from spikemesh.gen.core_perf import SLTT_P4_FMAX_KEY, _recorded
         from spikemesh.gen.measured import record
@@ -219,7 +221,7 @@ def run_synth(args) -> int:
                 + (", stochastic rounding" if args.sr else "") + (", OPZO" if args.opzo else "") + ", ECP5-85F, "
                 + (f"median of seeds {','.join(map(str, seeds))}: {'/'.join(map(str, fmaxes))} MHz" if len(seeds) > 1
                    else f"seed {seeds[0]}"))
-        fmax = next(iter(res["fmax_mhz"].values()))
+        fmax = fmax_of(res)
         cmd = (f"spikemesh core synth --layers {'-'.join(map(str, args.layers))} --t-max {args.t_max} "
                f"--lanes {args.lanes}" + (" --overlap" if args.overlap else "") + (" --sr" if args.sr else "")
                + (" --opzo" if args.opzo else "") + (" --wg-table" if args.wg_table else "") + f" --fmt {args.fmt} --router {args.router} --freq {args.freq}"

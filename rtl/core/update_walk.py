@@ -4,9 +4,9 @@ The core keeps one bit per input j of each layer (memory `tch`, t_max bits on a 
 G_l has had a WG pass since the last UPD of layer l. The walk reads those bits in ascending j, one column per
 cycle while its small queue of found columns has room, and hands each touched column to the MAC stream unit (the
 core starts the wide pass W[:, j] -= fl(eta * G[:, j]), G[:, j] := +0) through a one-column slot, clearing the bits
-as it takes them. Every other column of G is +0, so
-skipping it leaves W bit-identical to the dense update. `all` walks every column (the dense update, or G written
-over the bus). Passes write disjoint columns, so they follow each other without the SAFE spacing.
+as it takes them. Every other column of G is +0, so skipping it leaves W bit-identical to the dense update. `all`
+walks every column (the dense update, or G written over the bus). Passes write disjoint columns, so they follow
+each other without the SAFE spacing.
 """
 from __future__ import annotations
 
