@@ -495,9 +495,8 @@ def _record_engines(report: dict) -> None:
     runs = report["runs"]
     ecp5 = report.get("ecp5", {})
     synth = "ecp5" in report or "ecp5_failed" in report
-    cmd = "spikemesh core bench --engines --record" if not synth else (
-        f"spikemesh core bench --engines --lanes {','.join(map(str, report['lanes']))} --samples {report['samples']} "
-        "--synth --record")
+    cmd = (f"spikemesh core bench --engines --lanes {','.join(map(str, report['lanes']))} --samples {report['samples']}"
+           + (" --synth" if synth else "") + " --record")
     fig = {}
     for key, e in ecp5.items():  # each P's placed core (64-128-128-10, T = 8)
         P = int(key[1:])

@@ -223,15 +223,29 @@ class TrainingCore(wiring.Component):
         a1_run = Signal(aw)
         since = Signal(range(SAFE + 1))
         dcnt = Signal(NB + 1)
-        issuing = Signal()  # p_n < pd.count, kept as a register (start_pass sets it): no comparator on its paths
-        mac_can_start = Signal()
-        m.d.comb += mac_can_start.eq(~issuing & (since >= SAFE))
+        issuing = Signal()  # p_n < pd.count, kept as a register (set when a pass starts): no comparator on its paths
         with m.If(since < SAFE):
             m.d.sync += since.eq(since + 1)
         with m.If(issuing):
             # p_n < pd.count while issuing, so p_n + 1 fits p_n's width and "< pd.count" is "!= pd.count"
             m.d.sync += [p_n.eq(p_n + 1), ad_run.eq(ad_run + pd.dstride), a1_run.eq(a1_run + pd.m1stride),
                          issuing.eq((p_n + 1)[:len(p_n)] != pd.count)]
+        # the pass slot: the sequencer fills it (start_pass) when it is empty, and the pass starts from it once the
+        # previous pass has issued (and, for a pass that reads what earlier passes write, SAFE cycles after that
+        # one's start). The sequencer's state decode then feeds only the slot's registers; the pass registers,
+        # its counters and `issuing` load from registers, and the sequencer walks on while a pass waits.
+        nq = Signal.like(pd, name="next_pass")
+        nq_ad = Signal(aw, name="next_pass_ad")
+        nq_a1 = Signal(aw, name="next_pass_a1")
+        nq_nz = Signal(name="next_pass_nz")  # count != 0
+        nq_elems = Signal(24, name="next_pass_elems")  # its element operations (the mac_ops counter)
+        nq_valid = Signal(name="next_pass_valid")
+        nq_safe = Signal(name="next_pass_safe")
+        nq_go = Signal(name="next_pass_go")
+        m.d.comb += nq_go.eq(nq_valid & ~issuing & (~nq_safe | (since >= SAFE)))
+        with m.If(nq_go):
+            m.d.sync += [pd.eq(nq), p_n.eq(0), issuing.eq(nq_nz), ad_run.eq(nq_ad), a1_run.eq(nq_a1), since.eq(0),
+                         nq_valid.eq(0)]
 
         # S0: issue; list read
         with m.If(issuing & (pd.lst == ListSel.PSI)):
@@ -490,7 +504,7 @@ class TrainingCore(wiring.Component):
                                      dlt_wp.data.eq(Cat(res, k4)), dlt_wp.en.eq(1)]
                         m.d.sync += dcnt.eq(dcnt + 1)
         mac_busy = Signal()
-        m.d.comb += mac_busy.eq(issuing | Cat(*mac_busy_regs).any())
+        m.d.comb += mac_busy.eq(nq_valid | issuing | Cat(*mac_busy_regs).any())
 
         # ================= forward engine (overlap) =================
         if cfg.overlap:
@@ -601,23 +615,23 @@ class TrainingCore(wiring.Component):
         wa_a = Signal.like(abase_ly, name="wa_a")  # OTTT's WG walk: abase_ly + e, a register (the a read address)
         m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
 
-        pass_go = Signal()  # a pass starts this cycle; pass_elems: its element count (the mac_ops counter)
-        pass_elems = Signal(24)
-
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
                        m2base=0, lst=ListSel.NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None, rot=0, row=0,
-                       rl=0, bq=0, qs=0):
-            """`count` issues; a wide pass (P > 1) issues P-lane words and `elems` is its element count."""
+                       rl=0, bq=0, qs=0, safe=1):
+            """Fill the pass slot (it must be empty: `~nq_valid`) with `count` issues; a wide pass (P > 1) issues
+            P-lane words and `elems` is its element count. `safe`: the pass reads what the passes before it
+            write, so it starts SAFE cycles after the last one (0: it touches other addresses and follows as
+            soon as the last one has issued)."""
             if P == 1:
                 wide = 0
             if cfg.opzo:
-                m.d.sync += [pd.bq.eq(bq), pd.qs.eq(qs), pd.elems.eq(count if elems is None else elems)]
-            m.d.sync += [pd.count.eq(count), p_n.eq(0), issuing.eq(count != 0), pd.dmem.eq(dmem), ad_run.eq(dbase), pd.dstride.eq(dstride),
-                         pd.accz.eq(accz), pd.m1src.eq(m1src), a1_run.eq(m1base), pd.m1stride.eq(m1stride),
-                         pd.m2reg.eq(m2reg), pd.m2acc.eq(m2acc), pd.m2base.eq(m2base), pd.lst.eq(lst),
-                         pd.lseg.eq(lseg), pd.sub.eq(sub), pd.gzero.eq(gzero), since.eq(0), pd.lt.eq(lt),
-                         pd.wide.eq(wide), pd.rot.eq(rot), pd.row.eq(row), pd.rl.eq(rl)]
-            m.d.comb += [pass_go.eq(1), pass_elems.eq(count if elems is None else elems)]
+                m.d.sync += [nq.bq.eq(bq), nq.qs.eq(qs), nq.elems.eq(count if elems is None else elems)]
+            m.d.sync += [nq.count.eq(count), nq_nz.eq(count != 0), nq.dmem.eq(dmem), nq_ad.eq(dbase),
+                         nq.dstride.eq(dstride), nq.accz.eq(accz), nq.m1src.eq(m1src), nq_a1.eq(m1base),
+                         nq.m1stride.eq(m1stride), nq.m2reg.eq(m2reg), nq.m2acc.eq(m2acc), nq.m2base.eq(m2base),
+                         nq.lst.eq(lst), nq.lseg.eq(lseg), nq.sub.eq(sub), nq.gzero.eq(gzero), nq.lt.eq(lt),
+                         nq.wide.eq(wide), nq.rot.eq(rot), nq.row.eq(row), nq.rl.eq(rl),
+                         nq_valid.eq(1), nq_safe.eq(safe), nq_elems.eq(count if elems is None else elems)]
 
         def start_wide(words, elems, dmem, dbase, accz, m1src, m1base, **kw):
             """A contiguous pass (stride 1 on dst and m1) run P elements per issue."""
@@ -628,15 +642,17 @@ class TrainingCore(wiring.Component):
                            elems=elems, **kw)
 
         def wg_pass(gaddr, m2):
-            """G[:, j] += fl(delta * m2) over layer ly's delta != 0 list, the column at gaddr (WG)."""
+            """G[:, j] += fl(delta * m2) over layer ly's delta != 0 list, the column at gaddr (WG). A step's WG
+            passes write distinct columns: each follows the last as soon as it has issued."""
             def narrow():
-                start_pass(dlt_cnt[ly], Dst.G, gaddr, 0, 0, M1.LIST, 0, 0, m2reg=m2, lst=ListSel.DLT, lseg=ly)
+                start_pass(dlt_cnt[ly], Dst.G, gaddr, 0, 0, M1.LIST, 0, 0, m2reg=m2, lst=ListSel.DLT, lseg=ly,
+                           safe=0)
             if P > 1:
                 # after DELTAT, dp holds this step's delta of every neuron: when the column's words are fewer
                 # than its delta != 0 entries, G[:, j] += fl(delta * x_j) runs P wide over all of them (a zero
                 # delta adds +-0: G unchanged, so the bits are the list pass's)
                 with m.If(dp_fresh[ly] & (colw_ly < dlt_cnt[ly])):
-                    start_wide(colw_ly, n_ly, Dst.G, gaddr, 0, M1.DP, noff_ly, m2reg=m2)
+                    start_wide(colw_ly, n_ly, Dst.G, gaddr, 0, M1.DP, noff_ly, m2reg=m2, safe=0)
                 with m.Else():
                     narrow()
             else:
@@ -657,7 +673,7 @@ class TrainingCore(wiring.Component):
 
         # sparse UPD's column walk (rtl/core/update_walk.py): the only reader of the bit memory
         m.submodules.upd_walk = uw = UpdateWalk(cfg, lay)
-        m.d.comb += [uw.mac_issuing.eq(issuing), uw.tch_r.data.eq(tch_rp.data), tch_rp.addr.eq(uw.tch_r.addr),
+        m.d.comb += [uw.mac_issuing.eq(nq_valid), uw.tch_r.data.eq(tch_rp.data), tch_rp.addr.eq(uw.tch_r.addr),
                      uw.mask.eq(Mux(tbl1, ran, (1 << TW) - 1) if cfg.wg_table else (1 << TW) - 1)]
         # LOSS writes acc from registers, a cycle after their state: lc_* for LOSS_CLR's gs_L := the label's
         # error, l_* in LOSS_W for a fired neuron. The write port's select then needs no state decode.
@@ -668,6 +684,14 @@ class TrainingCore(wiring.Component):
         lc_addr = Signal(16)
         lc_data = Signal(16)
         m.d.sync += [l_we.eq(0), lc_we.eq(0)]
+        # LOSS_CLR's address and data every cycle, from vclr whatever the state: only lc_we decodes the state
+        # (seq state -> the data's select was a 64-32-10 P = 1 critical path)
+        lc_y = Signal()
+        m.d.comb += lc_y.eq(vclr == regs["label"][:len(vclr)])
+        m.d.sync += [lc_addr.eq(noff_ly + vclr), lc_data.eq(Mux(lc_y, regs["loss_c"] ^ SIGN, 0))]
+        if cfg.membrane_readout:  # the output layer's error is in its psi list (no spikes to read)
+            with m.If(mode.membrane & (ly == cfg.out_layer)):
+                m.d.sync += lc_data.eq(ONE)
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
                 with m.If(start):
@@ -819,10 +843,10 @@ class TrainingCore(wiring.Component):
                 with m.If(uw.issue):
                     if cfg.wg_table:  # layer 1: G_1[:, j] is table row S_j, shared by columns: kept until HCLR
                         start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, Mux(tbl1, ucol, gbase_ly + jcol),
-                                   m2reg=regs["eta"], sub=1, gzero=~tbl1, rot=j[:LG])
+                                   m2reg=regs["eta"], sub=1, gzero=~tbl1, rot=j[:LG], safe=0)
                     else:
                         start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, gbase_ly + jcol,
-                                   m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG])
+                                   m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG], safe=0)
                 with m.If(uw.take):
                     m.d.sync += j.eq(uw.col)
                     if cfg.wg_table:
@@ -876,10 +900,10 @@ class TrainingCore(wiring.Component):
                         m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
                         m.next = "WA_EV"
                 with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
-                    m.d.comb += stall.eq(issuing)
-                    with m.If(~issuing):
+                    m.d.comb += stall.eq(nq_valid)
+                    with m.If(~nq_valid):
                         start_pass(dlt_cnt[ly], Dst.G, gbase_ly + jcol, 0, 0, M1.LIST, 0, 0, m2reg=m2next,
-                                   lst=ListSel.DLT, lseg=ly)
+                                   lst=ListSel.DLT, lseg=ly, safe=0)
                         m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                         m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
                         m.next = "WA_EV"
@@ -900,7 +924,7 @@ class TrainingCore(wiring.Component):
                 # FWD passes accumulate into the same I (read-after-write: SAFE apart); WG and TRACE passes write
                 # distinct columns of G / entries of a, so they follow each other as soon as one has issued
                 ev_go = Signal()
-                m.d.comb += [ev_go.eq(Mux(op == Op.FWD, mac_can_start, ~issuing)), stall.eq(~ev_go)]
+                m.d.comb += [ev_go.eq(~nq_valid), stall.eq(nq_valid)]
                 with m.If(ev_go):
                     with m.If(op == Op.FWD):
                         start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 0, M1.W, wbase_ly + jcol, m2reg=m2next,
@@ -910,7 +934,7 @@ class TrainingCore(wiring.Component):
                                          tch_wp.en.eq(Mux(fired & tbl1, (Const(1, TW) << tt[:TB])[:TW], 0))]
                     with (m.Elif(op == Op.TRACE) if has_trace else nullcontext()):
                         if has_trace:  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
-                            start_pass(1, Dst.A, abase_ly + j, 0, 0, M1.ONE, 0, 0, m2reg=m2next)
+                            start_pass(1, Dst.A, abase_ly + j, 0, 0, M1.ONE, 0, 0, m2reg=m2next, safe=0)
                     with m.Else():
                         wg_pass(gbase_ly + jcol, m2next)
                         m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
@@ -928,17 +952,17 @@ class TrainingCore(wiring.Component):
                     with m.Elif(~hx.bit_select(tt[:TB], 1)):
                         m.d.sync += hx.eq(hx + 1)
                     with m.Else():
-                        m.d.comb += stall.eq(issuing)
-                        with m.If(~issuing):
+                        m.d.comb += stall.eq(nq_valid)
+                        with m.If(~nq_valid):
                             wg_pass(hcol, ONE)
                             m.d.sync += hx.eq(hx + 1)
                 # --- after UPD 1 on the table: H := +0 (every row, for the next sample) ---
                 with m.State("HCLR"):
-                    m.d.comb += stall.eq(issuing)
-                    with m.If(~issuing):
+                    m.d.comb += stall.eq(nq_valid)
+                    with m.If(~nq_valid):
                         m.d.sync += ran.eq(0)
                         HE = lay.hrows * lay.stride(1)
-                        start_wide(HE // P, HE, Dst.G, 0, 1, M1.ZERO, 0)
+                        start_wide(HE // P, HE, Dst.G, 0, 1, M1.ZERO, 0, safe=0)
                         m.next = "DRAIN"
             # --- gs of layer lin from the delta != 0 list of layer ly ---
             with m.State("GS_EV"):
@@ -952,8 +976,8 @@ class TrainingCore(wiring.Component):
                 m.d.sync += [j.eq(dlt_rp.data[16:]), m2next.eq(dlt_rp.data[:16])]
                 m.next = "GS_WAIT"
             with m.State("GS_WAIT"):
-                m.d.comb += stall.eq(~mac_can_start)
-                with m.If(mac_can_start):
+                m.d.comb += stall.eq(nq_valid)
+                with m.If(~nq_valid):
                     with (m.If(opf) if cfg.opzo else nullcontext()):
                         if cfg.opzo:  # e_l += fl(B_l[k, :] * gs_L[k]): row k of B_l is one contiguous wide pass
                             start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 0, M1.B, brow, m2reg=m2next)
@@ -999,24 +1023,18 @@ class TrainingCore(wiring.Component):
                     m.d.sync += j.eq(vclr)
                     m.next = "BU_GO"
                 with m.State("BU_GO"):  # rows are disjoint: a pass follows the last one as soon as it has issued
-                    m.d.comb += [zs_rp2.addr.eq(zs_row[lg:]), stall.eq(issuing)]
-                    with m.If(~issuing):
+                    m.d.comb += [zs_rp2.addr.eq(zs_row[lg:]), stall.eq(nq_valid)]
+                    with m.If(~nq_valid):
                         s_row = zs_rp2.data.bit_select(zs_row[:lg], 1) if P > 1 else zs_rp2.data[0]
                         start_wide(nw_ly, n_ly, Dst.B, brow, 1, M1.B, brow, m2reg=osr["beta"],
-                                   m2base=noff_ly[lg:] if P > 1 else noff_ly, bq=1, qs=s_row)
+                                   m2base=noff_ly[lg:] if P > 1 else noff_ly, bq=1, qs=s_row, safe=0)
                         m.d.sync += vclr.eq(vclr + 1)
                         m.next = "BU_RD"
                         with m.If(vclr == NL - 1):
                             m.next = "DRAIN"
             # --- LOSS t: gs_L[t] from the output spike list of step t (BPTT recomputes it at backward time) ---
             with m.State("LOSS_CLR"):
-                yy = Signal()
-                m.d.comb += yy.eq(vclr == regs["label"][:len(vclr)])
-                m.d.sync += [lc_we.eq(1), lc_addr.eq(noff_ly + vclr), lc_data.eq(Mux(yy, regs["loss_c"] ^ SIGN, 0))]
-                if cfg.membrane_readout:  # the output layer's error is in its psi list (no spikes to read)
-                    with m.If(mode.membrane & (ly == cfg.out_layer)):
-                        m.d.sync += lc_data.eq(ONE)
-                m.d.sync += vclr.eq(vclr + 1)
+                m.d.sync += [lc_we.eq(1), vclr.eq(vclr + 1)]
                 n_cmp = Signal(len(vclr) + 1)  # the layer's neuron count, as wide as vclr + 1
                 m.d.comb += n_cmp.eq(n_ly)
                 with m.If(vclr + 1 == n_cmp):
@@ -1077,7 +1095,7 @@ class TrainingCore(wiring.Component):
         # ---------------- performance counters ----------------
         incs = {
             "cycles": busy, "fp_cycles": phase_fp, "bp_cycles": phase_bp, "wg_cycles": phase_wg,
-            "upd_cycles": phase_upd, "fwd_events": fsm.ongoing("EV_WAIT") & mac_can_start & (op == Op.FWD) & (fired | isdirect),
+            "upd_cycles": phase_upd, "fwd_events": fsm.ongoing("EV_WAIT") & ~nq_valid & (op == Op.FWD) & (fired | isdirect),
             "mac_issues": issuing, "neuron_ops": nu.issuing,
             "psi_nonzero": psi_wp.en, "delta_nonzero": dlt_wp.en & busy, "stall_cycles": stall,
         }
@@ -1088,10 +1106,10 @@ class TrainingCore(wiring.Component):
             del incs["mac_issues"]
             incs.update({"fwd_events": fe.event, "fwd_busy": ~fe.idle, "overlap_cycles": ~fe.idle & busy & ~fwd_op})
         # element operations of the passes that start this cycle (P per issued word of a wide pass, padding not),
-        # added a cycle later: the count decodes the pass descriptor, and a pass never starts on the core's last
-        # busy cycle (its issues and the pipeline drain follow), so the total is read the same
+        # from the pass slot's register, added a cycle later: a pass never starts on the core's last busy cycle
+        # (its issues and the pipeline drain follow), so the total is read the same
         ops_q = Signal(25, name="ctr_ops_q")
-        m.d.sync += ops_q.eq(Mux(pass_go, pass_elems, 0) + (Mux(fe.go, fe.elems, 0) if cfg.overlap else 0))
+        m.d.sync += ops_q.eq(Mux(nq_go, nq_elems, 0) + (Mux(fe.go, fe.elems, 0) if cfg.overlap else 0))
         with m.If(clear_counters):
             m.d.sync += [c.eq(0) for c in ctr.values()]
         with m.Else():

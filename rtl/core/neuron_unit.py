@@ -82,10 +82,13 @@ class NeuronUnit(wiring.Component):
         n_mem = Signal(name="nu_mem")  # membrane readout of the output layer: no spikes, v = h, the list holds the error
         n_addr = Signal(16, name="nu_addr")  # base + n_i, a register: no adder in front of a LUTRAM address
         spk_cnt, psi_cnt = self.spikes, self.psis
-        n_issue = self.issuing
-        m.d.comb += n_issue.eq(n_i < n_count)
+        # n_i < n_count, kept as a register: the comparator's carry chain fed the unit's busy and, through the
+        # sequencer's NEUR state, the cnt write (a 64-32-10 P = 1 critical path)
+        n_issue = Signal(name="nu_issue")
+        m.d.comb += self.issuing.eq(n_issue)
         with m.If(n_issue):
-            m.d.sync += [n_i.eq(n_i + 1), n_addr.eq(n_addr + 1)]
+            # n_i < n_count while issuing, so n_i + 1 fits n_i's width and "< n_count" is "!= n_count"
+            m.d.sync += [n_i.eq(n_i + 1), n_addr.eq(n_addr + 1), n_issue.eq((n_i + 1)[:len(n_i)] != n_count)]
         m.d.comb += [self.v_r.addr.eq(n_addr), self.cur_r.addr.eq(n_addr)]
         nmul, nadd1 = mul_pipe("nu_mul"), add_pipe("nu_add_h")
         LM, LA = nmul.latency, nadd1.latency
@@ -234,9 +237,9 @@ class NeuronUnit(wiring.Component):
         m.d.comb += self.busy.eq(n_issue | Cat(*busy_regs).any())
         # last, so a start takes priority over the counters' steps above
         with m.If(self.start):
-            m.d.sync += [n_i.eq(0), n_count.eq(self.count), n_layer.eq(self.layer), n_t.eq(self.t),
-                         n_v0.eq(self.t == 0), n_out.eq(self.layer >= cfg.out_layer), n_addr.eq(self.base),
-                         spk_cnt.eq(0), psi_cnt.eq(0)]
+            m.d.sync += [n_i.eq(0), n_count.eq(self.count), n_issue.eq(self.count != 0), n_layer.eq(self.layer),
+                         n_t.eq(self.t), n_v0.eq(self.t == 0), n_out.eq(self.layer >= cfg.out_layer),
+                         n_addr.eq(self.base), spk_cnt.eq(0), psi_cnt.eq(0)]
             if cfg.membrane_readout:
                 m.d.sync += n_mem.eq(prm.membrane & (self.layer == cfg.out_layer))
         return m
