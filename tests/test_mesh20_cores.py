@@ -2,8 +2,8 @@
 one data-parallel training step with the in-network gradient reduction (ReduceNode at every core, snake
 chain over all 19): cocotb + Verilator, one build; every core's W bit for bit equal to
 golden_mesh.data_parallel_step. Small cores to keep the build small: 16-8-4, t_max 4, SLTT only (the digits
-pooled 2x2 to 16 pixels, 4 classes), FP adder/multiplier depth 4 (the default), and the core emitted ONCE as a
-Verilog module instanced at the 19 nodes (gen/shared_module.py), so Verilator compiles it once.
+pooled 2x2 to 16 pixels, 4 classes), the default FP adder and multiplier depths (4 and 5), and the core emitted
+ONCE as a Verilog module instanced at the 19 nodes (gen/shared_module.py), so Verilator compiles it once.
 The model's eval C++ is built at -O1 (run_dp, shared=True): simulation of the 58K cycles ~70 s instead of
 ~630 s at -O0, for a longer C++ build (docs/mesh.md, "20 nodes"); a slow test (~6-7 min on 2 idle cores)."""
 from spikemesh.sim.benches.mesh_dp_run import check_dp, experiment, run_dp

@@ -44,7 +44,9 @@ class CoreConfig:
     surrogates: tuple[str, ...] = ("rect", "tri")
     direct_input: bool = True  # first layer may take FP16 inputs (mul then add)
     add_depth: int = 4  # pipeline registers requested from spikemesh.rtl.fp.FPAddPipe (4: the fast FPGA build)
-    mul_depth: int = 4
+    # 5: the normaliser's shift amount gets its own stage (depth 4's normalisation was the 64-32-10 P = 1 core's
+    # critical path); one cycle more of SAFE spacing and neuron pipeline
+    mul_depth: int = 5
     prog_depth: int = 256
     fmt: FPFormat = FP16  # FP16 or BF16: both 16 bits wide, so memories, buses and lists are the same
     lanes: int = 1  # P parallel MAC lanes: W, G and acc are P FP16 words wide (docs/core.md, "Lanes")

@@ -163,6 +163,8 @@ class TrainingCore(wiring.Component):
 
         # ---------------- control registers ----------------
         regs = {name: Signal(16, name=f"reg_{name}") for name in CTRL_REGS}
+        # busy is the sequencer's "not IDLE" held in a register (set on start, cleared on END), not a decode of its
+        # state: it gates every host memory write enable, and the state decode in front of them was a critical path
         busy = Signal()
         done = Signal()
         start = Signal()
@@ -282,6 +284,16 @@ class TrainingCore(wiring.Component):
         s1b = {k: Signal(v.shape(), name=f"s1b_{k}") for k, v in s1a.items()}
         m.d.sync += [s1b[k].eq(v) for k, v in s1a.items()]
         mac_busy_regs.append(s1b["valid"])
+        # which memory S1 reads at the destination address (ad1) and which at m1's (a1), decoded a stage ahead
+        # and registered with the fields: the read-address muxes of the LUTRAMs (a, acc, dp) then have registers
+        # for selects (s1b's decode -> a's address -> a's data -> S2r was a P = 1 critical path)
+        d_mems = {"acc": (Dst.ACC,), "g": (Dst.G,), "w": (Dst.W,), "dp": (Dst.DP, Dst.DLT_DP), "a": (Dst.A,)}
+        m1_mems = {"w": M1.W, "g": M1.G, "dp": M1.DP, "a": M1.A, **({"b": M1.B} if cfg.opzo else {})}
+        rd_d = {k: Signal(name=f"s1b_rd_d_{k}") for k in d_mems}
+        rd_m1 = {k: Signal(name=f"s1b_rd_m1_{k}") for k in m1_mems}
+        d_live = s1a["valid"] & ~s1a["accz"]
+        m.d.sync += [rd_d[k].eq(d_live & Cat(*[s1a["dmem"] == d for d in ds]).any()) for k, ds in d_mems.items()]
+        m.d.sync += [rd_m1[k].eq(s1a["valid"] & (s1a["m1src"] == src)) for k, src in m1_mems.items()]
         # bank offsets of a row read: bank b holds lane (b - k) mod P, one row stride (stride_l / P words) apart
         ROWOFF = Array([Array([Const(q * lay.stride(l) // P if 1 <= l <= L else 0, OFFW) for q in range(P)])
                         for l in range(L + 2)])
@@ -304,32 +316,15 @@ class TrainingCore(wiring.Component):
         if P > 1:
             with m.If(wuse):
                 m.d.comb += [w_rp.use_baddr.eq(1), *[w_rp.baddr[b].eq(wbank[b]) for b in range(P)]]
+        rps = {"acc": acc_rp, "g": g_rp, "w": w_rp, "dp": dp_rp, "a": a_rp, **({"b": b_rp} if cfg.opzo else {})}
+        for k in d_mems:
+            with m.If(rd_d[k]):
+                m.d.comb += rps[k].addr.eq(ad1)
+        for k in m1_mems:  # after the destination's: a pass reading one memory at both takes m1's address
+            with m.If(rd_m1[k]):
+                m.d.comb += rps[k].addr.eq(s1["a1"])
         with m.If(s1["valid"]):
             m.d.comb += w_rp.rot.eq(s1["rot"])
-            with m.If(~s1["accz"]):
-                with m.Switch(s1["dmem"]):
-                    with m.Case(Dst.ACC):
-                        m.d.comb += acc_rp.addr.eq(ad1)
-                    with m.Case(Dst.G):
-                        m.d.comb += g_rp.addr.eq(ad1)
-                    with m.Case(Dst.W):
-                        m.d.comb += w_rp.addr.eq(ad1)
-                    with m.Case(Dst.DP, Dst.DLT_DP):
-                        m.d.comb += dp_rp.addr.eq(ad1)
-                    with m.Case(Dst.A):
-                        m.d.comb += a_rp.addr.eq(ad1)
-            with m.Switch(s1["m1src"]):
-                with m.Case(M1.W):
-                    m.d.comb += w_rp.addr.eq(s1["a1"])
-                with m.Case(M1.G):
-                    m.d.comb += g_rp.addr.eq(s1["a1"])
-                with m.Case(M1.DP):
-                    m.d.comb += dp_rp.addr.eq(s1["a1"])
-                with m.Case(M1.A):
-                    m.d.comb += a_rp.addr.eq(s1["a1"])
-                if cfg.opzo:
-                    with m.Case(M1.B):
-                        m.d.comb += b_rp.addr.eq(s1["a1"])
             if cfg.opzo:
                 with m.If(s1["bq"]):  # z bits of the word: m2base is the layer's zs word, n the pass's word
                     m.d.comb += zs_rp.addr.eq(s1["m2base"] + s1["n"])
@@ -591,6 +586,14 @@ class TrainingCore(wiring.Component):
         noff_ly = Signal.like(NOFF[0], name="noff_ly")
         nw_lin = Signal.like(NW[0], name="nw_lin")
         nw_ly = Signal.like(NW[0], name="nw_ly")
+        # layer ly's delta count (and, P > 1, whether its WG columns run wide), registered every cycle: ly and the
+        # counts settle at DECODE, and no WG / WGA pass starts before the cycle after DISPATCH (nor changes them),
+        # so the passes read a register, not ly's select of the per-layer counts (a P = 4 critical path)
+        dlt_n = Signal(NB + 1, name="dlt_n")
+        m.d.sync += dlt_n.eq(dlt_cnt[ly])
+        if P > 1:  # WG's column runs wide over dp (see wg_pass)
+            wg_wide = Signal(name="wg_wide")
+            m.d.sync += wg_wide.eq(dp_fresh[ly] & (colw_ly < dlt_cnt[ly]))
         stride_ly = Signal.like(STRIDE[0], name="stride_ly")
         wbase_ly = Signal.like(WBASE[0], name="wbase_ly")
         # G_ly's base: wbase_ly, except on a wg_table core (layer 1's table is smaller than W_1)
@@ -645,13 +648,13 @@ class TrainingCore(wiring.Component):
             """G[:, j] += fl(delta * m2) over layer ly's delta != 0 list, the column at gaddr (WG). A step's WG
             passes write distinct columns: each follows the last as soon as it has issued."""
             def narrow():
-                start_pass(dlt_cnt[ly], Dst.G, gaddr, 0, 0, M1.LIST, 0, 0, m2reg=m2, lst=ListSel.DLT, lseg=ly,
+                start_pass(dlt_n, Dst.G, gaddr, 0, 0, M1.LIST, 0, 0, m2reg=m2, lst=ListSel.DLT, lseg=ly,
                            safe=0)
             if P > 1:
                 # after DELTAT, dp holds this step's delta of every neuron: when the column's words are fewer
                 # than its delta != 0 entries, G[:, j] += fl(delta * x_j) runs P wide over all of them (a zero
                 # delta adds +-0: G unchanged, so the bits are the list pass's)
-                with m.If(dp_fresh[ly] & (colw_ly < dlt_cnt[ly])):
+                with m.If(wg_wide):
                     start_wide(colw_ly, n_ly, Dst.G, gaddr, 0, M1.DP, noff_ly, m2reg=m2, safe=0)
                 with m.Else():
                     narrow()
@@ -695,7 +698,7 @@ class TrainingCore(wiring.Component):
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
                 with m.If(start):
-                    m.d.sync += [pc.eq(regs["start_pc"]), done.eq(0)]
+                    m.d.sync += [pc.eq(regs["start_pc"]), done.eq(0), busy.eq(1)]
                     m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.comb += prog_rp.addr.eq(pc)
@@ -739,7 +742,7 @@ class TrainingCore(wiring.Component):
             with m.State("DISPATCH"), (m.If(~fe_hold) if cfg.overlap else nullcontext()):
                 with m.Switch(op):
                     with m.Case(Op.END):
-                        m.d.sync += done.eq(1)
+                        m.d.sync += [done.eq(1), busy.eq(0)]
                         m.next = "IDLE"
                     with m.Case(Op.CLRV):
                         m.d.sync += vclr.eq(0)
@@ -902,7 +905,7 @@ class TrainingCore(wiring.Component):
                 with m.State("WA_WAIT"):  # WGA passes write distinct columns of G: no spacing between them
                     m.d.comb += stall.eq(nq_valid)
                     with m.If(~nq_valid):
-                        start_pass(dlt_cnt[ly], Dst.G, gbase_ly + jcol, 0, 0, M1.LIST, 0, 0, m2reg=m2next,
+                        start_pass(dlt_n, Dst.G, gbase_ly + jcol, 0, 0, M1.LIST, 0, 0, m2reg=m2next,
                                    lst=ListSel.DLT, lseg=ly, safe=0)
                         m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
                         m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
@@ -1078,7 +1081,7 @@ class TrainingCore(wiring.Component):
             m.d.comb += [acc_wp.addr.eq(lc_addr), acc_wp.en.eq(1), acc_wp.data.eq(lc_data)]
         with m.If(l_we):
             m.d.comb += [acc_wp.addr.eq(noff_ly + l_i), acc_wp.en.eq(1), acc_wp.data.eq(Mux(l_y, 0, regs["loss_c"]))]
-        m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), self.busy.eq(busy)]
+        m.d.comb += self.busy.eq(busy)
         with m.Switch(op):
             with m.Case(Op.FWD, Op.NEUR, Op.TRACE):
                 m.d.comb += phase_fp.eq(busy)
