@@ -169,3 +169,51 @@ def test_core_pysim_lanes(lanes, rule, enc, seed):
     assert out and "bit-exact" in out[0]
     # the UPD passes ran wide: fewer issues than element operations
     assert ctr["mac_issues"] < ctr["mac_ops"], ctr
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_bus_read_answer_latency(registered):
+    """A bus read answers r_valid with the data at once after the transfer, or a cycle later from a register
+    (`registered_reads`, what the board SoC sets): a memory word and a control register read back the same."""
+    from spikemesh.firmware.train import SIM_CORE, SIM_SOC
+    from spikemesh.rtl.core.core import config_id
+    from spikemesh.rtl.core import CTRL_REGS
+    from spikemesh.rtl.soc.top import SoC
+
+    cfg = CoreConfig(layers=(8, 6, 3), t_max=3)
+    dut = TrainingCore(cfg, registered_reads=registered)
+    lay = dut.layout
+    w_at = lay.region("w").offset + 5
+    cid_at = lay.region("ctrl").offset + CTRL_REGS.index("config_id")
+    out = []
+
+    async def tb(ctx):
+        b = dut.bus
+        ctx.set(b.req_valid, 1)
+        ctx.set(b.we, 1)
+        ctx.set(b.addr, w_at)
+        ctx.set(b.w_data, 0x3C01)
+        await ctx.tick()
+        for addr in (w_at, cid_at):
+            ctx.set(b.we, 0)
+            ctx.set(b.addr, addr)
+            assert ctx.get(b.req_ready)
+            await ctx.tick()  # the read's transfer
+            ctx.set(b.req_valid, 0)
+            waited = 0
+            while not ctx.get(b.r_valid):
+                waited += 1
+                assert waited < 4, "no read answer"
+                await ctx.tick()
+            out.append((waited, ctx.get(b.r_data)))
+            ctx.set(b.req_valid, 1)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    lat = int(registered)
+    assert out == [(lat, 0x3C01), (lat, config_id(cfg))]
+    with pytest.raises(ValueError, match="registered_reads"):
+        TrainingCore(cfg, registered_reads=1)
+    assert SoC(SIM_SOC, core=TrainingCore(SIM_CORE)).core.registered_reads

@@ -51,12 +51,20 @@ def config_id(cfg: CoreConfig) -> int:
 
 class TrainingCore(wiring.Component):
     """One training core; `bus` is the host's register/memory target port (see `regions()`); `busy` is high
-    while a program runs (memories are then closed to the host; registers stay reachable)."""
+    while a program runs (memories are then closed to the host; registers stay reachable).
 
-    def __init__(self, cfg: CoreConfig):
+    `registered_reads`: answer bus reads a cycle later, from a register after the region mux. The board SoC
+    (rtl/soc) sets it on its core: its host reads come over the UART, and a block RAM's output through the mux into
+    the SoC's decoder was the SoC's critical path. Mesh cores keep the earlier answer their reducers issue back to
+    back on."""
+
+    def __init__(self, cfg: CoreConfig, *, registered_reads: bool = False):
         if not isinstance(cfg, CoreConfig):
             raise ValueError(f"cfg must be a CoreConfig, got {cfg!r}")
+        if not isinstance(registered_reads, bool):
+            raise ValueError(f"registered_reads must be a bool, got {registered_reads!r}")
         self.cfg = cfg
+        self.registered_reads = registered_reads
         self.layout = CoreLayout(cfg)
         super().__init__({"bus": In(BusSignature(self.layout.addr_width, 16)), "busy": Out(1)})
 
@@ -133,6 +141,12 @@ class TrainingCore(wiring.Component):
             tch_rp, tch_wp = tch_mem.read_port(), tch_mem.write_port(granularity=1)
         else:
             tch_rp, tch_wp = mem("tch", 1, lay.adepth)
+        # the sequencer's and the walk's writes of the bits, registered into the port (they are read only by a
+        # later UPD's walk, in write order): the state decode in front of the write enable was a P = 4 critical path
+        tchw_addr = Signal(16)
+        tchw_data = Signal(TW)
+        tchw_en = Signal(TW)
+        m.d.sync += [tch_wp.addr.eq(tchw_addr), tch_wp.data.eq(tchw_data), tch_wp.en.eq(tchw_en)]
         prog_rp, prog_wp = mem("prog", 16, cfg.prog_depth)
         lg = P.bit_length() - 1  # element address -> word address shift of the P-lane memories (0 at P = 1)
         if cfg.opzo:
@@ -317,6 +331,12 @@ class TrainingCore(wiring.Component):
             with m.If(wuse):
                 m.d.comb += [w_rp.use_baddr.eq(1), *[w_rp.baddr[b].eq(wbank[b]) for b in range(P)]]
         rps = {"acc": acc_rp, "g": g_rp, "w": w_rp, "dp": dp_rp, "a": a_rp, **({"b": b_rp} if cfg.opzo else {})}
+        # while the core runs, `a` reads OTTT's WG walk address unless a pass reads it: the walk needs no state
+        # decode in front of the LUT RAM's address (seq state -> a's address -> a's data was a critical path).
+        # No pass that reads `a` is in flight during the walk (WGA's passes read the delta list and write G).
+        a_walk = Signal(16)
+        with m.If(busy):
+            m.d.comb += a_rp.addr.eq(a_walk)
         for k in d_mems:
             with m.If(rd_d[k]):
                 m.d.comb += rps[k].addr.eq(ad1)
@@ -616,25 +636,36 @@ class TrainingCore(wiring.Component):
         m.d.comb += tin.eq(Mux(isdirect, 0, tt))
         vclr = Signal(range(max(lay.ndepth, lay.adepth) + 1))
         wa_a = Signal.like(abase_ly, name="wa_a")  # OTTT's WG walk: abase_ly + e, a register (the a read address)
+        m.d.comb += a_walk.eq(wa_a)
         m2next = Signal(16)  # the next pass's m2 (x_j, 1.0 or delta_k), fetched while a pass still issues
+        gs_k = Signal(NB)  # GS: the delta != 0 list entry's k and delta_k
+        gs_d = Signal(16)
 
         def start_pass(count, dmem, dbase, dstride, accz, m1src, m1base, m1stride, m2reg=0, m2acc=0,
                        m2base=0, lst=ListSel.NONE, lseg=0, sub=0, gzero=0, lt=0, wide=0, elems=None, rot=0, row=0,
-                       rl=0, bq=0, qs=0, safe=1):
+                       rl=0, bq=0, qs=0, safe=1, when=None):
             """Fill the pass slot (it must be empty: `~nq_valid`) with `count` issues; a wide pass (P > 1) issues
             P-lane words and `elems` is its element count. `safe`: the pass reads what the passes before it
             write, so it starts SAFE cycles after the last one (0: it touches other addresses and follows as
-            soon as the last one has issued)."""
+            soon as the last one has issued). `when`: the pass enters the slot only if it holds; the fields load
+            whenever the slot is empty, so that condition drives `nq_valid` alone and not the fields' enables."""
             if P == 1:
                 wide = 0
+            fields = [nq.count.eq(count), nq_nz.eq(count != 0), nq.dmem.eq(dmem), nq_ad.eq(dbase),
+                      nq.dstride.eq(dstride), nq.accz.eq(accz), nq.m1src.eq(m1src), nq_a1.eq(m1base),
+                      nq.m1stride.eq(m1stride), nq.m2reg.eq(m2reg), nq.m2acc.eq(m2acc), nq.m2base.eq(m2base),
+                      nq.lst.eq(lst), nq.lseg.eq(lseg), nq.sub.eq(sub), nq.gzero.eq(gzero), nq.lt.eq(lt),
+                      nq.wide.eq(wide), nq.rot.eq(rot), nq.row.eq(row), nq.rl.eq(rl), nq_safe.eq(safe),
+                      nq_elems.eq(count if elems is None else elems)]
             if cfg.opzo:
-                m.d.sync += [nq.bq.eq(bq), nq.qs.eq(qs), nq.elems.eq(count if elems is None else elems)]
-            m.d.sync += [nq.count.eq(count), nq_nz.eq(count != 0), nq.dmem.eq(dmem), nq_ad.eq(dbase),
-                         nq.dstride.eq(dstride), nq.accz.eq(accz), nq.m1src.eq(m1src), nq_a1.eq(m1base),
-                         nq.m1stride.eq(m1stride), nq.m2reg.eq(m2reg), nq.m2acc.eq(m2acc), nq.m2base.eq(m2base),
-                         nq.lst.eq(lst), nq.lseg.eq(lseg), nq.sub.eq(sub), nq.gzero.eq(gzero), nq.lt.eq(lt),
-                         nq.wide.eq(wide), nq.rot.eq(rot), nq.row.eq(row), nq.rl.eq(rl),
-                         nq_valid.eq(1), nq_safe.eq(safe), nq_elems.eq(count if elems is None else elems)]
+                fields += [nq.bq.eq(bq), nq.qs.eq(qs), nq.elems.eq(count if elems is None else elems)]
+            if when is None:
+                m.d.sync += [*fields, nq_valid.eq(1)]
+            else:
+                with m.If(~nq_valid):
+                    m.d.sync += fields
+                with m.If(when):
+                    m.d.sync += nq_valid.eq(1)
 
         def start_wide(words, elems, dmem, dbase, accz, m1src, m1base, **kw):
             """A contiguous pass (stride 1 on dst and m1) run P elements per issue."""
@@ -669,10 +700,11 @@ class TrainingCore(wiring.Component):
         phase_upd = Signal()
         stall = Signal()
 
-        if cfg.overlap:
-            # FWD waits for a free engine; NEUR for its I; UPD must not change W under its reads; END for idle
-            fe_hold = Signal()
-            m.d.comb += fe_hold.eq(~fe.idle & ((op == Op.FWD) | (op == Op.NEUR) | (op == Op.UPD) | (op == Op.END)))
+        def fe_free():
+            """DISPATCH of an op that waits for the forward engine (overlap): FWD for a free engine, NEUR for its I,
+            UPD so as not to change W under its reads, END for idle. Only those ops' cases hold on it, so the
+            engine's state is not in front of the other ops' pass fills."""
+            return m.If(fe.idle) if cfg.overlap else nullcontext()
 
         # sparse UPD's column walk (rtl/core/update_walk.py): the only reader of the bit memory
         m.submodules.upd_walk = uw = UpdateWalk(cfg, lay)
@@ -695,23 +727,32 @@ class TrainingCore(wiring.Component):
         if cfg.membrane_readout:  # the output layer's error is in its psi list (no spikes to read)
             with m.If(mode.membrane & (ly == cfg.out_layer)):
                 m.d.sync += lc_data.eq(ONE)
+        # the program word at pc, read ahead into a register while the core runs: DECODE's table lookups start
+        # from word_q, not from the block RAM's output (prog's clock-to-out -> the layer's constants was a 64-32-10
+        # P = 1 critical path). pf_ok: pc has held for a cycle, so word_q is prog[pc] from the next cycle on; it
+        # costs a cycle only where DECODE follows a change of pc at once (a program's start, a skipped word).
+        word_q = Signal(16)
+        pf_ok = Signal()
+        with m.If(busy):
+            m.d.comb += prog_rp.addr.eq(pc)
+        m.d.sync += [word_q.eq(prog_rp.data), pf_ok.eq(1)]
         with m.FSM(name="seq") as fsm:
             with m.State("IDLE"):
                 with m.If(start):
-                    m.d.sync += [pc.eq(regs["start_pc"]), done.eq(0), busy.eq(1)]
+                    m.d.sync += [pc.eq(regs["start_pc"]), done.eq(0), busy.eq(1), pf_ok.eq(0)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += prog_rp.addr.eq(pc)
-                m.next = "DECODE"
+                with m.If(pf_ok):  # word_q holds prog[pc] from the next cycle on
+                    m.next = "DECODE"
             with m.State("DECODE"):
-                word = Instruction(prog_rp.data)
+                word = Instruction(word_q)
                 if cfg.opzo:  # the OPZO variants (isa.FLAG_OPZO) branch here; NEUR's just turns the noise on
                     opz = Signal()
                     m.d.comb += opz.eq((word.flags & FLAG_OPZO) != 0)
                     m.d.sync += [opf.eq(opz), n_noise.eq(opz & (word.op == Op.NEUR))]
                     with m.If(opz):
                         m.d.sync += [vclr.eq(0), dcnt.eq(0)]
-                m.d.sync += [op.eq(word.op), ly.eq(word.layer), tt.eq(word.t), pc.eq(pc + 1), e.eq(0)]
+                m.d.sync += [op.eq(word.op), ly.eq(word.layer), tt.eq(word.t), pc.eq(pc + 1), e.eq(0), pf_ok.eq(0)]
                 src_w = Signal(LAYER_BITS)  # the decoded op's input layer
                 m.d.comb += src_w.eq(_source_layer(cfg, word.layer))
                 m.d.sync += [abase_ly.eq(ABASE[word.layer]),
@@ -739,9 +780,9 @@ class TrainingCore(wiring.Component):
                 if cfg.k_random:
                     with m.If(k_skip & (word.op != Op.KEND)):  # a step not drawn: its backward words pass by
                         m.next = "FETCH"
-            with m.State("DISPATCH"), (m.If(~fe_hold) if cfg.overlap else nullcontext()):
+            with m.State("DISPATCH"):
                 with m.Switch(op):
-                    with m.Case(Op.END):
+                    with m.Case(Op.END), fe_free():
                         m.d.sync += [done.eq(1), busy.eq(0)]
                         m.next = "IDLE"
                     with m.Case(Op.CLRV):
@@ -753,14 +794,14 @@ class TrainingCore(wiring.Component):
                         if cfg.stochastic_rounding:  # and its rounding draws from theirs
                             m.d.sync += sr_lfsr.eq(ssr["sr_seed"])
                         m.next = "CLRV"
-                    with m.Case(Op.FWD):
-                        if cfg.overlap:  # kick the forward engine (idle: fe_hold) and go on at once
+                    with m.Case(Op.FWD), fe_free():
+                        if cfg.overlap:  # kick the forward engine (idle: fe_free) and go on at once
                             m.d.comb += [fe.start.eq(1), fe.layer.eq(ly), fe.t.eq(tt)]
                             m.next = "FETCH"
                         else:
                             start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 1, M1.ZERO, 0)  # I := +0
                             m.next = "EV_CNT"
-                    with m.Case(Op.NEUR):
+                    with m.Case(Op.NEUR), fe_free():
                         m.d.comb += [nu.start.eq(1), nu.layer.eq(ly), nu.t.eq(tt), nu.count.eq(n_ly),
                                      nu.base.eq(noff_ly)]
                         m.next = "NEUR"
@@ -821,7 +862,7 @@ class TrainingCore(wiring.Component):
                                 m.next = "DRAIN"  # no delta != 0: nothing to accumulate
                             with m.Else():
                                 m.next = "WA_EV"
-                    with m.Case(Op.UPD):
+                    with m.Case(Op.UPD), fe_free():
                         m.d.comb += [uw.start.eq(1), uw.count.eq(n_lin), uw.abase.eq(abase_ly),
                                      uw.all.eq(dense_upd | gext[ly])]
                         m.d.sync += gext[ly].eq(0)
@@ -843,19 +884,18 @@ class TrainingCore(wiring.Component):
             # column ahead while a pass issues; the passes write disjoint columns, so they follow each other
             # without the read-after-write spacing (SAFE) other passes keep.
             with m.State("UPD_COLS"):
-                with m.If(uw.issue):
-                    if cfg.wg_table:  # layer 1: G_1[:, j] is table row S_j, shared by columns: kept until HCLR
-                        start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, Mux(tbl1, ucol, gbase_ly + jcol),
-                                   m2reg=regs["eta"], sub=1, gzero=~tbl1, rot=j[:LG], safe=0)
-                    else:
-                        start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, gbase_ly + jcol,
-                                   m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG], safe=0)
+                if cfg.wg_table:  # layer 1: G_1[:, j] is table row S_j, shared by columns: kept until HCLR
+                    start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, Mux(tbl1, ucol, gbase_ly + jcol),
+                               m2reg=regs["eta"], sub=1, gzero=~tbl1, rot=j[:LG], safe=0, when=uw.issue)
+                else:
+                    start_wide(colw_ly, n_ly, Dst.W, wbase_ly + jcol, 0, M1.G, gbase_ly + jcol,
+                               m2reg=regs["eta"], sub=1, gzero=1, rot=j[:LG], safe=0, when=uw.issue)
                 with m.If(uw.take):
                     m.d.sync += j.eq(uw.col)
                     if cfg.wg_table:
                         m.d.sync += u_s.eq(uw.bits)
-                    m.d.comb += [tch_wp.addr.eq(uw.tch_w.addr), tch_wp.data.eq(uw.tch_w.data),
-                                 tch_wp.en.eq(uw.tch_w.en)]
+                    m.d.comb += [tchw_addr.eq(uw.tch_w.addr), tchw_data.eq(uw.tch_w.data),
+                                 tchw_en.eq(uw.tch_w.en)]
                 with m.If(uw.done):
                     m.next = "DRAIN"
                     if cfg.wg_table:
@@ -879,7 +919,7 @@ class TrainingCore(wiring.Component):
             with m.State("CLRV"):
                 if cfg.wg_table:
                     m.d.sync += [ran.eq(0), vclr.eq(vclr + 1)]
-                    m.d.comb += [tch_wp.addr.eq(vclr), tch_wp.data.eq(0), tch_wp.en.eq((1 << TW) - 1)]
+                    m.d.comb += [tchw_addr.eq(vclr), tchw_data.eq(0), tchw_en.eq((1 << TW) - 1)]
                     with m.If(vclr == cfg.layers[0] - 1):
                         m.next = "FETCH"
                 else:
@@ -894,7 +934,6 @@ class TrainingCore(wiring.Component):
                         m.next = "DRAIN"
                     with m.Else():
                         m.next = "WA_J"
-                    m.d.comb += a_rp.addr.eq(wa_a)  # read even when the walk ends: no compare in front of the address
                 with m.State("WA_J"):
                     m.d.sync += [j.eq(e[:NB]), m2next.eq(a_rp.data)]
                     with m.If((a_rp.data[:15] != 0) | dense):
@@ -907,7 +946,7 @@ class TrainingCore(wiring.Component):
                     with m.If(~nq_valid):
                         start_pass(dlt_n, Dst.G, gbase_ly + jcol, 0, 0, M1.LIST, 0, 0, m2reg=m2next,
                                    lst=ListSel.DLT, lseg=ly, safe=0)
-                        m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
+                        m.d.comb += [tchw_addr.eq(abase_ly + j), tchw_data.eq(1), tchw_en.eq(1)]
                         m.d.sync += [e.eq(e + 1), wa_a.eq(wa_a + 1)]
                         m.next = "WA_EV"
             # --- input events of layer `lin` at step `tin` (FWD, WG and TRACE) ---
@@ -933,14 +972,14 @@ class TrainingCore(wiring.Component):
                         start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 0, M1.W, wbase_ly + jcol, m2reg=m2next,
                                    rot=j[:LG])
                         if cfg.wg_table:  # FWD 1 on a wg_table core: input j fired at step t, bit t of S_j
-                            m.d.comb += [tch_wp.addr.eq(j), tch_wp.data.eq((1 << TW) - 1),
-                                         tch_wp.en.eq(Mux(fired & tbl1, (Const(1, TW) << tt[:TB])[:TW], 0))]
+                            m.d.comb += [tchw_addr.eq(j), tchw_data.eq((1 << TW) - 1),
+                                         tchw_en.eq(Mux(fired & tbl1, (Const(1, TW) << tt[:TB])[:TW], 0))]
                     with (m.Elif(op == Op.TRACE) if has_trace else nullcontext()):
                         if has_trace:  # a[j] := fl(a[j] + fl(1.0 * src_j)), src_j = x_j or 1.0
                             start_pass(1, Dst.A, abase_ly + j, 0, 0, M1.ONE, 0, 0, m2reg=m2next, safe=0)
                     with m.Else():
                         wg_pass(gbase_ly + jcol, m2next)
-                        m.d.comb += [tch_wp.addr.eq(abase_ly + j), tch_wp.data.eq(1), tch_wp.en.eq(1)]
+                        m.d.comb += [tchw_addr.eq(abase_ly + j), tchw_data.eq(1), tchw_en.eq(1)]
                     m.d.sync += e.eq(e + 1)
                     m.next = "EV"
             if cfg.wg_table:
@@ -976,20 +1015,24 @@ class TrainingCore(wiring.Component):
                     m.d.comb += dlt_rp.addr.eq(Cat(e[:LNB], seg))
                     m.next = "GS_K"
             with m.State("GS_K"):
-                m.d.sync += [j.eq(dlt_rp.data[16:]), m2next.eq(dlt_rp.data[:16])]
+                # k and delta_k into registers of their own: j and m2next have many sources, and the list block
+                # RAM's output through their muxes was a 64-32-10 P = 1 critical path (OPZO's B row needs j)
+                m.d.sync += [gs_k.eq(dlt_rp.data[16:]), gs_d.eq(dlt_rp.data[:16])]
+                if cfg.opzo:
+                    m.d.sync += j.eq(dlt_rp.data[16:])
                 m.next = "GS_WAIT"
             with m.State("GS_WAIT"):
                 m.d.comb += stall.eq(nq_valid)
                 with m.If(~nq_valid):
                     with (m.If(opf) if cfg.opzo else nullcontext()):
                         if cfg.opzo:  # e_l += fl(B_l[k, :] * gs_L[k]): row k of B_l is one contiguous wide pass
-                            start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 0, M1.B, brow, m2reg=m2next)
+                            start_wide(nw_ly, n_ly, Dst.ACC, noff_ly, 0, M1.B, brow, m2reg=gs_d)
                     with (m.Else() if cfg.opzo else nullcontext()):
                         if P == 1:
-                            start_pass(n_lin, Dst.ACC, noff_lin, 1, 0, M1.W, wbase_ly + j, stride_ly, m2reg=m2next)
+                            start_pass(n_lin, Dst.ACC, noff_lin, 1, 0, M1.W, wbase_ly + gs_k, stride_ly, m2reg=gs_d)
                         else:  # one row word of W_l per issue: gs[j..j+P-1] += fl(W[k, j..j+P-1] * delta_k)
-                            start_pass(nw_lin, Dst.ACC, noff_lin, P, 0, M1.W, wbase_ly + j, stride_ly * P,
-                                       m2reg=m2next, wide=1, elems=n_lin, rot=j[:LG], row=1, rl=ly)
+                            start_pass(nw_lin, Dst.ACC, noff_lin, P, 0, M1.W, wbase_ly + gs_k, stride_ly * P,
+                                       m2reg=gs_d, wide=1, elems=n_lin, rot=gs_k[:LG], row=1, rl=ly)
                     m.d.sync += e.eq(e + 1)
                     m.next = "GS_EV"
             if cfg.opzo:
@@ -1186,7 +1229,6 @@ class TrainingCore(wiring.Component):
         r_data = Signal(16)
         r_pend = Signal()
         m.d.sync += r_pend.eq(0)
-        m.d.comb += bus.r_valid.eq(r_pend)
         names = list(regions)
         transfer = Signal()
         m.d.comb += transfer.eq(bus.req_valid & bus.req_ready)
@@ -1251,13 +1293,21 @@ class TrainingCore(wiring.Component):
                         if name == "g":
                             m.d.comb += g_written.eq(1)
         m.d.comb += bus.req_ready.eq(~(Cat(*mem_hits).any() & busy))
+        answer = Signal(16)
         with m.Switch(r_sel):
             for idx, name in enumerate(names):
                 with m.Case(idx):
                     if name in ("ctrl", "counters", *reg_regions):
-                        m.d.comb += bus.r_data.eq(r_data)
+                        m.d.comb += answer.eq(r_data)
                     elif name in ("psi", "dlt"):
                         data = mems[name][0].data
-                        m.d.comb += bus.r_data.eq(Mux(r_half, data[:16], data[16:]))
+                        m.d.comb += answer.eq(Mux(r_half, data[:16], data[16:]))
                     else:
-                        m.d.comb += bus.r_data.eq(mems[name][0].data)
+                        m.d.comb += answer.eq(mems[name][0].data)
+        if self.registered_reads:
+            r_valid_q = Signal()
+            r_data_q = Signal(16)
+            m.d.sync += [r_valid_q.eq(r_pend), r_data_q.eq(answer)]
+            m.d.comb += [bus.r_valid.eq(r_valid_q), bus.r_data.eq(r_data_q)]
+        else:
+            m.d.comb += [bus.r_valid.eq(r_pend), bus.r_data.eq(answer)]
