@@ -146,13 +146,13 @@ def synth_ecp5(layers, T: int, workdir: Path | None = None, freq: int = 100, rou
     """yosys synth_ecp5 + nextpnr-ecp5 (LFE5U-85F, nextpnr `seed`) of one core through gen/synth_flow.py; resources, Fmax,
     build time. The bus pins go to auto-placed I/Os (a real build sits behind the UART link, see rtl/soc/top.py).
     `workdir` holds the build cache (default: a temporary folder): the same Verilog placed the same way is reused."""
-    from amaranth.back import verilog
+    from spikemesh.sim.emit import convert_verilog
 
     from spikemesh.gen.synth_flow import SynthRequest, synthesise
     from spikemesh.rtl.core import CoreConfig, TrainingCore
 
     wd = Path(workdir or tempfile.mkdtemp(prefix="core_synth_"))
-    text = verilog.convert(TrainingCore(CoreConfig(layers=tuple(layers), t_max=T, **core)), name="core", emit_src=False)
+    text = convert_verilog(TrainingCore(CoreConfig(layers=tuple(layers), t_max=T, **core)), name="core", emit_src=False)
     text = SynthRequest.strip_zero_memory_init(text)
     # nextpnr exits nonzero when the requested --freq is missed (no --timing-allow-fail); the report still holds
     # the achieved Fmax

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.back import verilog
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -16,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 from spikemesh.gen.synth_flow import SynthFailed, SynthRequest, median, synthesise
 from spikemesh.rtl.formats import FPFormat
 from spikemesh.rtl.fp import FPAddPipe, FPComparePipe, FPFMAPipe, FPFromIntPipe, FPMulPipe
+from spikemesh.sim.emit import convert_verilog
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = ("add", "mul", "fma", "cmp", "i2f")
@@ -46,7 +46,7 @@ def make_pipe(op: str, fmt: FPFormat, depth: int, target: str = "generic", int_w
 
 
 def emit_unit(pipe: wiring.Component) -> str:
-    return verilog.convert(pipe, name=pipe.module_name, emit_src=False)
+    return convert_verilog(pipe, name=pipe.module_name, emit_src=False)
 
 
 def _ports(pipe: wiring.Component) -> list[tuple[str, bool, int]]:
@@ -151,7 +151,7 @@ def unit_request(op: str, fmt: FPFormat, depth: int, device: str, seed: int = 1,
     top = RegisteredIO(pipe, drop=opts.get("drop", ())) if ecp5 else SerialIO(pipe)
     n_io_regs = sum(w * (top.in_regs if ecp5 and is_in else 1) for n, is_in, w in _ports(pipe)
                     if n not in opts.get("drop", ()))
-    text = verilog.convert(top, name="top", emit_src=False)
+    text = convert_verilog(top, name="top", emit_src=False)
     dev = dict(DEVICES[device])
     if "synth_opts" in opts:
         dev["synth_opts"] = (dev.get("synth_opts", "") + " " + opts["synth_opts"]).strip()

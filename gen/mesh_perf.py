@@ -210,14 +210,14 @@ def synth_ecp5(component, name: str, workdir: Path, freq_mhz: float = 100.0, pnr
     system takes 18 min of yosys), nextpnr only for other Verilog or options. `pnr=False` stops after yosys (cell
     counts only); `bitstream=True` ends with `ecppack --compress`, the bitstream copied to `<workdir>/<name>.bit`.
     Times are those of the run that made the cached files."""
-    from amaranth.back import verilog
+    from spikemesh.sim.emit import convert_verilog
 
     from spikemesh.gen.synth_flow import SynthRequest, synthesise
     from spikemesh.gen.synth_harness import SynthHarness
 
     h = SynthHarness(component)
     n_in = h.input_bits()
-    text = verilog.convert(h, name=name, emit_src=False)
+    text = convert_verilog(h, name=name, emit_src=False)
     req = SynthRequest.from_verilog(text, name, place=pnr, freq_mhz=freq_mhz, seed=seed,
                                     nextpnr_args=("--lpf-allow-unconstrained", *nextpnr_opts),
                                     pack=bitstream, pack_args=("--compress",))

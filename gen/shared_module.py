@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 from amaranth import ClockSignal, Instance, Module, ResetSignal
-from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
+
+from spikemesh.sim.emit import convert_verilog
 
 
 class SharedModule(wiring.Component):
@@ -43,7 +44,7 @@ class SharedModule(wiring.Component):
 
 def emit_shared(make: Callable[[], wiring.Component], name: str, path: Path) -> Path:
     """Write `make()` as Verilog module `name` at `path` (kept untouched when unchanged: no rebuild)."""
-    text = verilog.convert(make(), name=name, emit_src=False)
+    text = convert_verilog(make(), name=name, emit_src=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)

@@ -14,8 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable
 
-from amaranth.back import verilog
-
+from .emit import convert_verilog
 from .toolchain import setup_simulator_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +30,7 @@ def cocotb_param() -> dict[str, Any]:
 def emit_verilog(component, name: str, path: Path) -> Path:
     """Convert an Amaranth component to Verilog at `path` (top module `name`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = convert_verilog(component, name=name, emit_src=False)
     if not path.exists() or path.read_text() != text:  # unchanged Verilog keeps its mtime: no rebuild
         path.write_text(text)
     return path

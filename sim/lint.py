@@ -161,17 +161,17 @@ def amaranth_pattern(w: LintWarning) -> str | None:
 # ---- the designs tests/test_lint.py checks ----
 def emit_core() -> tuple[str, str]:
     """The 64-32-10 core (T = 4), as `spikemesh core emit --layers 64-32-10 --t-max 4` builds it."""
-    from amaranth.back import verilog
+    from spikemesh.sim.emit import convert_verilog
 
     from spikemesh.rtl.core import CoreConfig, TrainingCore
 
-    return verilog.convert(TrainingCore(CoreConfig(layers=(64, 32, 10), t_max=4)), name="spikemesh_core"), \
+    return convert_verilog(TrainingCore(CoreConfig(layers=(64, 32, 10), t_max=4)), name="spikemesh_core"), \
         "spikemesh_core"
 
 
 def emit_train_soc() -> tuple[str, str]:
     """The ULX3S-85F `train` SoC (link, status, dataset, loader and its training core), as `board build` makes it."""
-    from amaranth.back import verilog
+    from spikemesh.sim.emit import convert_verilog
 
     from spikemesh.boards.profiles import board_profile
     from spikemesh.rtl.core import TrainingCore
@@ -179,14 +179,14 @@ def emit_train_soc() -> tuple[str, str]:
 
     prof = board_profile("ulx3s-85f")
     soc = SoC(prof.soc_config("train"), core=TrainingCore(prof.core_config("train")))
-    return verilog.convert(soc, name="soc"), "soc"
+    return convert_verilog(soc, name="soc"), "soc"
 
 
 def emit_mesh_node() -> tuple[str, str]:
     """One node of a data-parallel mesh: an interior router (all five ports) of a 3x3 mesh joined at its local
     port to the node's reduce interface (bus bridge + gradient reducer) for a 64-32-10 core."""
     from amaranth import Module
-    from amaranth.back import verilog
+    from spikemesh.sim.emit import convert_verilog
     from amaranth.lib import wiring
 
     from spikemesh.rtl.core import CoreConfig
@@ -208,7 +208,7 @@ def emit_mesh_node() -> tuple[str, str]:
         for path, _, value in comp.signature.flatten(comp):
             if path[0] not in skip:
                 ports.append(value.as_value() if hasattr(value, "as_value") else value)
-    return verilog.convert(m, name="mesh_node", ports=ports), "mesh_node"
+    return convert_verilog(m, name="mesh_node", ports=ports), "mesh_node"
 
 
 DESIGNS = {"core": emit_core, "soc": emit_train_soc, "node": emit_mesh_node}

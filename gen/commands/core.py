@@ -146,12 +146,12 @@ def register(sub) -> None:
 
 
 def run_emit(args) -> int:
-    from amaranth.back import verilog
+    from spikemesh.sim.emit import convert_verilog
 
     from spikemesh.rtl.core import TrainingCore
 
     # a core too big for every supported board is refused here, by CoreConfig (ValueError: one line, exit 2)
-    text = verilog.convert(TrainingCore(_cfg(args)), name="spikemesh_core", emit_src=False)
+    text = convert_verilog(TrainingCore(_cfg(args)), name="spikemesh_core", emit_src=False)
     if args.output:
         args.output.write_text(text)
     else:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Callable
 
 from amaranth import ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, ResetSignal, Signal
-from amaranth.back import verilog
 
 from ..cocotb_run import REPO_ROOT, prune_build
+from ..emit import convert_verilog
 from ..toolchain import setup_simulator_path
 
 HARNESS = Path(__file__).with_name("harness.cpp")
@@ -58,7 +58,7 @@ def build_sim_board(soc, build_root: Path | None = None, *, opt: str = "-O2", jo
     t0 = time.monotonic()
     say("emitting the SoC's Verilog (Amaranth)")
     ports = [value for _, _, value in soc.signature.flatten(soc)]
-    text = verilog.convert(RegisteredReset(soc), name="soc", ports=ports, emit_src=False)
+    text = convert_verilog(RegisteredReset(soc), name="soc", ports=ports, emit_src=False)
     flags = b"" if opt == "-O2" else opt.encode()
     key = hashlib.sha1(text.encode() + HARNESS.read_bytes() + flags).hexdigest()[:12]
     out = (build_root or BUILD_ROOT) / key
